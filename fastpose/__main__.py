@@ -1,0 +1,5 @@
+"""``python -m fastpose`` runs the CLI."""
+
+from fastpose.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,222 @@
+"""The ``fastpose`` command line: ``fastpose run VIDEO`` and ``fastpose models list|fetch``.
+
+The CLI is the only place that configures logging, silences MediaPipe's native stderr output and
+handles signals; every error it knows ends in one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from fastpose.errors import FastposeError
+
+logger = logging.getLogger("fastpose")
+
+MODEL_NAMES = ("lite", "full", "heavy")
+EXIT_ERROR, EXIT_USAGE = 1, 2
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived; unwinds through every ``with`` so outputs are closed cleanly."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    for s in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the clean-up short
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
+    return value
+
+
+def _model_spec(text: str) -> str:
+    looks_like_path = os.sep in text or "." in Path(text).name
+    if text not in MODEL_NAMES and not looks_like_path:
+        raise argparse.ArgumentTypeError(
+            f"unknown model {text!r}: expected one of {', '.join(MODEL_NAMES)} or a path to a .task file"
+        )
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fastpose.tracker import default_workers
+
+    parser = argparse.ArgumentParser(prog="fastpose", description="Fast human pose tracking, shown in Rerun.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug messages and MediaPipe's native logs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="track poses in a video and log them to Rerun")
+    run.add_argument("video", nargs="?", help="video file, image, camera index or stream URL (default: a sample clip)")
+    out = run.add_argument_group("output (default: the viewer if there is a display, else VIDEO.rrd)")
+    dest = out.add_mutually_exclusive_group()
+    dest.add_argument("--save", type=Path, metavar="FILE.rrd", help="write a Rerun recording")
+    dest.add_argument("--spawn", action="store_true", help="stream to a new Rerun viewer")
+    dest.add_argument("--connect", metavar="URL", help="stream to a running viewer (rerun+http://HOST:PORT/proxy)")
+    dest.add_argument("--serve", action="store_true", help="serve a web viewer")
+    out.add_argument("--export", type=Path, metavar="FILE", help="write landmarks to FILE.parquet or FILE.csv")
+    out.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    out.add_argument(
+        "--video-mode",
+        choices=("auto", "asset", "jpeg", "none"),
+        default="auto",
+        help="frames in the recording: referenced from the MP4 (asset), JPEG, or none (default: auto)",
+    )
+    model = run.add_argument_group("model")
+    model.add_argument("--model", type=_model_spec, default="full", help="lite, full, heavy or a .task path")
+    model.add_argument("--gpu", action="store_true", help="use the GPU delegate when available")
+    model.add_argument("--require-gpu", action="store_true", help="fail instead of falling back to the CPU")
+    model.add_argument("--num-poses", type=_positive_int, default=1, help="most persons per frame (default 1)")
+    model.add_argument("--min-detection-confidence", type=_unit_float, default=0.5, metavar="P")
+    model.add_argument("--min-presence-confidence", type=_unit_float, default=0.5, metavar="P")
+    model.add_argument("--min-tracking-confidence", type=_unit_float, default=0.5, metavar="P")
+    model.add_argument("--no-segment", action="store_true", help="no segmentation masks")
+    proc = run.add_argument_group("processing")
+    proc.add_argument("--fps", type=_positive_float, help="frame i is at i/FPS seconds (ignore the container's times)")
+    proc.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
+    proc.add_argument(
+        "--inference-size",
+        type=_nonnegative_int,
+        default=640,
+        metavar="PX",
+        help="decode frames with this long side for inference (0 = native; default 640)",
+    )
+    proc.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=default_workers(),
+        help=f"processes inferring in parallel (default: the cores here, {default_workers()})",
+    )
+    proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
+    proc.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_run)
+
+    models = sub.add_parser("models", help="list or provision pose models")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    msub.add_parser("list", help="models in the cache").set_defaults(func=cmd_models_list)
+    fetch = msub.add_parser("fetch", help="download (or build) a model into the cache")
+    fetch.add_argument("name", choices=MODEL_NAMES)
+    fetch.set_defaults(func=cmd_models_fetch)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from fastpose.run import run
+
+    return run(args)
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from fastpose import models
+
+    cached = models.list_cached()
+    if not cached:
+        print(f"no models cached in {models.cache_dir()}")
+    for m in cached:
+        state = "ok" if m.valid else "INVALID (will be replaced)"
+        print(f"{m.name:8s} {m.size / 1e6:7.1f} MB  {state:10s} {m.path}")
+    return 0
+
+
+def cmd_models_fetch(args: argparse.Namespace) -> int:
+    from fastpose import models
+
+    resolved = models.fetch(args.name)
+    print(f"{resolved.name}: {resolved.path} ({resolved.source})")
+    return 0
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("fastpose: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 (MediaPipe's glog and TFLite) to /dev/null; Python keeps the real stderr.
+
+    Worker processes inherit the silenced descriptor, so their native logs vanish too.
+    """
+    sys.stderr.flush()
+    real_fd = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    real_stderr = sys.stderr
+    python_stderr = os.fdopen(real_fd, "w", buffering=1, encoding=real_stderr.encoding, errors="replace")
+    _redirect_python_stderr(python_stderr)
+    try:
+        yield
+    finally:
+        _redirect_python_stderr(real_stderr)
+        python_stderr.flush()
+        os.dup2(real_fd, 2)
+        python_stderr.close()
+
+
+def _redirect_python_stderr(stream: TextIO) -> None:
+    sys.stderr = stream
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(stream)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose, args.quiet)
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    silence = contextlib.nullcontext() if args.verbose else native_stderr_silenced()
+    try:
+        with silence:
+            return args.func(args)
+    except Interrupted as exc:
+        logger.error("interrupted by %s; outputs hold every frame processed so far", exc)
+        return 128 + exc.signum
+    except FastposeError as exc:
+        logger.error("%s", exc)
+        return EXIT_ERROR
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -1,0 +1,153 @@
+"""MediaPipe's Pose Landmarker (Tasks API, VIDEO mode) as a context manager that turns frame batches
+into :class:`~fastpose.poses.PoseBatch` arrays."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from fastpose.errors import DependencyError, GpuUnavailableError, ModelError
+from fastpose.kernels import union_to_ids
+from fastpose.poses import PoseBatch
+from fastpose.skeleton import NUM_LANDMARKS
+from fastpose.video import FrameBatch
+
+logger = logging.getLogger(__name__)
+
+_SYSTEM_LIBS = "libEGL.so.1 and libGLESv2.so.2 (Debian/Ubuntu: apt-get install libegl1 libgles2)"
+
+
+def import_mediapipe() -> tuple[Any, Any]:
+    """``(mediapipe, mediapipe.tasks.python.vision)``, or a DependencyError naming the missing system libs."""
+    try:
+        import mediapipe as mp
+        from mediapipe.tasks.python import vision
+    except OSError as exc:  # the native library failed to load
+        raise DependencyError(f"mediapipe cannot load: {exc}; it needs {_SYSTEM_LIBS}") from exc
+    return mp, vision
+
+
+@dataclass(frozen=True)
+class LandmarkerOptions:
+    """How to build the landmarker; picklable, so worker processes can build their own."""
+
+    model_path: Path
+    num_poses: int = 1
+    min_detection_confidence: float = 0.5
+    min_presence_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    segment: bool = True
+    gpu: bool = False
+
+    def __post_init__(self) -> None:
+        if self.num_poses < 1:
+            raise ValueError(f"num_poses: expected >= 1, got {self.num_poses}")
+        for name in ("min_detection_confidence", "min_presence_confidence", "min_tracking_confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: expected a value in [0, 1], got {value}")
+
+
+def _create(options: LandmarkerOptions, gpu: bool) -> Any:
+    mp, vision = import_mediapipe()
+    delegate = mp.tasks.BaseOptions.Delegate.GPU if gpu else mp.tasks.BaseOptions.Delegate.CPU
+    mp_options = vision.PoseLandmarkerOptions(
+        base_options=mp.tasks.BaseOptions(model_asset_path=str(options.model_path), delegate=delegate),
+        running_mode=vision.RunningMode.VIDEO,
+        num_poses=options.num_poses,
+        min_pose_detection_confidence=options.min_detection_confidence,
+        min_pose_presence_confidence=options.min_presence_confidence,
+        min_tracking_confidence=options.min_tracking_confidence,
+        output_segmentation_masks=options.segment,
+    )
+    try:
+        return vision.PoseLandmarker.create_from_options(mp_options)
+    except OSError as exc:
+        raise DependencyError(f"mediapipe cannot start: {exc}; it needs {_SYSTEM_LIBS}") from exc
+    except (RuntimeError, ValueError) as exc:
+        if gpu:
+            raise GpuUnavailableError(f"GPU delegate unavailable: {_first_line(exc)}") from exc
+        raise ModelError(f"{options.model_path}: MediaPipe rejected the model: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def probe_gpu(options: LandmarkerOptions) -> bool:
+    """Whether the GPU delegate can be created for these options (a landmarker is built and closed)."""
+    try:
+        _create(options, gpu=True).close()
+    except GpuUnavailableError as exc:
+        logger.debug("%s", exc)
+        return False
+    return True
+
+
+class Landmarker:
+    """A VIDEO-mode PoseLandmarker fed frame batches in time order.
+
+    Timestamps handed to MediaPipe are whole milliseconds made strictly increasing, as MediaPipe
+    requires; its tracker smooths with time-dependent filters, so the timeline times matter.
+    """
+
+    def __init__(self, options: LandmarkerOptions) -> None:
+        self.options = options
+        self._landmarker = _create(options, gpu=options.gpu)
+        self.delegate = "gpu" if options.gpu else "cpu"
+        self._last_ms = -1
+
+    def __enter__(self) -> Landmarker:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+    def _timestamp_ms(self, time_s: float) -> int:
+        ms = max(round(time_s * 1000.0), self._last_ms + 1)
+        self._last_ms = ms
+        return ms
+
+    def detect(self, frames: FrameBatch) -> PoseBatch:
+        """Poses of every frame of ``frames``, in order."""
+        mp, _ = import_mediapipe()
+        t, p = len(frames.frame_idx), self.options.num_poses
+        landmarks = np.full((t, p, NUM_LANDMARKS, 5), np.nan, dtype=np.float32)
+        world = np.full((t, p, NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
+        h, w = frames.images.shape[1:3]
+        masks = np.zeros((t, h, w), dtype=np.uint8) if self.options.segment else None
+        for i in range(t):
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=frames.images[i])
+            result = self._landmarker.detect_for_video(image, self._timestamp_ms(frames.time_s[i]))
+            _fill(result, landmarks[i], world[i])
+            if masks is not None and result.segmentation_masks:
+                views = [m.numpy_view().reshape(h, w) for m in result.segmentation_masks[:p]]
+                masks[i] = union_to_ids(np.stack(views))
+        return PoseBatch(frames.frame_idx, frames.time_s, frames.pts_s, landmarks, world, masks)
+
+
+def _fill(result: Any, landmarks: np.ndarray, world: np.ndarray) -> None:
+    for person, (pose, pose_world) in enumerate(
+        zip(result.pose_landmarks, result.pose_world_landmarks, strict=False)
+    ):
+        if person >= len(landmarks):
+            break
+        landmarks[person] = [(m.x, m.y, m.z, _or_nan(m.visibility), _or_nan(m.presence)) for m in pose]
+        world[person] = [(m.x, m.y, m.z) for m in pose_world]
+
+
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else value

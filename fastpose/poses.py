@@ -1,0 +1,106 @@
+"""Per-frame pose results as arrays: what inference hands to the kernels and the sinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fastpose.skeleton import NUM_LANDMARKS
+
+#: Channels of :attr:`PoseBatch.landmarks`, in order.
+LANDMARK_CHANNELS = ("x", "y", "z", "visibility", "presence")
+
+
+def _expect(ok: bool, what: str, expected: str, got: object) -> None:
+    if not ok:
+        raise ValueError(f"{what}: expected {expected}, got {got}")
+
+
+@dataclass(frozen=True)
+class PoseBatch:
+    """Poses of consecutive frames.
+
+    ``landmarks`` holds MediaPipe's normalized image coordinates (x, y in [0, 1] of the frame, z on the
+    scale of x), visibility and presence; ``world`` holds metres around the hips. Person slots with no
+    detection are NaN, so every array keeps a fixed shape. ``masks`` are person-vs-background class ids
+    (uint8, 0 or 1) at inference resolution, or ``None`` when segmentation is off.
+    """
+
+    frame_idx: NDArray[np.int64]  # (T,)
+    time_s: NDArray[np.float64]  # (T,)
+    pts_s: NDArray[np.float64]  # (T,)
+    landmarks: NDArray[np.float32]  # (T, P, 33, 5)
+    world: NDArray[np.float32]  # (T, P, 33, 3)
+    masks: NDArray[np.uint8] | None = None  # (T, h, w)
+
+    def __post_init__(self) -> None:
+        t = len(self.frame_idx)
+        _expect(self.frame_idx.ndim == 1, "frame_idx", "1-D", self.frame_idx.shape)
+        _expect(self.frame_idx.dtype == np.int64, "frame_idx", "int64", self.frame_idx.dtype)
+        for name in ("time_s", "pts_s"):
+            arr = getattr(self, name)
+            _expect(arr.shape == (t,), name, f"shape ({t},)", arr.shape)
+            _expect(arr.dtype == np.float64, name, "float64", arr.dtype)
+        lm, world = self.landmarks, self.world
+        _expect(lm.dtype == np.float32, "landmarks", "float32", lm.dtype)
+        _expect(
+            lm.ndim == 4 and lm.shape[0] == t and lm.shape[2:] == (NUM_LANDMARKS, 5),
+            "landmarks",
+            f"shape ({t}, persons, {NUM_LANDMARKS}, 5)",
+            lm.shape,
+        )
+        _expect(world.dtype == np.float32, "world", "float32", world.dtype)
+        _expect(world.shape == lm.shape[:3] + (3,), "world", f"shape {lm.shape[:3] + (3,)}", world.shape)
+        if self.masks is not None:
+            m = self.masks
+            _expect(m.dtype == np.uint8, "masks", "uint8", m.dtype)
+            _expect(m.ndim == 3 and m.shape[0] == t, "masks", f"shape ({t}, h, w)", m.shape)
+
+    def __len__(self) -> int:
+        return len(self.frame_idx)
+
+    @property
+    def max_persons(self) -> int:
+        return self.landmarks.shape[1]
+
+    @property
+    def detected(self) -> NDArray[np.bool_]:
+        """(T, P): which person slots hold a pose."""
+        return ~np.isnan(self.landmarks[:, :, 0, 0])
+
+    def pixels(self, width: int, height: int) -> NDArray[np.float32]:
+        """(T, P, 33, 2) image coordinates in pixels of a ``width`` x ``height`` frame."""
+        return self.landmarks[..., :2] * np.array([width, height], dtype=np.float32)
+
+    def take(self, sl: slice) -> PoseBatch:
+        """The frames in ``sl`` (a view, no copy)."""
+        masks = None if self.masks is None else self.masks[sl]
+        return PoseBatch(
+            self.frame_idx[sl], self.time_s[sl], self.pts_s[sl], self.landmarks[sl], self.world[sl], masks
+        )
+
+    @classmethod
+    def empty(cls, num_poses: int) -> PoseBatch:
+        """No frames, with ``num_poses`` person slots."""
+        return cls(
+            np.zeros(0, np.int64),
+            np.zeros(0, np.float64),
+            np.zeros(0, np.float64),
+            np.zeros((0, num_poses, NUM_LANDMARKS, 5), np.float32),
+            np.zeros((0, num_poses, NUM_LANDMARKS, 3), np.float32),
+        )
+
+    @classmethod
+    def concat(cls, batches: list[PoseBatch]) -> PoseBatch:
+        """Frames of several batches, in order."""
+        if len(batches) == 1:
+            return batches[0]
+        masks = None if batches[0].masks is None else np.concatenate([b.masks for b in batches])
+        return cls(
+            *(np.concatenate([getattr(b, f) for b in batches]) for f in ("frame_idx", "time_s", "pts_s")),
+            np.concatenate([b.landmarks for b in batches]),
+            np.concatenate([b.world for b in batches]),
+            masks,
+        )

@@ -1,0 +1,219 @@
+"""The tracking pipeline as an iterator: video source -> landmarker(s) -> smoothing, in frame order.
+
+:class:`Tracker` is the Python API the CLI is built on::
+
+    with Tracker("clip.mp4", TrackOptions(LandmarkerOptions(model.path))) as tracker:
+        for batch in tracker:
+            ...  # batch.poses: smoothed PoseBatch of consecutive frames
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Literal
+
+import numpy as np
+
+from fastpose.errors import GpuUnavailableError
+from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
+from fastpose.parallel import DecodeOptions, Inferred, UnitResult, WorkUnit, ignore_sigint, infer, plan_units, run_unit
+from fastpose.poses import PoseBatch
+from fastpose.smoothing import make_smoother
+from fastpose.video import VideoInfo
+
+logger = logging.getLogger(__name__)
+
+VideoMode = Literal["asset", "jpeg", "none"]
+#: Codecs the Rerun viewer decodes from an MP4 asset.
+ASSET_CODECS = frozenset({"h264", "hevc", "h265", "av1", "vp9"})
+
+
+def choose_video_mode(info: VideoInfo, requested: VideoMode | Literal["auto"]) -> VideoMode:
+    """How the viewer gets the frames: ``asset`` for an upright MP4 in a codec it plays, else ``jpeg``."""
+    if requested != "auto":
+        return requested
+    playable = (
+        not info.is_image
+        and info.codec in ASSET_CODECS
+        and info.container is not None
+        and "mp4" in info.container
+        and info.rotation == 0
+        and info.backend == "decord"
+    )
+    return "asset" if playable else "jpeg"
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class SmoothingOptions:
+    """One Euro parameters for image-normalized and world coordinates (see :mod:`fastpose.smoothing`)."""
+
+    method: str = "one-euro"  # or "none"
+    min_cutoff: float = 1.0
+    beta: float = 10.0
+    world_min_cutoff: float = 1.0
+    world_beta: float = 10.0
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    landmarker: LandmarkerOptions
+    decode: DecodeOptions = DecodeOptions()
+    smoothing: SmoothingOptions = SmoothingOptions()
+    max_frames: int | None = None
+    workers: int = 1
+    require_gpu: bool = False
+    video_mode: VideoMode | Literal["auto"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers: expected >= 1, got {self.workers}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames: expected >= 1, got {self.max_frames}")
+
+
+@dataclass
+class TrackStats:
+    """Counts for the run's summary, updated as batches are yielded."""
+
+    frames: int = 0
+    frames_with_person: int = 0
+    decode_errors: int = 0
+    ended_early: bool = False
+    delegate: str = "cpu"
+    workers: int = 1
+    started: float = field(default_factory=time.perf_counter)
+    first_frame_s: float | None = None
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
+
+class _PoseSmoother:
+    """Smooths landmark coordinates over the ordered stream; visibility and presence pass through."""
+
+    def __init__(self, opts: SmoothingOptions) -> None:
+        params = {} if opts.method == "none" else {"min_cutoff": opts.min_cutoff, "beta": opts.beta}
+        world = {} if opts.method == "none" else {"min_cutoff": opts.world_min_cutoff, "beta": opts.world_beta}
+        self.image = make_smoother(opts.method, **params)
+        self.world = make_smoother(opts.method, **world)
+
+    def __call__(self, poses: PoseBatch) -> PoseBatch:
+        if len(poses) == 0:
+            return poses
+        t = len(poses)
+        landmarks = poses.landmarks.copy()
+        xyz = landmarks[..., :3]
+        landmarks[..., :3] = self.image(poses.time_s, xyz.reshape(t, -1)).reshape(xyz.shape)
+        world = self.world(poses.time_s, poses.world.reshape(t, -1)).reshape(poses.world.shape)
+        return replace(poses, landmarks=landmarks, world=world)
+
+
+class Tracker:
+    """Tracks poses through a video; iterate for smoothed :class:`Inferred` batches in frame order.
+
+    With ``workers > 1`` and a video long enough to split, frame ranges run in worker processes
+    (each decoding its own frames); otherwise everything runs here, streaming batch by batch.
+    """
+
+    def __init__(self, uri: str | int | os.PathLike, options: TrackOptions) -> None:
+        self.options = options
+        self.uri = str(uri)
+        self.source = options.decode.source(uri, max_frames=options.max_frames)
+        self.info = self.source.info
+        self.video_mode = choose_video_mode(self.info, options.video_mode)
+        self.decode = replace(options.decode, jpeg=self.video_mode == "jpeg")
+        self.stats = TrackStats()
+        self._executor: ProcessPoolExecutor | None = None
+        self._landmarker_options = self._choose_delegate(options.landmarker)
+        self.stats.delegate = "gpu" if self._landmarker_options.gpu else "cpu"
+        n = self.info.num_frames
+        self.units = plan_units(self.uri, n, options.workers) if n and not self.info.is_image else None
+        self.stats.workers = min(options.workers, len(self.units)) if self.units else 1
+
+    def _choose_delegate(self, opts: LandmarkerOptions) -> LandmarkerOptions:
+        if not opts.gpu or probe_gpu(opts):
+            return opts
+        if self.options.require_gpu:
+            raise GpuUnavailableError("--require-gpu: the GPU delegate cannot be created on this machine")
+        logger.warning("GPU delegate unavailable here; running on the CPU")
+        return replace(opts, gpu=False)
+
+    def __iter__(self) -> Iterator[Inferred]:
+        smooth = _PoseSmoother(self.options.smoothing)
+        raw = self._parallel() if self.units and len(self.units) > 1 else self._sequential()
+        for item in raw:
+            poses = smooth(item.poses)
+            self._count(poses)
+            yield replace(item, poses=poses)
+
+    def _count(self, poses: PoseBatch) -> None:
+        if self.stats.first_frame_s is None and len(poses):
+            self.stats.first_frame_s = self.stats.elapsed_s
+        self.stats.frames += len(poses)
+        self.stats.frames_with_person += int(poses.detected.any(axis=1).sum())
+
+    def _sequential(self) -> Iterator[Inferred]:
+        with Landmarker(self._landmarker_options) as lm:
+            yield from infer(self.source, lm, self.decode)
+        self.stats.decode_errors = self.source.decode_errors
+        self.stats.ended_early = self.source.ended_early
+
+    def _parallel(self) -> Iterator[Inferred]:
+        units = deque(self.units)
+        self._executor = ProcessPoolExecutor(
+            max_workers=self.stats.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=ignore_sigint,
+        )
+        pending: deque[Future[UnitResult]] = deque()
+        while units or pending:
+            while units and len(pending) <= self.stats.workers:
+                pending.append(self._submit(units.popleft()))
+            result = pending.popleft().result()
+            self.stats.decode_errors += result.decode_errors
+            self.stats.ended_early |= result.ended_early
+            yield from _split(result.unpack(), self.decode.batch_size * 4)
+
+    def _submit(self, unit: WorkUnit) -> Future[UnitResult]:
+        return self._executor.submit(run_unit, unit, self._landmarker_options, self.decode)
+
+    def close(self) -> None:
+        """Stop the workers (without waiting for running units) and close the video."""
+        if self._executor is not None:
+            processes = list(getattr(self._executor, "_processes", {}).values())
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:  # running units are not interruptible through the executor API
+                proc.terminate()
+            for proc in processes:
+                proc.join(timeout=5)
+            self._executor = None
+        self.source.close()
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _split(item: Inferred, size: int) -> Iterator[Inferred]:
+    """A unit's result in batches of ``size`` frames, for a steady progress bar and small log calls."""
+    for start in range(0, len(item.poses), size):
+        sl = slice(start, start + size)
+        yield Inferred(item.poses.take(sl), None if item.jpegs is None else item.jpegs[sl])

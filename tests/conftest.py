@@ -1,0 +1,103 @@
+"""Shared fixtures: the real data in ../shared/data, the offline model, and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def data_file(name: str) -> Path:
+    """A file of ../shared/data; a missing one fails the test, naming the path."""
+    path = DATA / name
+    if not path.is_file():
+        pytest.fail(f"test data missing: {path} (see ../shared/data/SOURCES.md)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """The default `full` bundle, resolved as `fastpose run` does (cached after the first build)."""
+    from fastpose.models import resolve_model
+
+    return resolve_model("full").path
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str | Path, timeout: float = 600, env: dict[str, str] | None = None) -> CliResult:
+    """``python -m fastpose ARGS`` in a subprocess, as a user runs it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastpose", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=ROOT,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def reference_image_landmarks() -> np.ndarray:
+    """MediaPipe's expected (33, 2) normalized x, y for mediapipe_pose.jpg."""
+    text = data_file("mediapipe_pose_landmarks.pbtxt").read_text()
+    blocks = re.findall(r"landmark\s*\{([^}]*)\}", text)[:33]
+    return np.array([[float(re.search(rf"\b{k}:\s*(\S+)", b).group(1)) for k in ("x", "y")] for b in blocks])
+
+
+def reference_squats() -> np.ndarray:
+    """MediaPipe's (65, 33, 3) pixel landmarks for pose_squats.mp4."""
+    return np.array(json.loads(data_file("pose_squats.full.json").read_text()), dtype=np.float64)
+
+
+@dataclass
+class RrdSummary:
+    """What a .rrd holds, read back with Rerun's own reader."""
+
+    static: dict[str, set[str]]  # entity -> component columns logged statically
+    temporal: dict[str, set[str]]  # entity -> component columns logged on timelines
+    rows: dict[str, int]  # entity -> temporal rows
+    timelines: set[str]
+    frames: dict[str, set[int]]  # entity -> frame_idx values with data
+
+    def columns(self, entity: str) -> set[str]:
+        return self.static.get(entity, set()) | self.temporal.get(entity, set())
+
+
+def read_rrd(path: Path) -> RrdSummary:
+    from rerun.chunk import RrdReader
+
+    static: dict[str, set[str]] = defaultdict(set)
+    temporal: dict[str, set[str]] = defaultdict(set)
+    rows: dict[str, int] = defaultdict(int)
+    frames: dict[str, set[int]] = defaultdict(set)
+    timelines: set[str] = set()
+    for chunk in RrdReader(path).stream().to_chunks():
+        batch = chunk.to_record_batch()
+        names = {n for n in batch.schema.names if ":" in n}
+        entity = chunk.entity_path.lstrip("/") or "/"
+        if chunk.is_static:
+            static[entity] |= names
+            continue
+        temporal[entity] |= names
+        rows[entity] += chunk.num_rows
+        timelines |= set(chunk.timeline_names)
+        if "frame_idx" in batch.schema.names:
+            frames[entity] |= set(batch.column("frame_idx").to_pylist())
+    return RrdSummary(dict(static), dict(temporal), dict(rows), timelines, dict(frames))
