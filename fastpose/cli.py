@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -33,35 +34,86 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
-    for s in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the clean-up short
-        signal.signal(s, signal.SIG_IGN)
-    raise Interrupted(signum)
+class SignalGuard:
+    """Turns SIGINT and SIGTERM into :class:`Interrupted` while installed (a context manager).
+
+    Inside :meth:`deferred` a signal is held until the section ends, so a batch reaches every output
+    or none. After the first signal both are ignored, up to the exit: a second one must not cut the
+    clean-up short.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._received: int | None = None  # the first signal
+        self._pending = False  # it arrived inside a deferred section
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> SignalGuard:
+        self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._received is None:
+            for s, handler in self._previous.items():
+                signal.signal(s, handler)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        for s in self.SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        self._received = signum
+        if self._depth:
+            self._pending = True
+            return
+        raise Interrupted(signum)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A section a signal does not interrupt; it is raised when the section ends."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if not self._depth and self._pending and self._received is not None:
+            self._pending = False
+            raise Interrupted(self._received)
+
+
+def _number(text: str, kind: type[int] | type[float], expected: str) -> int | float:
+    try:
+        value = kind(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+    return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, "an integer >= 1")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
     return value
 
 
 def _nonnegative_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, "an integer >= 0")
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, "a number > 0")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
     return value
 
 
 def _unit_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, "a number in [0, 1]")
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text}")
     return value
@@ -71,46 +123,76 @@ def _model_spec(text: str) -> str:
     looks_like_path = os.sep in text or "." in Path(text).name
     if text not in MODEL_NAMES and not looks_like_path:
         raise argparse.ArgumentTypeError(
-            f"unknown model {text!r}: expected one of {', '.join(MODEL_NAMES)} or a path to a .task file"
+            f"unknown model {text!r}: expected one of {', '.join(MODEL_NAMES)} "
+            "or a path to a .task file"
         )
     return text
+
+
+def _verbosity(parser: argparse.ArgumentParser, default: object) -> None:
+    help_v, help_q = "debug messages and MediaPipe's native logs", "only warnings and errors"
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help=help_v)
+    parser.add_argument("-q", "--quiet", action="store_true", default=default, help=help_q)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from fastpose.tracker import default_workers
 
-    parser = argparse.ArgumentParser(prog="fastpose", description="Fast human pose tracking, shown in Rerun.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug messages and MediaPipe's native logs")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser = argparse.ArgumentParser(
+        prog="fastpose", description="Fast human pose tracking, shown in Rerun."
+    )
+    _verbosity(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="track poses in a video and log them to Rerun")
-    run.add_argument("video", nargs="?", help="video file, image, camera index or stream URL (default: a sample clip)")
-    out = run.add_argument_group("output (default: the viewer if there is a display, else VIDEO.rrd)")
+    _verbosity(run, default=argparse.SUPPRESS)  # also after `run`, as the README shows them
+    run.add_argument(
+        "video",
+        nargs="?",
+        help="video file, image, camera index or stream URL (default: a sample clip)",
+    )
+    out = run.add_argument_group(
+        "output (default: the viewer if there is a display, else VIDEO.rrd)"
+    )
     dest = out.add_mutually_exclusive_group()
     dest.add_argument("--save", type=Path, metavar="FILE.rrd", help="write a Rerun recording")
     dest.add_argument("--spawn", action="store_true", help="stream to a new Rerun viewer")
-    dest.add_argument("--connect", metavar="URL", help="stream to a running viewer (rerun+http://HOST:PORT/proxy)")
+    dest.add_argument(
+        "--connect", metavar="URL", help="stream to a running viewer (rerun+http://HOST:PORT/proxy)"
+    )
     dest.add_argument("--serve", action="store_true", help="serve a web viewer")
-    out.add_argument("--export", type=Path, metavar="FILE", help="write landmarks to FILE.parquet or FILE.csv")
+    out.add_argument(
+        "--export", type=Path, metavar="FILE", help="write landmarks to FILE.parquet or FILE.csv"
+    )
     out.add_argument("--overwrite", action="store_true", help="replace existing output files")
     out.add_argument(
         "--video-mode",
         choices=("auto", "asset", "jpeg", "none"),
         default="auto",
-        help="frames in the recording: referenced from the MP4 (asset), JPEG, or none (default: auto)",
+        help="frames in the recording: referenced from the MP4 (asset), JPEG, or none "
+        "(default: auto)",
     )
     model = run.add_argument_group("model")
-    model.add_argument("--model", type=_model_spec, default="full", help="lite, full, heavy or a .task path")
+    model.add_argument(
+        "--model", type=_model_spec, default="full", help="lite, full, heavy or a .task path"
+    )
     model.add_argument("--gpu", action="store_true", help="use the GPU delegate when available")
-    model.add_argument("--require-gpu", action="store_true", help="fail instead of falling back to the CPU")
-    model.add_argument("--num-poses", type=_positive_int, default=1, help="most persons per frame (default 1)")
+    model.add_argument(
+        "--require-gpu", action="store_true", help="fail instead of falling back to the CPU"
+    )
+    model.add_argument(
+        "--num-poses", type=_positive_int, default=1, help="most persons per frame (default 1)"
+    )
     model.add_argument("--min-detection-confidence", type=_unit_float, default=0.5, metavar="P")
     model.add_argument("--min-presence-confidence", type=_unit_float, default=0.5, metavar="P")
     model.add_argument("--min-tracking-confidence", type=_unit_float, default=0.5, metavar="P")
     model.add_argument("--no-segment", action="store_true", help="no segmentation masks")
     proc = run.add_argument_group("processing")
-    proc.add_argument("--fps", type=_positive_float, help="frame i is at i/FPS seconds (ignore the container's times)")
+    proc.add_argument(
+        "--fps",
+        type=_positive_float,
+        help="frame i is at i/FPS seconds (ignore the container's times)",
+    )
     proc.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
     proc.add_argument(
         "--inference-size",
@@ -138,13 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, guard: SignalGuard) -> int:
     from fastpose.run import run
 
-    return run(args)
+    return run(args, guard)
 
 
-def cmd_models_list(args: argparse.Namespace) -> int:
+def cmd_models_list(args: argparse.Namespace, _guard: SignalGuard) -> int:
     from fastpose import models
 
     cached = models.list_cached()
@@ -156,7 +238,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models_fetch(args: argparse.Namespace) -> int:
+def cmd_models_fetch(args: argparse.Namespace, _guard: SignalGuard) -> int:
     from fastpose import models
 
     resolved = models.fetch(args.name)
@@ -174,7 +256,7 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
 
 @contextlib.contextmanager
 def native_stderr_silenced() -> Iterator[None]:
-    """Send file descriptor 2 (MediaPipe's glog and TFLite) to /dev/null; Python keeps the real stderr.
+    """Send file descriptor 2 (MediaPipe's glog, TFLite) to /dev/null; Python keeps the real stderr.
 
     Worker processes inherit the silenced descriptor, so their native logs vanish too.
     """
@@ -184,7 +266,9 @@ def native_stderr_silenced() -> Iterator[None]:
     os.dup2(devnull, 2)
     os.close(devnull)
     real_stderr = sys.stderr
-    python_stderr = os.fdopen(real_fd, "w", buffering=1, encoding=real_stderr.encoding, errors="replace")
+    python_stderr = os.fdopen(
+        real_fd, "w", buffering=1, encoding=real_stderr.encoding, errors="replace"
+    )
     _redirect_python_stderr(python_stderr)
     try:
         yield
@@ -206,17 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)
-    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     silence = contextlib.nullcontext() if args.verbose else native_stderr_silenced()
     try:
-        with silence:
-            return args.func(args)
+        with SignalGuard() as guard, silence:
+            return args.func(args, guard)
     except Interrupted as exc:
-        logger.error("interrupted by %s; outputs hold every frame processed so far", exc)
+        logger.error("interrupted by %s", exc)
         return 128 + exc.signum
     except FastposeError as exc:
         logger.error("%s", exc)
         return EXIT_ERROR
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)

@@ -11,7 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fastpose.errors import OutputError
-from fastpose.outputs import finish, partial_path
+from fastpose.outputs import check_writable, finish, partial_path
 from fastpose.poses import PoseBatch
 from fastpose.skeleton import LANDMARK_NAMES, NUM_LANDMARKS
 
@@ -57,14 +57,27 @@ def table(poses: PoseBatch, width: int, height: int) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
+def check_export(path: Path, *, overwrite: bool) -> Path:
+    """Fail now, with one line, unless ``path`` is a writable ``.parquet`` or ``.csv`` file path."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise OutputError(
+            f"{path}: expected a .parquet or .csv file, got {path.suffix or 'no suffix'}"
+        )
+    return check_writable(path, overwrite=overwrite)
+
+
 class LandmarkExporter:
-    """Streams tables to ``path`` (``.parquet`` or ``.csv``) through a temporary file renamed on close,
-    so a reader never sees a half-written table and an interrupted run keeps what it wrote."""
+    """Streams tables to ``path`` (``.parquet`` or ``.csv``) through a temporary file renamed on
+    close, so a reader never sees a half-written table and an interrupted run keeps what it
+    wrote."""
 
     def __init__(self, path: Path, width: int, height: int) -> None:
         self.path = Path(path)
         if self.path.suffix.lower() not in FORMATS:
-            raise OutputError(f"{path}: expected a .parquet or .csv file, got {self.path.suffix or 'no suffix'}")
+            raise OutputError(
+                f"{path}: expected a .parquet or .csv file, got {self.path.suffix or 'no suffix'}"
+            )
         self.width, self.height = width, height
         self.rows = 0
         self._tmp = partial_path(self.path)
@@ -72,7 +85,9 @@ class LandmarkExporter:
             if self.path.suffix.lower() == ".parquet":
                 self._writer = pq.ParquetWriter(self._tmp, SCHEMA, compression="zstd")
             else:
-                self._writer = pacsv.CSVWriter(self._tmp, SCHEMA.set(3, pa.field("landmark", pa.string())))
+                self._writer = pacsv.CSVWriter(
+                    self._tmp, SCHEMA.set(3, pa.field("landmark", pa.string()))
+                )
         except OSError as exc:
             raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
 
@@ -97,6 +112,9 @@ class LandmarkExporter:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()

@@ -1,4 +1,5 @@
-"""Output files: checked before any frame is processed, written under a temporary name, renamed at the end."""
+"""Output files: checked before any frame is processed, written under a temporary name, renamed
+at the end."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def check_writable(path: Path, *, overwrite: bool) -> Path:
         raise OutputError(f"{path}: already exists (pass --overwrite to replace it)")
     parent = path.parent
     if not parent.is_dir():
-        raise OutputError(f"{path}: directory {parent} does not exist")
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise OutputError(f"{path}: cannot write there ({parent} {what})")
     probe = partial_path(path)
     try:
         probe.touch()

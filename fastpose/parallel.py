@@ -84,15 +84,32 @@ class UnitResult:
         return replace(self.inferred, poses=replace(self.inferred.poses, masks=masks))
 
 
-def plan_units(uri: str, num_frames: int, workers: int) -> list[WorkUnit]:
-    """Ranges over frames ``[0, num_frames)`` that keep ``workers`` busy; a short video is one range."""
+def plan_units(
+    uri: str, num_frames: int, workers: int, key_frames: NDArray[np.int64] | None = None
+) -> list[WorkUnit]:
+    """Ranges over frames ``[0, num_frames)`` that keep ``workers`` busy; a short video is one range.
+
+    With the video's ``key_frames``, each warm-up starts at a key frame, so a worker decodes no frame
+    it doesn't infer on (seeking lands on the key frame before the first frame asked for).
+    """
     if workers <= 1 or num_frames < 2 * MIN_UNIT_FRAMES:
         return [WorkUnit(uri, 0, num_frames)]
     length = min(MAX_UNIT_FRAMES, max(MIN_UNIT_FRAMES, math.ceil(num_frames / workers)))
-    bounds = [*range(0, num_frames, length), num_frames]
-    if len(bounds) > 2 and bounds[-1] - bounds[-2] < MIN_UNIT_FRAMES // 2:
-        del bounds[-2]  # fold a short tail into the range before it
+    bounds = [0]
+    for ideal in range(length, num_frames, length):
+        bound = _snap(ideal, key_frames)
+        if bound - bounds[-1] >= MIN_UNIT_FRAMES // 2 and num_frames - bound >= MIN_UNIT_FRAMES // 2:
+            bounds.append(bound)
+    bounds.append(num_frames)
     return [WorkUnit(uri, a, b, min(WARMUP_FRAMES, a)) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def _snap(ideal: int, key_frames: NDArray[np.int64] | None) -> int:
+    """The range boundary near ``ideal`` whose warm-up starts on the closest key frame."""
+    if key_frames is None or len(key_frames) == 0:
+        return ideal
+    key = int(key_frames[np.argmin(np.abs(key_frames - (ideal - WARMUP_FRAMES)))])
+    return key + WARMUP_FRAMES if key > 0 else ideal
 
 
 def encode_jpegs(images: NDArray[np.uint8]) -> list[bytes]:

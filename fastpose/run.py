@@ -1,4 +1,10 @@
-"""``fastpose run``: a tracker feeding the Rerun sink, the landmark export and a progress bar."""
+"""``fastpose run``: a tracker feeding the Rerun sink, the landmark export and a progress bar.
+
+Everything that can fail before the first frame (output paths, the model, MediaPipe's libraries, the
+input) is checked before any output is opened, so a failed run leaves no file behind. Once outputs
+are open, each batch reaches all of them or none, and they are closed (renamed into place) however
+the run ends: an error or a signal keeps every frame processed so far.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,34 @@ import contextlib
 import logging
 import os
 import sys
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import rerun as rr
 from tqdm import tqdm
 
-from fastpose.export import LandmarkExporter
-from fastpose.landmarker import LandmarkerOptions
-from fastpose.models import resolve_model
+from fastpose.cli import Interrupted, SignalGuard
+from fastpose.errors import InvalidVideoError
+from fastpose.export import LandmarkExporter, check_export
+from fastpose.landmarker import Landmarker, LandmarkerOptions
+from fastpose.models import ResolvedModel, resolve_model
 from fastpose.outputs import check_writable, free_name
-from fastpose.parallel import DecodeOptions
+from fastpose.parallel import DecodeOptions, Inferred
 from fastpose.rerun_sink import RerunSink, RerunTarget
 from fastpose.samples import resolve_sample
 from fastpose.tracker import SmoothingOptions, Tracker, TrackOptions
 
 logger = logging.getLogger(__name__)
+
+EXIT_ERROR = 1
+
+
+@dataclass
+class _Written:
+    """Frames that reached every output so far."""
+
+    frames: int = 0
 
 
 def _has_display() -> bool:
@@ -40,7 +60,9 @@ def _target(args: argparse.Namespace, video: str) -> RerunTarget:
     if args.serve:
         return RerunTarget(serve=True)
     path = Path(video)
-    default = path.with_suffix(".rrd") if path.is_file() and os.access(path.parent, os.W_OK) else None
+    default = (
+        path.with_suffix(".rrd") if path.is_file() and os.access(path.parent, os.W_OK) else None
+    )
     if default is None or args.video is None:  # the sample lives in the cache: write here instead
         default = Path.cwd() / f"{path.stem or 'fastpose'}.rrd"
     return RerunTarget(save=check_writable(free_name(default), overwrite=False))
@@ -66,44 +88,148 @@ def _options(args: argparse.Namespace, model_path: Path) -> TrackOptions:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def _preflight(options: LandmarkerOptions) -> None:
+    """Load MediaPipe and the model once here (~0.1 s), so a missing system library or a model
+    MediaPipe rejects fails now, not in a worker after the outputs are open."""
+    with Landmarker(replace(options, gpu=False)):
+        pass
+
+
+def _asset_problem(uri: str) -> str | None:
+    """Why the Rerun viewer cannot play ``uri`` as a video asset (e.g. a truncated MP4), or None."""
+    try:
+        rr.AssetVideo(path=uri).read_frame_timestamps_nanos()
+    except (RuntimeError, ValueError, OSError) as exc:
+        return " ".join(str(exc).split())[:200] or type(exc).__name__
+    return None
+
+
+def _open_tracker(video: str, options: TrackOptions) -> Tracker:
+    """The tracker; it records JPEG frames instead of the MP4 asset if the viewer can't read it."""
+    tracker = Tracker(video, options)
+    if tracker.video_mode != "asset" or (problem := _asset_problem(tracker.info.uri)) is None:
+        return tracker
+    tracker.close()
+    if options.video_mode == "asset":
+        raise InvalidVideoError(
+            f"{video}: --video-mode asset: Rerun cannot read this MP4 ({problem})"
+        )
+    logger.warning(
+        "%s: Rerun cannot read this MP4 (%s); recording the frames as JPEG", video, problem
+    )
+    return Tracker(video, replace(options, video_mode="jpeg"))
+
+
+def run(args: argparse.Namespace, guard: SignalGuard) -> int:
     video = args.video if args.video is not None else str(resolve_sample())
     target = _target(args, video)
-    export = check_writable(args.export, overwrite=args.overwrite) if args.export else None
+    export = check_export(args.export, overwrite=args.overwrite) if args.export else None
     model = resolve_model(args.model)
-    logger.info("model %s: %s (%s)", model.name, model.path, model.source)
-    with Tracker(video, _options(args, model.path)) as tracker:
-        info = tracker.info
-        display = (info.width, info.height) if tracker.video_mode == "asset" else tracker.source.decode_size
-        sink = RerunSink(
-            target,
-            info,
-            video_mode=tracker.video_mode,
-            num_persons=args.num_poses,
-            display_size=display,
-            recording_name=Path(video).name,
+    options = _options(args, model.path)
+    _preflight(options.landmarker)
+    written = _Written()
+    files = [str(p) for p in (target.save, export) if p is not None]
+    outputs = ", ".join(files) or "the viewer"
+    hold = "holds" if len(files) < 2 else "hold"
+    try:
+        with _open_tracker(video, options) as tracker:
+            _describe(tracker, model)
+            _track(tracker, target, export, args, guard, written)
+            _summary(tracker, outputs, target)
+    except Interrupted as exc:
+        logger.error(
+            "interrupted by %s after %d frames; %s %s every frame processed so far",
+            exc,
+            written.frames,
+            outputs,
+            hold,
         )
-        exporter = LandmarkExporter(export, info.width, info.height) if export else None
-        bar = tqdm(
-            total=info.num_frames,
-            unit="frame",
-            disable=args.no_progress or not sys.stderr.isatty(),
-            file=sys.stderr,
-            dynamic_ncols=True,
+        return 128 + exc.signum
+    except BrokenProcessPool:
+        logger.error(
+            "a worker process died (killed, or out of memory?) after %d frames; %s %s every "
+            "frame processed so far; try fewer --workers",
+            written.frames,
+            outputs,
+            hold,
         )
-        with sink, exporter or contextlib.nullcontext(), bar:
-            for item in tracker:
-                sink.log_poses(item.poses)
-                sink.log_masks(item.poses)
-                sink.log_frames(item.poses, item.jpegs)
-                if exporter is not None:
-                    exporter.write(item.poses)
-                bar.update(len(item.poses))
-        _summary(tracker, target, export)
+        return EXIT_ERROR
     return 0
 
 
-def _summary(tracker: Tracker, target: RerunTarget, export: Path | None) -> None:
+def _track(
+    tracker: Tracker,
+    target: RerunTarget,
+    export: Path | None,
+    args: argparse.Namespace,
+    guard: SignalGuard,
+    written: _Written,
+) -> None:
+    """Log every batch to the sink, the export and the progress bar; close them however it ends."""
+    info = tracker.info
+    display = (
+        (info.width, info.height) if tracker.video_mode == "asset" else tracker.source.decode_size
+    )
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(
+            RerunSink(
+                target,
+                info,
+                video_mode=tracker.video_mode,
+                num_persons=args.num_poses,
+                display_size=display,
+                recording_name=Path(tracker.uri).name,
+            )
+        )
+        exporter = (
+            stack.enter_context(LandmarkExporter(export, info.width, info.height))
+            if export
+            else None
+        )
+        bar = stack.enter_context(
+            tqdm(
+                total=info.num_frames,
+                unit="frame",
+                disable=args.no_progress or not sys.stderr.isatty(),
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        )
+        for item in tracker:
+            with guard.deferred():  # a batch reaches every output or none
+                _write(item, sink, exporter)
+                written.frames += len(item.poses)
+            bar.update(len(item.poses))
+
+
+def _write(item: Inferred, sink: RerunSink, exporter: LandmarkExporter | None) -> None:
+    sink.log_poses(item.poses)
+    sink.log_masks(item.poses)
+    sink.log_frames(item.poses, item.jpegs)
+    if exporter is not None:
+        exporter.write(item.poses)
+
+
+def _describe(tracker: Tracker, model: ResolvedModel) -> None:
+    info = tracker.info
+    frames = (
+        "1 image" if info.is_image else f"{info.num_frames or 'live'} frames at {info.fps:g} fps"
+    )
+    logger.info(
+        "%s: %dx%d, %s (%s, %s); model %s (%s)",
+        tracker.uri,
+        info.width,
+        info.height,
+        frames,
+        info.codec or "unknown codec",
+        info.backend,
+        model.name,
+        model.source,
+    )
+    logger.debug("model file: %s", model.path)
+
+
+def _summary(tracker: Tracker, outputs: str, target: RerunTarget) -> None:
     s = tracker.stats
     fps = s.frames / s.elapsed_s if s.elapsed_s > 0 else 0.0
     without = s.frames - s.frames_with_person
@@ -111,9 +237,8 @@ def _summary(tracker: Tracker, target: RerunTarget, export: Path | None) -> None
     if s.decode_errors:
         parts.append(f"{s.decode_errors} skipped (decode errors)")
     line = f"{', '.join(parts)}; {fps:.1f} frames/s on {s.workers} worker(s), {s.delegate}"
-    outputs = [str(p) for p in (target.save, export) if p is not None]
     if s.ended_early:
         logger.warning("%s: the file ended early; read %d frames", tracker.uri, s.frames)
-    logger.info("%s -> %s", line, ", ".join(outputs) or "viewer")
+    logger.info("%s -> %s", line, outputs)
     if target.save is not None:
         logger.info("open it with: rerun %s", target.save)

@@ -21,6 +21,7 @@ from typing import Protocol
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import Interpolation, VideoReformatter
 from numpy.typing import NDArray
 
 from fastpose.errors import InputNotFoundError, InvalidVideoError
@@ -33,8 +34,12 @@ IMAGE_FORMATS = frozenset({"image2", "jpeg_pipe", "png_pipe", "bmp_pipe", "webp_
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp")
 #: Frame rate assumed when neither the user nor the container gives one.
 FALLBACK_FPS = 30.0
-#: decord's automatic thread count (0) fails on VP9 with "Error sending packet" (EAGAIN).
+#: decord's decoding threads: its automatic count (0) fails on VP9 ("Error sending packet"). Two
+#: threads decode reduced sizes ~35% faster than one, but with 1080p output glibc keeps the
+#: buffers freed by the second thread (RSS grew by 4 GB over 6,400 frames): large frames use one.
 DECORD_THREADS = 2
+DECORD_THREADS_LARGE = 1
+LARGE_FRAME_PIXELS = 1280 * 720
 STREAM_TIMEOUT_MS = 10_000
 #: Packets decoded at most while looking for the first frame's display matrix.
 ROTATION_PACKETS = 32
@@ -113,9 +118,10 @@ def repair_times(times: NDArray[np.floating], fps: float) -> tuple[NDArray[np.fl
     out = np.array(times, dtype=np.float64)
     if out.size == 0:
         return out, 0
-    if not out[0] >= 0:  # negative or NaN
-        out -= out[0] if np.isfinite(out[0]) else 0.0
-        out[0] = max(out[0], 0.0) if np.isfinite(out[0]) else 0.0
+    if not np.isfinite(out[0]):
+        out[0] = 0.0
+    elif out[0] < 0:
+        out -= out[0]
     if bool(np.all(np.diff(out) > 0)):
         return out, 0
     step, repaired = 1.0 / fps, 0
@@ -193,7 +199,7 @@ def _probe(path: Path, name: str) -> _Probe | None:
         rate = stream.average_rate or stream.guessed_rate
         return _Probe(
             container=fmt,
-            codec=stream.codec_context.name if stream.codec_context else None,
+            codec=stream.codec_context.codec.canonical_name if stream.codec_context else None,
             coded_size=(stream.width, stream.height),
             rotation=rotation,
             fps=float(rate) if rate else 0.0,
@@ -228,7 +234,8 @@ def _scan_packets(
     if rotation is None and ticks:
         rotation = _first_rotation(stream, None)  # flush the decoder's delay
     if rotation is None:
-        rotation = -int(stream.metadata.get("rotate", "0") or 0)  # the old tag is clockwise
+        tag = stream.metadata.get("rotate", "0")  # the old tag, clockwise
+        rotation = -int(tag) if tag.lstrip("-").isdigit() else 0
     base = float(stream.time_base or 0)
     if not (complete and base):
         return np.empty(0), rotation % 360
@@ -286,8 +293,10 @@ class _DecordReader:
         import decord
 
         w, h = size if scale else (-1, -1)
+        large = size[0] * size[1] > LARGE_FRAME_PIXELS
+        threads = DECORD_THREADS_LARGE if large else DECORD_THREADS
         self._error = decord.DECORDError
-        self._vr = decord.VideoReader(str(path), width=w, height=h, num_threads=DECORD_THREADS)
+        self._vr = decord.VideoReader(str(path), width=w, height=h, num_threads=threads)
         self._size = size
         self._rotation = rotation
         self.errors = 0
@@ -296,6 +305,12 @@ class _DecordReader:
 
     def __len__(self) -> int:
         return len(self._vr)
+
+    def check(self) -> None:
+        """Decode the first frame: decord opens some inputs it cannot decode (widths 16-72)."""
+        if not len(self._vr):
+            raise ValueError("no frames")
+        self._get([0])
 
     def timestamps(self) -> NDArray[np.float64]:
         """decord's start time of every frame (float32 seconds inside decord: a fallback only)."""
@@ -361,6 +376,7 @@ class _PyAVReader:
         self._pts = probe.pts
         self._rotation = probe.rotation
         self._coded = _swap(size, probe.rotation) if scale else None
+        self._reformatter = VideoReformatter()  # one per reader: it caches the scaler
         self.errors = 0
         self.last_error: str | None = None
         self.reached = 0
@@ -385,6 +401,7 @@ class _PyAVReader:
         if 0 < start < len(self._pts):
             target = round(self._pts[start] / float(stream.time_base))
             self._container.seek(target, backward=True, any_frame=False, stream=stream)
+        last: int | None = None
         for packet in self._container.demux(stream):
             try:
                 frames = stream.decode(packet)
@@ -393,20 +410,25 @@ class _PyAVReader:
                 self.last_error = _one_line(err)
                 continue
             for frame in frames:
-                i = self._index(frame)
-                if i >= start:
-                    yield i, self._array(frame)
+                last = self._index(frame, last)
+                if last >= start:
+                    yield last, self._array(frame)
 
-    def _index(self, frame: av.VideoFrame) -> int:
-        if frame.pts is None:  # unknown: the next index
-            return self.reached
-        t = frame.pts * float(self._stream.time_base)
-        return int(np.searchsorted(self._pts, t - 1e-9))
+    def _index(self, frame: av.VideoFrame, last: int | None) -> int:
+        """The frame's index by its presentation time where that is unique, else the next one."""
+        if frame.pts is not None and len(self._pts):
+            t = frame.pts * float(self._stream.time_base)
+            lo, hi = np.searchsorted(self._pts, [t - 1e-9, t + 1e-9])
+            if hi - lo == 1 or (last is None and hi > lo):
+                return int(lo)
+        return 0 if last is None else last + 1
 
     def _array(self, frame: av.VideoFrame) -> NDArray[np.uint8]:
-        if self._coded is None:
-            return frame.to_ndarray(format="rgb24")
-        return frame.to_ndarray(format="rgb24", width=self._coded[0], height=self._coded[1])
+        w, h = self._coded if self._coded is not None else (None, None)
+        rgb = self._reformatter.reformat(
+            frame, width=w, height=h, format="rgb24", interpolation=Interpolation.AREA
+        )
+        return rgb.to_ndarray()
 
     def close(self) -> None:
         self._container.close()
@@ -531,9 +553,9 @@ class VideoSource:
         self._inference_size = inference_size
         self._batch_size = batch_size
         self._start = start
-        self._stop = (
-            stop if max_frames is None else min(max_frames, max_frames if stop is None else stop)
-        )
+        if max_frames is not None:
+            stop = max_frames if stop is None else min(stop, max_frames)
+        self._stop = stop
         self.frames_read = 0
         self.decode_errors = 0
         self.ended_early = False
@@ -561,6 +583,10 @@ class VideoSource:
             if bgr is not None:
                 self._open_image(bgr, uri, probe)
                 return
+            if probe is not None:
+                raise InvalidVideoError(
+                    f"{uri}: not a video or image (unreadable {probe.codec} image)"
+                )
         if probe is None:
             raise InvalidVideoError(
                 f"{uri}: {_mp4_hint(path) or 'not a video or image (unknown format)'}"
@@ -611,10 +637,8 @@ class VideoSource:
         failures: list[str] = []
         try:
             reader = _DecordReader(path, self.decode_size, scale, probe.rotation)
-            if len(reader):
-                return reader, "decord", len(reader)
-            reader.close()
-            failures.append("decord: no frames")
+            reader.check()
+            return reader, "decord", len(reader)
         except Exception as err:  # decord raises DECORDError or RuntimeError with native detail
             failures.append(f"decord: {_decord_message(err)}")
         if len(probe.pts):
@@ -710,7 +734,7 @@ class VideoSource:
         """``table[idx]``, continued at the nominal rate past its end (OpenCV may read further)."""
         n = len(table)
         past = idx - (n - 1)
-        step = 1.0 / (self.info.fps or FALLBACK_FPS) if hasattr(self, "info") else 0.0
+        step = 1.0 / (self.info.fps or FALLBACK_FPS)
         return np.where(past > 0, table[-1] + past * step, table[np.minimum(idx, n - 1)])
 
     def _live_times(self, seconds: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -1,0 +1,264 @@
+"""The benchmark session's results: one row per measurement, the figures issue 4 sets targets for,
+and both as a markdown report."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from benchmarks.measure import ROOT, cpu_model
+
+BASELINE, DECODE, LANDMARKER, PIPELINE = "a baseline", "b decode", "c landmarker", "d fastpose run"
+#: Issue 4's targets, per clip: speed-up of `fastpose run` (all workers) over the baseline.
+SPEEDUP_TARGETS = {"1080x1920": 3.0, "640x480": 1.8}
+EFFICIENCY_TARGET = 0.85
+#: On this clip the recording must take at most this fraction of the baseline's bytes per frame.
+RRD_TARGET_CLIP, RRD_TARGET = "1080x1920", 0.5
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One benchmark: the best of its rounds for time, the worst for memory."""
+
+    clip: str  # "1080x1920" or "640x480"
+    kind: str  # BASELINE, DECODE, LANDMARKER or PIPELINE
+    frames: int
+    seconds: float  # wall time of the fastest round
+    rounds: int
+    cpu_s: float | None = None  # CPU seconds (all threads and processes) of that round
+    requested_workers: int | None = None  # `fastpose run --workers N`
+    workers: int | None = None  # processes `fastpose run` actually used
+    with_person: int | None = None  # frames in which a person was found
+    rrd_bytes: int | None = None
+    peak_rss: int | None = None  # bytes: a process and its workers together (in_process: growth)
+    peak_process_rss: int | None = None  # bytes: the largest single process
+    first_frame_s: float | None = None  # launch to first logged frame
+    reported_fps: float | None = None  # fastpose's summary line (time inside the tracker)
+    in_process: bool = False  # measured inside pytest: peak_rss is how far pytest's RSS grew
+
+    def __post_init__(self) -> None:
+        if self.frames < 1 or self.seconds <= 0:
+            raise ValueError(f"Measurement: expected frames >= 1 and seconds > 0, got {self}")
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds
+
+    @property
+    def ms_per_frame(self) -> float:
+        return 1000 * self.seconds / self.frames
+
+    @property
+    def cores_busy(self) -> float | None:
+        """Average cores kept busy: CPU time over wall time."""
+        return None if self.cpu_s is None else self.cpu_s / self.seconds
+
+    @property
+    def rrd_bytes_per_frame(self) -> float | None:
+        return None if self.rrd_bytes is None else self.rrd_bytes / self.frames
+
+    @property
+    def label(self) -> str:
+        if self.kind != PIPELINE:
+            return self.kind
+        used = "" if self.workers == self.requested_workers else f" (used {self.workers})"
+        return f"{self.kind} --workers {self.requested_workers}{used}"
+
+    def info(self) -> dict[str, object]:
+        """The row as ``benchmark.extra_info`` keeps it."""
+        return {**asdict(self), "fps": self.fps, "rrd_bytes_per_frame": self.rrd_bytes_per_frame}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A derived figure, with the target it is held to (if any)."""
+
+    clip: str
+    name: str
+    value: float
+    target: str = ""
+    met: bool | None = None
+    percent: bool = False  # shown as a percentage
+
+
+@dataclass
+class Results:
+    """Everything measured in one session, in the order it was measured."""
+
+    frames: int
+    rounds: int
+    load_before: tuple[float, float, float] = field(default_factory=os.getloadavg)
+    started: float = field(default_factory=time.time)
+    rows: list[Measurement] = field(default_factory=list)
+
+    def add(self, row: Measurement) -> Measurement:
+        self.rows.append(row)
+        return row
+
+    def find(self, clip: str, kind: str, *, workers: int | None = None) -> Measurement | None:
+        """The row of ``clip`` and ``kind``; for the pipeline, the one run with ``--workers``."""
+        for row in self.rows:
+            if row.clip == clip and row.kind == kind and workers in (None, row.requested_workers):
+                return row
+        return None
+
+    def _parallel(self, clip: str) -> Measurement | None:
+        """The pipeline run with the most workers asked for, if more than one."""
+        runs = [r for r in self.rows if r.clip == clip and r.kind == PIPELINE]
+        best = max(runs, key=lambda r: r.requested_workers or 0, default=None)
+        return best if best is not None and (best.requested_workers or 0) > 1 else None
+
+    def figures(self, clip: str) -> list[Figure]:
+        """Issue 4's figures for ``clip``, from whatever has been measured so far."""
+        base = self.find(clip, BASELINE)
+        one = self.find(clip, PIPELINE, workers=1)
+        many = self._parallel(clip)
+        out: list[Figure] = []
+        if base and many:
+            n, target = many.requested_workers, SPEEDUP_TARGETS.get(clip)
+            ratio = many.fps / base.fps
+            met = None if target is None else ratio >= target
+            wanted = f">= {target}x" if target else ""
+            out.append(
+                Figure(clip, f"speed-up: fastpose run --workers {n} / baseline", ratio, wanted, met)
+            )
+        if base and one:
+            name = "speed-up: fastpose run --workers 1 / baseline"
+            out.append(Figure(clip, name, one.fps / base.fps))
+        if one and many and many.requested_workers:
+            out += self._efficiency(clip, one, many, many.requested_workers)
+        out += self._shares(clip, one)
+        out += self._rrd(clip, base, many or one)
+        return out
+
+    def _efficiency(self, clip: str, one: Measurement, many: Measurement, n: int) -> list[Figure]:
+        """fps(N workers) / (N * fps(1 worker)), end to end and as fastpose counts it."""
+        eff = many.fps / (n * one.fps)
+        wanted, met = f">= {EFFICIENCY_TARGET:.0%}", eff >= EFFICIENCY_TARGET
+        out = [Figure(clip, "parallel efficiency (wall clock)", eff, wanted, met, percent=True)]
+        if one.reported_fps and many.reported_fps:
+            eff = many.reported_fps / (n * one.reported_fps)
+            out.append(
+                Figure(clip, "parallel efficiency (fastpose's own frames/s)", eff, percent=True)
+            )
+        return out
+
+    def _shares(self, clip: str, one: Measurement | None) -> list[Figure]:
+        """Decode and inference ms/frame as shares of the 1-worker pipeline's ms/frame."""
+        if one is None:
+            return []
+        out = []
+        for kind in (DECODE, LANDMARKER):
+            row = self.find(clip, kind)
+            if row is not None:
+                name = f"{kind[2:]} share of the 1-worker time per frame"
+                out.append(Figure(clip, name, row.ms_per_frame / one.ms_per_frame, percent=True))
+        if len(out) == 2:
+            name = "rest of it (start-up, smoothing, logging)"
+            out.append(Figure(clip, name, 1 - out[0].value - out[1].value, percent=True))
+        return out
+
+    def _rrd(self, clip: str, base: Measurement | None, ours: Measurement | None) -> list[Figure]:
+        if not (base and ours and base.rrd_bytes and ours.rrd_bytes):
+            return []
+        ratio = ours.rrd_bytes_per_frame / base.rrd_bytes_per_frame
+        name = ".rrd bytes/frame: fastpose / baseline"
+        if clip == RRD_TARGET_CLIP:
+            return [Figure(clip, name, ratio, f"<= {RRD_TARGET}", ratio <= RRD_TARGET)]
+        return [Figure(clip, name, ratio)]
+
+    def markdown(self) -> str:
+        clips = list(dict.fromkeys(r.clip for r in self.rows))
+        lines = [*self._header(), "", "## Measurements", "", *_rows_table(self.rows), ""]
+        figures = [f for c in clips for f in self.figures(c)]
+        lines += ["## Against the targets of issue 4", "", *_figures_table(figures)]
+        return "\n".join(lines) + "\n"
+
+    def _header(self) -> list[str]:
+        load_after, started = os.getloadavg(), time.localtime(self.started)
+        return [
+            "# fastpose benchmarks",
+            "",
+            f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.machine()}, no GPU; "
+            f"Python {platform.python_version()}, {_versions()}",
+            f"- fastpose: {_revision()}; run {time.strftime('%Y-%m-%d %H:%M', started)}",
+            f"- {self.frames} frames per clip, best of {self.rounds} round(s); "
+            f"load average (1 min) {self.load_before[0]:.2f} before, {load_after[0]:.2f} after",
+            "- other jobs may share this machine (see the load average): the figures are noisy",
+        ]
+
+
+def _versions() -> str:
+    parts = []
+    for name in ("mediapipe", "rerun-sdk", "decord", "opencv-contrib-python"):
+        try:
+            parts.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return ", ".join(parts)
+
+
+def _revision() -> str:
+    """The commit measured, flagged when the working tree differs from it."""
+    try:
+        head = _git("rev-parse", "--short", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "fastpose")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown revision"
+    return f"{head}{' + uncommitted changes in fastpose/' if dirty else ''}"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def _mb(value: int | None) -> str:
+    return "–" if value is None else f"{value / MB:.0f}"
+
+
+def _rows_table(rows: list[Measurement]) -> list[str]:
+    columns = [
+        "clip", "measure", "frames", "s", "frames/s", "ms/frame", "cores busy",
+        "frames with a person", ".rrd bytes/frame", "peak RSS MB (all processes)",
+        "largest process MB", "s to first logged frame", "fastpose's own frames/s",
+    ]  # fmt: skip
+    out = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for r in rows:
+        cells = [
+            r.clip, r.label, str(r.frames),
+            f"{r.seconds:.1f}", f"{r.fps:.1f}", f"{r.ms_per_frame:.1f}", _num(r.cores_busy, ".2f"),
+            _num(r.with_person, "d"), _num(r.rrd_bytes_per_frame, ",.0f"),
+            f"+{_mb(r.peak_rss)} in pytest" if r.in_process else _mb(r.peak_rss),
+            _mb(r.peak_process_rss),
+            _num(r.first_frame_s, ".1f"), _num(r.reported_fps, ".1f"),
+        ]  # fmt: skip
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def _figures_table(figures: list[Figure]) -> list[str]:
+    out = ["| clip | figure | value | target | met |", "| --- | --- | --- | --- | --- |"]
+    for f in figures:
+        value = f"{f.value:.0%}" if f.percent else f"{f.value:.2f}"
+        met = "" if f.met is None else ("yes" if f.met else "**no**")
+        out.append(f"| {f.clip} | {f.name} | {value} | {f.target} | {met} |")
+    return out
+
+
+def write(results: Results, path: Path) -> str:
+    """Write the report to ``path``; returns its text."""
+    text = results.markdown()
+    path.write_text(text)
+    return text
