@@ -13,7 +13,15 @@ import pytest
 
 from benchmarks.conftest import Clip
 from benchmarks.measure import InProcessRun, ProcessRun, in_process, parse_summary, run_process
-from benchmarks.report import BASELINE, DECODE, LANDMARKER, PIPELINE, Measurement, Results
+from benchmarks.report import (
+    BASELINE,
+    DECODE,
+    DECODE_DECORD,
+    LANDMARKER,
+    PIPELINE,
+    Measurement,
+    Results,
+)
 from fastpose.landmarker import Landmarker, LandmarkerOptions
 from fastpose.parallel import DecodeOptions
 from fastpose.tracker import default_workers
@@ -84,19 +92,25 @@ def test_baseline(
     benchmark.extra_info.update(results.add(row).info())
 
 
-def test_decode(benchmark, clip: Clip, inference_size: int, results: Results) -> None:
-    """(b) VideoSource at `fastpose run`'s default inference size, every batch."""
+@pytest.mark.parametrize("decoder", ["auto", "decord"])
+def test_decode(benchmark, clip: Clip, inference_size: int, results: Results, decoder: str) -> None:
+    """(b) VideoSource at `fastpose run`'s default inference size, every batch; and decord."""
     runs: list[InProcessRun] = []
     options = DecodeOptions(inference_size=inference_size)
+    path = str(clip.path)
 
     def once() -> None:
-        with in_process() as run, options.source(str(clip.path), max_frames=clip.frames) as src:
+        with (
+            in_process() as run,
+            options.source(path, max_frames=clip.frames, decoder=decoder) as src,
+        ):
             frames = sum(len(batch) for batch in src)
         runs.append(run)
         assert frames == clip.frames, f"decoded {frames} frames, expected {clip.frames}"
 
     benchmark.pedantic(once, **_rounds(results))
-    benchmark.extra_info.update(results.add(_from_in_process(clip, DECODE, runs)).info())
+    kind = DECODE if decoder == "auto" else DECODE_DECORD
+    benchmark.extra_info.update(results.add(_from_in_process(clip, kind, runs)).info())
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ The Python API the CLI is built on::
     model = resolve_model("full")
     with Tracker("clip.mp4", TrackOptions(LandmarkerOptions(model.path), workers=2)) as tracker:
         for batch in tracker:
-            batch.poses.landmarks  # (frames, persons, 33, 5): x, y normalized, z, visibility, presence
+            batch.poses.landmarks  # (frames, persons, 33, 5): x, y, z, visibility, presence
 """
 
 from fastpose.errors import (

@@ -23,7 +23,8 @@ _SYSTEM_LIBS = "libEGL.so.1 and libGLESv2.so.2 (Debian/Ubuntu: apt-get install l
 
 
 def import_mediapipe() -> tuple[Any, Any]:
-    """``(mediapipe, mediapipe.tasks.python.vision)``, or a DependencyError naming the missing system libs."""
+    """``(mediapipe, mediapipe.tasks.python.vision)``, or a DependencyError naming the system
+    libraries that are missing."""
     try:
         import mediapipe as mp
         from mediapipe.tasks.python import vision
@@ -47,7 +48,11 @@ class LandmarkerOptions:
     def __post_init__(self) -> None:
         if self.num_poses < 1:
             raise ValueError(f"num_poses: expected >= 1, got {self.num_poses}")
-        for name in ("min_detection_confidence", "min_presence_confidence", "min_tracking_confidence"):
+        for name in (
+            "min_detection_confidence",
+            "min_presence_confidence",
+            "min_tracking_confidence",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}: expected a value in [0, 1], got {value}")
@@ -57,7 +62,9 @@ def _create(options: LandmarkerOptions, gpu: bool) -> Any:
     mp, vision = import_mediapipe()
     delegate = mp.tasks.BaseOptions.Delegate.GPU if gpu else mp.tasks.BaseOptions.Delegate.CPU
     mp_options = vision.PoseLandmarkerOptions(
-        base_options=mp.tasks.BaseOptions(model_asset_path=str(options.model_path), delegate=delegate),
+        base_options=mp.tasks.BaseOptions(
+            model_asset_path=str(options.model_path), delegate=delegate
+        ),
         running_mode=vision.RunningMode.VIDEO,
         num_poses=options.num_poses,
         min_pose_detection_confidence=options.min_detection_confidence,
@@ -72,7 +79,9 @@ def _create(options: LandmarkerOptions, gpu: bool) -> Any:
     except (RuntimeError, ValueError) as exc:
         if gpu:
             raise GpuUnavailableError(f"GPU delegate unavailable: {_first_line(exc)}") from exc
-        raise ModelError(f"{options.model_path}: MediaPipe rejected the model: {_first_line(exc)}") from exc
+        raise ModelError(
+            f"{options.model_path}: MediaPipe rejected the model: {_first_line(exc)}"
+        ) from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -81,7 +90,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def probe_gpu(options: LandmarkerOptions) -> bool:
-    """Whether the GPU delegate can be created for these options (a landmarker is built and closed)."""
+    """Whether the GPU delegate can be created for these options (builds one, closes it)."""
     try:
         _create(options, gpu=True).close()
     except GpuUnavailableError as exc:
@@ -107,7 +116,10 @@ class Landmarker:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -145,7 +157,9 @@ def _fill(result: Any, landmarks: np.ndarray, world: np.ndarray) -> None:
     ):
         if person >= len(landmarks):
             break
-        landmarks[person] = [(m.x, m.y, m.z, _or_nan(m.visibility), _or_nan(m.presence)) for m in pose]
+        landmarks[person] = [
+            (m.x, m.y, m.z, _or_nan(m.visibility), _or_nan(m.presence)) for m in pose
+        ]
         world[person] = [(m.x, m.y, m.z) for m in pose_world]
 
 

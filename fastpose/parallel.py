@@ -1,13 +1,15 @@
 """Inference over frame ranges: the unit of work that keeps every core busy.
 
-A unit is a contiguous range of frames that one landmarker decodes and infers on its own. MediaPipe's
-tracker is path-dependent, so a range that starts mid-video is read ``warmup`` frames early and those
-frames are dropped. Units go through the standard ``concurrent.futures`` interface, so a process pool
-here (or a distributed engine elsewhere) can run them; only small arrays come back.
+A unit is a contiguous range of frames that one landmarker decodes and infers on its own.
+MediaPipe's tracker is path-dependent, so a range that starts mid-video is read ``warmup`` frames
+early and those frames are dropped. Units go through the standard ``concurrent.futures``
+interface, so a process pool here (or a distributed engine elsewhere) can run them; only small
+arrays come back.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import signal
 from collections.abc import Iterator
@@ -17,7 +19,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.landmarker import Landmarker, LandmarkerOptions
+from fastpose.kernels import warm_up
+from fastpose.landmarker import Landmarker, LandmarkerOptions, import_mediapipe
 from fastpose.poses import PoseBatch
 from fastpose.video import FrameBatch, VideoSource
 
@@ -38,10 +41,16 @@ class DecodeOptions:
     inference_size: int = 0
     batch_size: int = 16
     jpeg: bool = False  # also return every frame JPEG-encoded, for the viewer
+    threads: int = 0  # decoding threads (0: FFmpeg's choice; 1 in each of several workers)
 
     def source(self, uri: str, **kwargs: object) -> VideoSource:
         return VideoSource(
-            uri, fps=self.fps, inference_size=self.inference_size, batch_size=self.batch_size, **kwargs
+            uri,
+            fps=self.fps,
+            inference_size=self.inference_size,
+            batch_size=self.batch_size,
+            threads=self.threads,
+            **kwargs,
         )
 
 
@@ -69,88 +78,117 @@ class Inferred:
 
 @dataclass(frozen=True)
 class UnitResult:
-    """What a unit sends back to the parent: poses with masks bit-packed, and decoding counts."""
+    """What a unit sends back to the parent: poses with masks bit-packed (8x smaller), and
+    decoding counts."""
 
-    inferred: Inferred
-    packed_masks: NDArray[np.uint8] | None
+    inferred: Inferred  # poses without masks
+    packed_masks: NDArray[np.uint8] | None  # (T, h, ceil(w / 8))
     mask_width: int
     decode_errors: int
     ended_early: bool
 
+    def batches(self, size: int) -> Iterator[Inferred]:
+        """The unit's frames in batches of ``size``, each batch's masks unpacked only when asked
+        for, so the parent never holds a whole unit of masks."""
+        poses, jpegs = self.inferred.poses, self.inferred.jpegs
+        for first in range(0, len(poses), size):
+            sl = slice(first, first + size)
+            masks = None
+            if self.packed_masks is not None:
+                masks = np.unpackbits(self.packed_masks[sl], axis=-1, count=self.mask_width)
+            yield Inferred(
+                replace(poses.take(sl), masks=masks), None if jpegs is None else jpegs[sl]
+            )
+
     def unpack(self) -> Inferred:
-        if self.packed_masks is None:
-            return self.inferred
-        masks = np.unpackbits(self.packed_masks, axis=-1, count=self.mask_width)
-        return replace(self.inferred, poses=replace(self.inferred.poses, masks=masks))
+        """The whole unit as one batch."""
+        return next(self.batches(max(len(self.inferred.poses), 1)), self.inferred)
 
 
 def plan_units(
     uri: str, num_frames: int, workers: int, key_frames: NDArray[np.int64] | None = None
 ) -> list[WorkUnit]:
-    """Ranges over frames ``[0, num_frames)`` that keep ``workers`` busy; a short video is one range.
+    """Ranges over ``[0, num_frames)`` that keep ``workers`` busy to the end; a short video is one.
 
-    With the video's ``key_frames``, each warm-up starts at a key frame, so a worker decodes no frame
-    it doesn't infer on (seeking lands on the key frame before the first frame asked for).
+    Units come in rounds of ``workers`` equal ranges, so no worker is left alone with the last
+    one. With the video's ``key_frames``, a boundary moves (by at most an eighth of a range) so
+    that its warm-up starts on a key frame and the worker decodes no frame it doesn't infer on.
     """
     if workers <= 1 or num_frames < 2 * MIN_UNIT_FRAMES:
         return [WorkUnit(uri, 0, num_frames)]
-    length = min(MAX_UNIT_FRAMES, max(MIN_UNIT_FRAMES, math.ceil(num_frames / workers)))
-    bounds = [0]
-    for ideal in range(length, num_frames, length):
-        bound = _snap(ideal, key_frames)
-        if bound - bounds[-1] >= MIN_UNIT_FRAMES // 2 and num_frames - bound >= MIN_UNIT_FRAMES // 2:
-            bounds.append(bound)
+    rounds = math.ceil(num_frames / (workers * MAX_UNIT_FRAMES))
+    count = min(workers * rounds, num_frames // MIN_UNIT_FRAMES)
+    work = (num_frames + WARMUP_FRAMES * (count - 1)) / count  # frames inferred per unit
+    ideal = [round(k * work - (k - 1) * WARMUP_FRAMES) for k in range(1, count)]
+    bounds = [0, *(_snap(b, key_frames, work / 8) for b in ideal)]
     bounds.append(num_frames)
-    return [WorkUnit(uri, a, b, min(WARMUP_FRAMES, a)) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [WorkUnit(uri, a, b, min(WARMUP_FRAMES, a)) for a, b in itertools.pairwise(bounds)]
 
 
-def _snap(ideal: int, key_frames: NDArray[np.int64] | None) -> int:
-    """The range boundary near ``ideal`` whose warm-up starts on the closest key frame."""
+def _snap(ideal: int, key_frames: NDArray[np.int64] | None, tolerance: float) -> int:
+    """``ideal``, or the boundary within ``tolerance`` of it whose warm-up starts on a key frame."""
     if key_frames is None or len(key_frames) == 0:
         return ideal
-    key = int(key_frames[np.argmin(np.abs(key_frames - (ideal - WARMUP_FRAMES)))])
-    return key + WARMUP_FRAMES if key > 0 else ideal
+    bounds = key_frames + WARMUP_FRAMES
+    best = int(bounds[np.argmin(np.abs(bounds - ideal))])
+    return best if abs(best - ideal) <= tolerance else ideal
 
 
 def encode_jpegs(images: NDArray[np.uint8]) -> list[bytes]:
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
-    return [cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR), params)[1].tobytes() for im in images]
+    return [
+        cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR), params)[1].tobytes()
+        for im in images
+    ]
 
 
 def infer(
     source: VideoSource, landmarker: Landmarker, decode: DecodeOptions, keep_from: int = 0
 ) -> Iterator[Inferred]:
-    """Poses of every batch ``source`` decodes, dropping frames before ``keep_from`` (the warm-up)."""
+    """Poses of every batch ``source`` decodes, without the frames before ``keep_from``."""
     for frames in source:
         poses = landmarker.detect(frames)
         first = int(np.searchsorted(frames.frame_idx, keep_from))
         if first < len(poses):
-            yield Inferred(poses.take(slice(first, None)), _jpegs(frames, first) if decode.jpeg else None)
+            yield Inferred(
+                poses.take(slice(first, None)), _jpegs(frames, first) if decode.jpeg else None
+            )
 
 
 def _jpegs(frames: FrameBatch, first: int) -> list[bytes]:
     return encode_jpegs(frames.images[first:])
 
 
-def ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C goes to the parent, which stops the workers itself."""
+def prepare_worker() -> None:
+    """Worker initializer: Ctrl-C goes to the parent, which stops the workers itself; MediaPipe
+    and the kernels load now, while the parent sets up its outputs, not on the first unit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import_mediapipe()
+    warm_up()
 
 
 def run_unit(unit: WorkUnit, landmarker: LandmarkerOptions, decode: DecodeOptions) -> UnitResult:
-    """Decode and infer one unit in this process."""
+    """Decode and infer one unit in this process; masks are packed batch by batch."""
+    poses: list[PoseBatch] = []
+    packed: list[NDArray[np.uint8]] = []
+    jpegs: list[bytes] = []
+    width = 0
     with (
         decode.source(unit.uri, start=unit.start - unit.warmup, stop=unit.stop) as source,
         Landmarker(landmarker) as lm,
     ):
-        parts = list(infer(source, lm, decode, keep_from=unit.start))
+        for part in infer(source, lm, decode, keep_from=unit.start):
+            if part.poses.masks is not None:
+                packed.append(np.packbits(part.poses.masks, axis=-1))
+                width = part.poses.masks.shape[-1]
+            poses.append(replace(part.poses, masks=None))
+            jpegs.extend(part.jpegs or ())
         errors, early = source.decode_errors, source.ended_early
-    if not parts:  # nothing decoded: a truncated file ends before this range
-        return UnitResult(Inferred(PoseBatch.empty(landmarker.num_poses)), None, 0, errors, early)
-    poses = PoseBatch.concat([p.poses for p in parts])
-    jpegs = [j for p in parts for j in p.jpegs] if decode.jpeg else None
-    packed, width = None, 0
-    if poses.masks is not None:
-        packed, width = np.packbits(poses.masks, axis=-1), poses.masks.shape[-1]
-        poses = replace(poses, masks=None)
-    return UnitResult(Inferred(poses, jpegs), packed, width, errors, early)
+    merged = PoseBatch.concat(poses) if poses else PoseBatch.empty(landmarker.num_poses)
+    return UnitResult(
+        Inferred(merged, jpegs if decode.jpeg else None),
+        np.concatenate(packed) if packed else None,
+        width,
+        errors,
+        early,
+    )

@@ -22,9 +22,10 @@ def _expect(ok: bool, what: str, expected: str, got: object) -> None:
 class PoseBatch:
     """Poses of consecutive frames.
 
-    ``landmarks`` holds MediaPipe's normalized image coordinates (x, y in [0, 1] of the frame, z on the
-    scale of x), visibility and presence; ``world`` holds metres around the hips. Person slots with no
-    detection are NaN, so every array keeps a fixed shape. ``masks`` are person-vs-background class ids
+    ``landmarks`` holds MediaPipe's normalized image coordinates (x, y in [0, 1] of the frame, z
+    on the scale of x), visibility and presence; ``world`` holds metres around the hips. Person
+    slots with no detection are NaN, so every array keeps a fixed shape. ``masks`` are
+    person-vs-background class ids
     (uint8, 0 or 1) at inference resolution, or ``None`` when segmentation is off.
     """
 
@@ -52,7 +53,9 @@ class PoseBatch:
             lm.shape,
         )
         _expect(world.dtype == np.float32, "world", "float32", world.dtype)
-        _expect(world.shape == lm.shape[:3] + (3,), "world", f"shape {lm.shape[:3] + (3,)}", world.shape)
+        _expect(
+            world.shape == (*lm.shape[:3], 3), "world", f"shape {(*lm.shape[:3], 3)}", world.shape
+        )
         if self.masks is not None:
             m = self.masks
             _expect(m.dtype == np.uint8, "masks", "uint8", m.dtype)
@@ -78,7 +81,12 @@ class PoseBatch:
         """The frames in ``sl`` (a view, no copy)."""
         masks = None if self.masks is None else self.masks[sl]
         return PoseBatch(
-            self.frame_idx[sl], self.time_s[sl], self.pts_s[sl], self.landmarks[sl], self.world[sl], masks
+            self.frame_idx[sl],
+            self.time_s[sl],
+            self.pts_s[sl],
+            self.landmarks[sl],
+            self.world[sl],
+            masks,
         )
 
     @classmethod
@@ -99,7 +107,10 @@ class PoseBatch:
             return batches[0]
         masks = None if batches[0].masks is None else np.concatenate([b.masks for b in batches])
         return cls(
-            *(np.concatenate([getattr(b, f) for b in batches]) for f in ("frame_idx", "time_s", "pts_s")),
+            *(
+                np.concatenate([getattr(b, f) for b in batches])
+                for f in ("frame_idx", "time_s", "pts_s")
+            ),
             np.concatenate([b.landmarks for b in batches]),
             np.concatenate([b.world for b in batches]),
             masks,

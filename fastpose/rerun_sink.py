@@ -1,9 +1,10 @@
-"""Rerun output: static contexts and blueprint once, then columnar batches of poses, masks and frames.
+"""Rerun output: static contexts and blueprint once, then columnar batches of poses, masks, frames.
 
-Layout (as Rerun's human-pose example): ``video`` frames, ``video/mask`` segmentation, ``video/pose/points``
-2D landmarks in original image pixels, ``person/pose/points`` 3D world landmarks in metres, on the
-timelines ``time`` (seconds) and ``frame_idx``. Data goes through ``send_columns``, one call per entity
-per batch. Frames are referenced from the video file (``asset``), JPEG-compressed (``jpeg``) or left out.
+Layout (as Rerun's human-pose example): ``video`` frames, ``video/mask`` segmentation,
+``video/pose/points`` 2D landmarks in original image pixels, ``person/pose/points`` 3D world
+landmarks in metres, on the timelines ``time`` (seconds) and ``frame_idx``. Data goes through
+``send_columns``, one call per entity per batch. Frames are referenced from the video file
+(``asset``), JPEG-compressed (``jpeg``) or left out.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import rerun.blueprint as rrb
 from fastpose.outputs import finish, partial_path
 from fastpose.poses import PoseBatch
 from fastpose.skeleton import CONNECTIONS, LANDMARK_NAMES, NUM_LANDMARKS
-from fastpose.video import VideoInfo
 from fastpose.tracker import VideoMode
+from fastpose.video import VideoInfo
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ PERSON_CLASS = 1
 
 @dataclass(frozen=True)
 class RerunTarget:
-    """Where the recording goes: exactly one of a file, a spawned viewer, a gRPC URL or a served web viewer."""
+    """Where the recording goes: a file, a spawned viewer, a gRPC URL or a served web viewer."""
 
     save: Path | None = None
     spawn: bool = False
@@ -44,13 +45,15 @@ class RerunTarget:
 
 
 def blueprint(num_persons: int = 1) -> rrb.Blueprint:
-    """Result (video, mask, 2D skeleton) beside the 3D pose and the raw video, as the seed example."""
+    """Result (video, mask, 2D skeleton) beside the 3D pose and the raw video, as the seed's."""
     hidden = [] if num_persons == 1 else [f"+ /person_{k}/**" for k in range(1, num_persons)]
     return rrb.Blueprint(
         rrb.Horizontal(
             rrb.Spatial2DView(origin="video", name="Result"),
             rrb.Vertical(
-                rrb.Spatial3DView(origin="person", name="3D pose", contents=["+ $origin/**", *hidden]),
+                rrb.Spatial3DView(
+                    origin="person", name="3D pose", contents=["+ $origin/**", *hidden]
+                ),
                 rrb.Spatial2DView(origin="video", contents="$origin", name="Raw video"),
                 row_shares=[3, 2],
             ),
@@ -61,14 +64,14 @@ def blueprint(num_persons: int = 1) -> rrb.Blueprint:
 
 
 def _entity(prefix: str, person: int) -> str:
-    """Person 0 lives at the seed's paths; further persons get their own (``video/pose_1/points``...)."""
+    """Person 0 lives at the seed's paths; further ones get their own (``video/pose_1/points``)."""
     if prefix == "video":
         return "video/pose/points" if person == 0 else f"video/pose_{person}/points"
     return "person/pose/points" if person == 0 else f"person_{person}/pose/points"
 
 
 class RerunSink:
-    """Writes one recording. Close it (or use it as a context manager) so everything reaches the output."""
+    """Writes one recording. Close it (or use it as a context manager) so everything is written."""
 
     def __init__(
         self,
@@ -84,7 +87,7 @@ class RerunSink:
         self.target = target
         self.video_mode = video_mode
         self.num_persons = num_persons
-        # Frames are shown at ``display_size``; landmarks stay in original pixels and are scaled to it.
+        # Frames are shown at ``display_size``; landmarks stay in original pixels, scaled to it.
         self.display_size = display_size or (info.width, info.height)
         self._mask_format: tuple[int, int] | None = None
         self._had_person = np.zeros(num_persons, dtype=bool)
@@ -134,7 +137,11 @@ class RerunSink:
             static=True,
         )
         for k in range(self.num_persons):
-            log("person" if k == 0 else f"person_{k}", rr.ViewCoordinates.RIGHT_HAND_Y_DOWN, static=True)
+            log(
+                "person" if k == 0 else f"person_{k}",
+                rr.ViewCoordinates.RIGHT_HAND_Y_DOWN,
+                static=True,
+            )
         sx = self.display_size[0] / self.info.width
         sy = self.display_size[1] / self.info.height
         if (sx, sy) != (1.0, 1.0):
@@ -156,7 +163,10 @@ class RerunSink:
             self._asset_nanos = nanos
 
     def _indexes(self, frame_idx: np.ndarray, time_s: np.ndarray) -> list[rr.TimeColumn]:
-        return [rr.TimeColumn("time", duration=time_s), rr.TimeColumn("frame_idx", sequence=frame_idx)]
+        return [
+            rr.TimeColumn("time", duration=time_s),
+            rr.TimeColumn("frame_idx", sequence=frame_idx),
+        ]
 
     def log_poses(self, poses: PoseBatch) -> None:
         """Landmarks of every frame with a person; a Clear where a person disappears."""
@@ -209,7 +219,9 @@ class RerunSink:
         idx = self._indexes(poses.frame_idx[gone], poses.time_s[gone])
         for prefix in ("video", "person"):
             self.rec.send_columns(
-                _entity(prefix, person), idx, rr.Clear.columns(is_recursive=np.zeros(len(gone), bool))
+                _entity(prefix, person),
+                idx,
+                rr.Clear.columns(is_recursive=np.zeros(len(gone), bool)),
             )
 
     def log_masks(self, poses: PoseBatch) -> None:
@@ -220,8 +232,14 @@ class RerunSink:
         h, w = masks.shape[1:]
         if self._mask_format is None:
             self._mask_format = (w, h)
-            fmt = rr.components.ImageFormat(width=w, height=h, color_model="L", channel_datatype="U8")
-            self.rec.log("video/mask", rr.SegmentationImage.from_fields(format=fmt, opacity=0.45), static=True)
+            fmt = rr.components.ImageFormat(
+                width=w, height=h, color_model="L", channel_datatype="U8"
+            )
+            self.rec.log(
+                "video/mask",
+                rr.SegmentationImage.from_fields(format=fmt, opacity=0.45),
+                static=True,
+            )
             if (w, h) != self.display_size:
                 scale = [self.display_size[0] / w, self.display_size[1] / h, 1.0]
                 self.rec.log("video/mask", rr.Transform3D(scale=scale), static=True)
@@ -259,6 +277,9 @@ class RerunSink:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()

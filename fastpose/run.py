@@ -237,6 +237,8 @@ def _summary(tracker: Tracker, outputs: str, target: RerunTarget) -> None:
     if s.decode_errors:
         parts.append(f"{s.decode_errors} skipped (decode errors)")
     line = f"{', '.join(parts)}; {fps:.1f} frames/s on {s.workers} worker(s), {s.delegate}"
+    if s.first_frame_s is not None:
+        line += f", first frame after {s.first_frame_s:.1f} s"
     if s.ended_early:
         logger.warning("%s: the file ended early; read %d frames", tracker.uri, s.frames)
     logger.info("%s -> %s", line, outputs)

@@ -20,11 +20,18 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Literal
 
-import numpy as np
-
 from fastpose.errors import GpuUnavailableError
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
-from fastpose.parallel import DecodeOptions, Inferred, UnitResult, WorkUnit, ignore_sigint, infer, plan_units, run_unit
+from fastpose.parallel import (
+    DecodeOptions,
+    Inferred,
+    UnitResult,
+    WorkUnit,
+    infer,
+    plan_units,
+    prepare_worker,
+    run_unit,
+)
 from fastpose.poses import PoseBatch
 from fastpose.smoothing import make_smoother
 from fastpose.video import VideoInfo
@@ -34,10 +41,14 @@ logger = logging.getLogger(__name__)
 VideoMode = Literal["asset", "jpeg", "none"]
 #: Codecs the Rerun viewer decodes from an MP4 asset.
 ASSET_CODECS = frozenset({"h264", "hevc", "h265", "av1", "vp9"})
+#: Larger files go to the viewer as JPEG frames: Rerun holds a whole asset in memory (twice over,
+#: measured: a 156 MB file raised the process's RSS by 317 MB), so memory would grow with length.
+ASSET_MAX_BYTES = 64 * 2**20
 
 
 def choose_video_mode(info: VideoInfo, requested: VideoMode | Literal["auto"]) -> VideoMode:
-    """How the viewer gets the frames: ``asset`` for an upright MP4 in a codec it plays, else ``jpeg``."""
+    """How the viewer gets frames: ``asset`` for an upright MP4 in a codec it plays, up to
+    ``ASSET_MAX_BYTES``; else ``jpeg``."""
     if requested != "auto":
         return requested
     playable = (
@@ -46,7 +57,8 @@ def choose_video_mode(info: VideoInfo, requested: VideoMode | Literal["auto"]) -
         and info.container is not None
         and "mp4" in info.container
         and info.rotation == 0
-        and info.backend == "decord"
+        and info.backend in ("pyav", "decord")  # frame indices exact by presentation time
+        and os.path.getsize(info.uri) <= ASSET_MAX_BYTES
     )
     return "asset" if playable else "jpeg"
 
@@ -58,7 +70,7 @@ def default_workers() -> int:
 
 @dataclass(frozen=True)
 class SmoothingOptions:
-    """One Euro parameters for image-normalized and world coordinates (see :mod:`fastpose.smoothing`)."""
+    """One Euro parameters for normalized image and world coordinates (see smoothing.py)."""
 
     method: str = "one-euro"  # or "none"
     min_cutoff: float = 1.0
@@ -70,8 +82,8 @@ class SmoothingOptions:
 @dataclass(frozen=True)
 class TrackOptions:
     landmarker: LandmarkerOptions
-    decode: DecodeOptions = DecodeOptions()
-    smoothing: SmoothingOptions = SmoothingOptions()
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
+    smoothing: SmoothingOptions = field(default_factory=SmoothingOptions)
     max_frames: int | None = None
     workers: int = 1
     require_gpu: bool = False
@@ -103,11 +115,15 @@ class TrackStats:
 
 
 class _PoseSmoother:
-    """Smooths landmark coordinates over the ordered stream; visibility and presence pass through."""
+    """Smooths landmark coordinates over the ordered stream; visibility, presence pass through."""
 
     def __init__(self, opts: SmoothingOptions) -> None:
         params = {} if opts.method == "none" else {"min_cutoff": opts.min_cutoff, "beta": opts.beta}
-        world = {} if opts.method == "none" else {"min_cutoff": opts.world_min_cutoff, "beta": opts.world_beta}
+        world = (
+            {}
+            if opts.method == "none"
+            else {"min_cutoff": opts.world_min_cutoff, "beta": opts.world_beta}
+        )
         self.image = make_smoother(opts.method, **params)
         self.world = make_smoother(opts.method, **world)
 
@@ -141,20 +157,27 @@ class Tracker:
         self._landmarker_options = self._choose_delegate(options.landmarker)
         self.stats.delegate = "gpu" if self._landmarker_options.gpu else "cpu"
         n = self.info.num_frames
-        self.units = plan_units(self.uri, n, options.workers) if n and not self.info.is_image else None
-        self.stats.workers = min(options.workers, len(self.units)) if self.units else 1
+        splittable = n and not self.info.is_image and options.workers > 1
+        keys = self.source.key_frames
+        self.units = plan_units(self.uri, n, options.workers, keys) if splittable else None
+        self.stats.workers = min(options.workers, len(self.units or [None]))
+        if self.stats.workers > 1:
+            self.source.close()  # the workers decode; the parent needed only the video's layout
+            self._executor = self._start_workers()
 
     def _choose_delegate(self, opts: LandmarkerOptions) -> LandmarkerOptions:
         if not opts.gpu or probe_gpu(opts):
             return opts
         if self.options.require_gpu:
-            raise GpuUnavailableError("--require-gpu: the GPU delegate cannot be created on this machine")
+            raise GpuUnavailableError(
+                "--require-gpu: the GPU delegate cannot be created on this machine"
+            )
         logger.warning("GPU delegate unavailable here; running on the CPU")
         return replace(opts, gpu=False)
 
     def __iter__(self) -> Iterator[Inferred]:
         smooth = _PoseSmoother(self.options.smoothing)
-        raw = self._parallel() if self.units and len(self.units) > 1 else self._sequential()
+        raw = self._parallel() if self._executor is not None else self._sequential()
         for item in raw:
             poses = smooth(item.poses)
             self._count(poses)
@@ -172,13 +195,19 @@ class Tracker:
         self.stats.decode_errors = self.source.decode_errors
         self.stats.ended_early = self.source.ended_early
 
-    def _parallel(self) -> Iterator[Inferred]:
-        units = deque(self.units)
-        self._executor = ProcessPoolExecutor(
+    def _start_workers(self) -> ProcessPoolExecutor:
+        """Worker processes, started now so their imports overlap the caller's own set-up."""
+        executor = ProcessPoolExecutor(
             max_workers=self.stats.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=ignore_sigint,
+            initializer=prepare_worker,
         )
+        for _ in range(self.stats.workers):  # spawn them all now, not one per submitted unit
+            executor.submit(int)
+        return executor
+
+    def _parallel(self) -> Iterator[Inferred]:
+        units = deque(self.units)
         pending: deque[Future[UnitResult]] = deque()
         while units or pending:
             while units and len(pending) <= self.stats.workers:
@@ -186,10 +215,12 @@ class Tracker:
             result = pending.popleft().result()
             self.stats.decode_errors += result.decode_errors
             self.stats.ended_early |= result.ended_early
-            yield from _split(result.unpack(), self.decode.batch_size * 4)
+            yield from result.batches(self.decode.batch_size * 4)
 
     def _submit(self, unit: WorkUnit) -> Future[UnitResult]:
-        return self._executor.submit(run_unit, unit, self._landmarker_options, self.decode)
+        busy = self.stats.workers >= default_workers()  # no spare core for decoding threads
+        decode = replace(self.decode, threads=1) if busy else self.decode
+        return self._executor.submit(run_unit, unit, self._landmarker_options, decode)
 
     def close(self) -> None:
         """Stop the workers (without waiting for running units) and close the video."""
@@ -207,13 +238,9 @@ class Tracker:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _split(item: Inferred, size: int) -> Iterator[Inferred]:
-    """A unit's result in batches of ``size`` frames, for a steady progress bar and small log calls."""
-    for start in range(0, len(item.poses), size):
-        sl = slice(start, start + size)
-        yield Inferred(item.poses.take(sl), None if item.jpegs is None else item.jpegs[sl])

@@ -36,7 +36,7 @@ def loop_video(src: Path, dst: Path, frames: int) -> Path:
 
 
 def transcode(src: Path, dst: Path, size: tuple[int, int], frames: int) -> Path:
-    """Re-encode ``src`` letterboxed into ``size`` (w, h) as H.264, looping until ``frames`` frames."""
+    """Re-encode ``src`` letterboxed into ``size`` (w, h) as H.264, looped to ``frames`` frames."""
     if dst.exists():
         return dst
     import cv2

@@ -41,7 +41,9 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str | Path, timeout: float = 600, env: dict[str, str] | None = None) -> CliResult:
+def run_cli(
+    *args: str | Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> CliResult:
     """``python -m fastpose ARGS`` in a subprocess, as a user runs it."""
     proc = subprocess.run(
         [sys.executable, "-m", "fastpose", *map(str, args)],
@@ -58,7 +60,9 @@ def reference_image_landmarks() -> np.ndarray:
     """MediaPipe's expected (33, 2) normalized x, y for mediapipe_pose.jpg."""
     text = data_file("mediapipe_pose_landmarks.pbtxt").read_text()
     blocks = re.findall(r"landmark\s*\{([^}]*)\}", text)[:33]
-    return np.array([[float(re.search(rf"\b{k}:\s*(\S+)", b).group(1)) for k in ("x", "y")] for b in blocks])
+    return np.array(
+        [[float(re.search(rf"\b{k}:\s*(\S+)", b).group(1)) for k in ("x", "y")] for b in blocks]
+    )
 
 
 def reference_squats() -> np.ndarray:

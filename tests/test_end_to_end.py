@@ -1,4 +1,4 @@
-"""`fastpose run` end to end on real clips: MediaPipe's references, the recording's layout, the export."""
+"""`fastpose run` end to end on real clips: MediaPipe's references, the recording, the export."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _pixels(table, num_frames: int) -> np.ndarray:
 
 
 def test_image_matches_mediapipe_reference(tmp_path):
-    """mediapipe_pose.jpg: every landmark within 0.03 (normalized) of MediaPipe's own expected output."""
+    """mediapipe_pose.jpg: every landmark within 0.03 (normalized) of MediaPipe's own output."""
     image = data_file("mediapipe_pose.jpg")
     _, table, _ = _export(tmp_path, image, "--no-smooth", "--inference-size", "0")
     got = _pixels(table, 1)[0] / np.array([1000, 667])
@@ -40,19 +40,29 @@ def test_image_matches_mediapipe_reference(tmp_path):
 
 @pytest.mark.parametrize("inference_size", [0, 640])
 def test_squats_match_mediapipe_reference(tmp_path, inference_size):
-    """pose_squats.mp4 at 30 fps, unsmoothed: every landmark of every frame within 31 px of the reference."""
+    """pose_squats.mp4 at 30 fps, unsmoothed: every landmark of every frame within 31 px of the
+    reference."""
     ref = reference_squats()
     _, table, _ = _export(
-        tmp_path, data_file("pose_squats.mp4"), "--fps", "30", "--no-smooth", "--inference-size", str(inference_size)
+        tmp_path,
+        data_file("pose_squats.mp4"),
+        "--fps",
+        "30",
+        "--no-smooth",
+        "--inference-size",
+        str(inference_size),
     )
     got = _pixels(table, len(ref))
     assert not np.isnan(got).any(), "a frame without a person"
     err = np.linalg.norm(got - ref[..., :2], axis=-1)
-    assert err.max() < 31, f"worst error {err.max():.1f} px (median of per-frame worst {np.median(err.max(1)):.1f})"
+    assert err.max() < 31, (
+        f"worst error {err.max():.1f} px (median of per-frame worst {np.median(err.max(1)):.1f})"
+    )
 
 
 def test_recording_layout(tmp_path):
-    """The .rrd holds the seed's entities, archetypes, timelines and static contexts; one points row a frame."""
+    """The .rrd holds the seed's entities, archetypes, timelines and static contexts; one points
+    row a frame."""
     rrd, table, _ = _export(tmp_path, data_file("pose_squats.mp4"), "--fps", "30")
     rec = read_rrd(rrd)
     assert {"time", "frame_idx"} <= rec.timelines
@@ -76,7 +86,7 @@ def test_recording_layout(tmp_path):
 )
 def test_clips_run_to_the_end(tmp_path, clip, frames):
     """VP9 1768x994 and portrait 60 fps clips: every frame processed and logged."""
-    rrd, table, result = _export(tmp_path, data_file(clip), "--workers", "2")
+    rrd, _, result = _export(tmp_path, data_file(clip), "--workers", "2")
     rec = read_rrd(rrd)
     assert rec.frames["video"] == set(range(frames)), result.stderr
     assert rec.frames["video/mask"] == set(range(frames))
@@ -86,7 +96,13 @@ def test_clips_run_to_the_end(tmp_path, clip, frames):
 
 def test_gpu_falls_back_to_cpu_with_one_warning(tmp_path):
     result = run_cli(
-        "run", data_file("pose_squats.mp4"), "--gpu", "--max-frames", "10", "--save", tmp_path / "g.rrd"
+        "run",
+        data_file("pose_squats.mp4"),
+        "--gpu",
+        "--max-frames",
+        "10",
+        "--save",
+        tmp_path / "g.rrd",
     )
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "GPU" in line]

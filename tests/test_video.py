@@ -122,7 +122,7 @@ def test_clip_info_counts_and_sizes(name: str) -> None:
     with VideoSource(data_file(name), inference_size=256, batch_size=32) as source:
         info = source.info
         assert (info.width, info.height, info.num_frames, info.fps, info.codec) == CLIPS[name]
-        assert (info.rotation, info.is_image, info.backend) == (0, False, "decord")
+        assert (info.rotation, info.is_image, info.backend) == (0, False, "pyav")
         assert "mp4" in info.container
         assert len(source.frame_times) == frames
         batch = read_all(source)
@@ -164,7 +164,7 @@ def test_image() -> None:
 def test_times_are_the_containers_and_strictly_increasing(name: str) -> None:
     path = data_file(name)
     with VideoSource(path, inference_size=256, batch_size=32) as source:
-        assert source.info.backend == "decord"
+        assert source.info.backend == "pyav"
         batch = read_all(source)
         frame_times = source.frame_times
     assert np.all(np.diff(batch.time_s) > 0)
@@ -176,22 +176,25 @@ def test_times_are_the_containers_and_strictly_increasing(name: str) -> None:
 
 def test_fps_override() -> None:
     with VideoSource(data_file("pose_squats.mp4"), fps=10, inference_size=256) as source:
-        assert (source.info.fps, source.info.backend) == (10.0, "decord")
+        assert (source.info.fps, source.info.backend) == (10.0, "pyav")
         np.testing.assert_array_equal(source.frame_times, np.arange(65) / 10)
         batch = read_all(source)
     np.testing.assert_array_equal(batch.time_s, np.arange(65) / 10)
     np.testing.assert_allclose(batch.pts_s, np.arange(65) * 0.2)  # still the container's (5 fps)
 
 
-@pytest.mark.parametrize(("size", "backend"), [(256, "decord"), (128, "pyav")])  # see below
+@pytest.mark.parametrize(
+    ("size", "decoder", "backend"),
+    [(256, "auto", "pyav"), (128, "auto", "pyav"), (256, "decord", "decord"), (128, "decord", "")],
+)
 def test_repeated_times_are_repaired(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, size: int, backend: str
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, size: int, decoder: str, backend: str
 ) -> None:
     """A real remux whose frames 10 and 11 repeat frame 9's time (Matroska allows equal times).
 
-    At inference size 128 the frames are 72 px wide, which decord 0.6 cannot deliver (it fails
-    for widths 16, 24, 48 and 72): the source falls back to PyAV, which indexes frames by time
-    and must not take the repeated times for one frame.
+    PyAV indexes frames by time and must not take the repeated times for one frame. At inference
+    size 128 the frames are 72 px wide, which decord 0.6 cannot deliver (it fails for widths 16,
+    24, 48 and 72): asked for decord alone, the source says so.
     """
     path = tmp_path / "repeat.mkv"
     with av.open(str(data_file("pose_squats.mp4"))) as inp, av.open(str(path), "w") as out:
@@ -201,8 +204,12 @@ def test_repeated_times_are_repaired(
                 packet.pts = packet.dts = 9 * 2048  # frame 9's time in the 1/10240 time base
             packet.stream = stream
             out.mux(packet)
+    if not backend:
+        with pytest.raises(InvalidVideoError, match=r"cannot be decoded \(decord: "):
+            VideoSource(path, inference_size=size, decoder=decoder)
+        return
     with caplog.at_level(logging.WARNING, logger="fastpose.video"):
-        source = VideoSource(path, inference_size=size)
+        source = VideoSource(path, inference_size=size, decoder=decoder)
     with source:
         assert source.info.backend == backend
         batch = read_all(source)
@@ -235,15 +242,18 @@ def test_max_frames() -> None:
         assert source.info.num_frames == 4  # max_frames counts from the video's start
 
 
+@pytest.mark.parametrize("decoder", ["pyav", "decord"])
 @pytest.mark.parametrize("name", ["sports2d_demo.mp4", "pose2sim_single_cam01.mp4"])
-def test_ranges_give_the_full_reads_frames_and_times(name: str) -> None:
+def test_ranges_give_the_full_reads_frames_and_times(name: str, decoder: str) -> None:
     path = data_file(name)
-    with VideoSource(path, inference_size=192, batch_size=16) as source:
-        assert source.info.backend == "decord"
+    with VideoSource(path, inference_size=192, batch_size=16, decoder=decoder) as source:
+        assert source.info.backend == decoder
         full = read_all(source)
         n = source.info.num_frames
     for start, stop in [(0, 7), (5, 37), (17, 18), (33, 90), (n - 20, n), (n - 3, n + 50)]:
-        with VideoSource(path, inference_size=192, batch_size=8, start=start, stop=stop) as source:
+        with VideoSource(
+            path, inference_size=192, batch_size=8, start=start, stop=stop, decoder=decoder
+        ) as source:
             assert source.info.num_frames == min(stop, n) - start
             part = read_all(source)
             assert not source.ended_early
@@ -519,23 +529,24 @@ def loop_clip(src: Path, dst: Path, times: int) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("loops", "size"),
+    ("loops", "size", "decoder"),
     [
-        (20, 0),
-        pytest.param(200, 0, marks=pytest.mark.slow),
-        pytest.param(200, 640, marks=pytest.mark.slow),
+        (20, 640, "auto"),
+        pytest.param(200, 0, "auto", marks=pytest.mark.slow),
+        pytest.param(200, 640, "auto", marks=pytest.mark.slow),
     ],
 )
-def test_memory_stays_flat(tmp_path: Path, loops: int, size: int) -> None:
-    """1080x1920 frames read for a long time: RSS does not keep growing once the reader settles.
+def test_memory_stays_flat(tmp_path: Path, loops: int, size: int, decoder: str) -> None:
+    """1080x1920 frames read for a long time by a reader slower than the decoder, as inference
+    is: RSS does not keep growing once the reader settles.
 
     Read in a fresh process, as the CLI does (the heap left by other tests blurs the picture).
-    Medians, because single samples catch batches in flight. With decord's two decoding threads at
-    this size, RSS grew by 0.5 GB per 1,000 frames; now it wanders by up to ~100 MB.
+    Medians, because single samples catch batches in flight. decord grew by ~0.2 MB a frame here
+    (why PyAV decodes files first); PyAV wanders by a few MB.
     """
     path = loop_clip(data_file("pose2sim_single_cam01.mp4"), tmp_path / "long.mp4", loops)
     result = subprocess.run(
-        [sys.executable, "-c", RSS_PROBE, str(path), str(size)],
+        [sys.executable, "-c", RSS_PROBE, str(path), str(size), decoder],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
         capture_output=True,
         text=True,
@@ -550,16 +561,17 @@ def test_memory_stays_flat(tmp_path: Path, loops: int, size: int) -> None:
     assert final - settled < 200, rss
 
 
-#: Reads a video, printing [frames read, RSS in MB every 16 frames] as JSON.
+#: Reads a video at ~160 frames/s, printing [frames read, RSS in MB every 16 frames] as JSON.
 RSS_PROBE = """
-import json, sys
+import json, sys, time
 import psutil
 from fastpose.video import VideoSource
 
 process, rss = psutil.Process(), []
-with VideoSource(sys.argv[1], inference_size=int(sys.argv[2]), batch_size=16) as source:
+path, size, decoder = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with VideoSource(path, inference_size=size, batch_size=16, decoder=decoder) as source:
     for batch in source:
-        if batch.frame_idx[0] % 16 == 0:
-            rss.append(process.memory_info().rss >> 20)
+        time.sleep(0.1)
+        rss.append(process.memory_info().rss >> 20)
 print(json.dumps([source.frames_read, rss]))
 """
