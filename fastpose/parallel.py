@@ -111,8 +111,10 @@ def plan_units(
     """Ranges over ``[0, num_frames)`` that keep ``workers`` busy to the end; a short video is one.
 
     Units come in rounds of ``workers`` equal ranges, so no worker is left alone with the last
-    one. With the video's ``key_frames``, a boundary moves (by at most an eighth of a range) so
-    that its warm-up starts on a key frame and the worker decodes no frame it doesn't infer on.
+    one. A longer video starts with a short unit, so its first frames reach the viewer early, and
+    ends with one as much shorter, so the worker that ran the first finishes with the others.
+    With the video's ``key_frames``, a boundary moves (by at most an eighth of a range) so that
+    its warm-up starts on a key frame and the worker decodes no frame it doesn't infer on.
     """
     if workers <= 1 or num_frames < 2 * MIN_UNIT_FRAMES:
         return [WorkUnit(uri, 0, num_frames)]
@@ -120,7 +122,12 @@ def plan_units(
     count = min(workers * rounds, num_frames // MIN_UNIT_FRAMES)
     work = (num_frames + WARMUP_FRAMES * (count - 1)) / count  # frames inferred per unit
     ideal = [round(k * work - (k - 1) * WARMUP_FRAMES) for k in range(1, count)]
-    bounds = [0, *(_snap(b, key_frames, work / 8) for b in ideal)]
+    first = []
+    if rounds > 1:  # one unit more: [short, equal..., equal - short]
+        work = (num_frames + WARMUP_FRAMES * count) / count
+        first = [MIN_UNIT_FRAMES]
+        ideal = [round(MIN_UNIT_FRAMES + k * (work - WARMUP_FRAMES)) for k in range(count)]
+    bounds = [0, *first, *(_snap(b, key_frames, work / 8) for b in ideal[len(first) :])]
     bounds.append(num_frames)
     return [WorkUnit(uri, a, b, min(WARMUP_FRAMES, a)) for a, b in itertools.pairwise(bounds)]
 
