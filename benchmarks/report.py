@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,7 @@ class Measurement:
     first_frame_s: float | None = None  # launch to first logged frame
     reported_fps: float | None = None  # fastpose's summary line (time inside the tracker)
     in_process: bool = False  # measured inside pytest: peak_rss is how far pytest's RSS grew
+    round_seconds: tuple[float, ...] = ()  # every round's wall time, in the order run
 
     def __post_init__(self) -> None:
         if self.frames < 1 or self.seconds <= 0:
@@ -143,6 +145,11 @@ class Results:
         eff = many.fps / (n * one.fps)
         wanted, met = f">= {EFFICIENCY_TARGET:.0%}", eff >= EFFICIENCY_TARGET
         out = [Figure(clip, "parallel efficiency (wall clock)", eff, wanted, met, percent=True)]
+        paired = [a / (n * b) for a, b in zip(one.round_seconds, many.round_seconds, strict=False)]
+        if len(paired) > 1:  # the 1- and N-worker runs of a round ran back to back
+            each = ", ".join(f"{e:.0%}" for e in paired)
+            name = f"parallel efficiency, round by round ({each}): median"
+            out.append(Figure(clip, name, statistics.median(paired), percent=True))
         if one.reported_fps and many.reported_fps:
             eff = many.reported_fps / (n * one.reported_fps)
             out.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ from fastpose.poses import PoseBatch
 from fastpose.video import FrameBatch, VideoSource
 
 #: Frames a restarted landmarker runs before its output is kept.
-WARMUP_FRAMES = 30
+WARMUP_FRAMES = 20
 #: Ranges shorter than this are not split off: the warm-up would cost too much.
 MIN_UNIT_FRAMES = 150
 #: Longer ranges are split further, so memory stays bounded whatever the video's length.
@@ -166,10 +167,17 @@ def _jpegs(frames: FrameBatch, first: int) -> list[bytes]:
     return encode_jpegs(frames.images[first:])
 
 
-def prepare_worker() -> None:
+def prepare_worker(single_threaded: bool = False) -> None:
     """Worker initializer: Ctrl-C goes to the parent, which stops the workers itself; MediaPipe
-    and the kernels load now, while the parent sets up its outputs, not on the first unit."""
+    and the kernels load now, while the parent sets up its outputs, not on the first unit.
+
+    ``single_threaded`` (as many workers as cores): OpenCV, MediaPipe's included, runs on the
+    calling thread; its thread pool would spin waiting for threads the other workers preempt.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if single_threaded:
+        os.environ["OPENCV_FOR_THREADS_NUM"] = "1"  # read when MediaPipe's OpenCV starts its pool
+        cv2.setNumThreads(1)
     import_mediapipe()
     warm_up()
 

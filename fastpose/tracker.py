@@ -201,6 +201,7 @@ class Tracker:
             max_workers=self.stats.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=prepare_worker,
+            initargs=(self._busy,),
         )
         for _ in range(self.stats.workers):  # spawn them all now, not one per submitted unit
             executor.submit(int)
@@ -217,9 +218,13 @@ class Tracker:
             self.stats.ended_early |= result.ended_early
             yield from result.batches(self.decode.batch_size * 4)
 
+    @property
+    def _busy(self) -> bool:
+        """As many workers as cores: no spare core for a worker's own threads."""
+        return self.stats.workers >= default_workers()
+
     def _submit(self, unit: WorkUnit) -> Future[UnitResult]:
-        busy = self.stats.workers >= default_workers()  # no spare core for decoding threads
-        decode = replace(self.decode, threads=1) if busy else self.decode
+        decode = replace(self.decode, threads=1) if self._busy else self.decode
         return self._executor.submit(run_unit, unit, self._landmarker_options, decode)
 
     def close(self) -> None:
