@@ -101,10 +101,6 @@ class UnitResult:
                 replace(poses.take(sl), masks=masks), None if jpegs is None else jpegs[sl]
             )
 
-    def unpack(self) -> Inferred:
-        """The whole unit as one batch."""
-        return next(self.batches(max(len(self.inferred.poses), 1)), self.inferred)
-
 
 def plan_units(
     uri: str, num_frames: int, workers: int, key_frames: NDArray[np.int64] | None = None

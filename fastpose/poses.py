@@ -25,8 +25,8 @@ class PoseBatch:
     ``landmarks`` holds MediaPipe's normalized image coordinates (x, y in [0, 1] of the frame, z
     on the scale of x), visibility and presence; ``world`` holds metres around the hips. Person
     slots with no detection are NaN, so every array keeps a fixed shape. ``masks`` are
-    person-vs-background class ids
-    (uint8, 0 or 1) at inference resolution, or ``None`` when segmentation is off.
+    person-vs-background class ids (uint8, 0 or 1) at inference resolution, or ``None`` when
+    segmentation is off.
     """
 
     frame_idx: NDArray[np.int64]  # (T,)

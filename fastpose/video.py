@@ -7,7 +7,7 @@ video, so a worker reading frames ``[start, stop)`` sees exactly the times of th
 
 PyAV comes before decord because decord (0.6, and decord2 3.4) keeps decoding ahead of a slower
 reader without bound: +0.2 MB a frame at 640x360, gigabytes over a long video. PyAV decodes only
-what is asked for, and on this machine also faster (1080p to 640x360: 267 frames/s against 225).
+what is asked for, and is also faster here (benchmarks/results.md: "b decode" rows).
 """
 
 from __future__ import annotations

@@ -101,7 +101,8 @@ def test_split_squats_still_match_the_reference(model_path) -> None:
     options = LandmarkerOptions(model_path, segment=False)
     decode = DecodeOptions(fps=30, inference_size=640)
     units = [WorkUnit(uri, 0, 33), WorkUnit(uri, 33, len(ref), warmup=WARMUP_FRAMES)]
-    poses = PoseBatch.concat([run_unit(u, options, decode).unpack().poses for u in units])
+    results = [run_unit(u, options, decode) for u in units]
+    poses = PoseBatch.concat([part.poses for r in results for part in r.batches(64)])
     np.testing.assert_array_equal(poses.frame_idx, np.arange(len(ref)))
     got = poses.pixels(720, 1280)[:, 0]
     err = np.linalg.norm(got - ref[..., :2], axis=-1)
