@@ -136,6 +136,7 @@ class Results:
             out.append(Figure(clip, name, one.fps / base.fps))
         if one and many and many.requested_workers:
             out += self._efficiency(clip, one, many, many.requested_workers)
+            out += self._ceilings(clip, one, many.requested_workers)
         out += self._shares(clip, one)
         out += self._rrd(clip, base, many or one)
         return out
@@ -159,6 +160,17 @@ class Results:
             eff = (many.fps / many.cores_busy) / (one.fps / one.cores_busy)
             name = "frames/s per busy core: all workers / 1 worker"
             out.append(Figure(clip, name, eff, percent=True))
+        return out
+
+    def _ceilings(self, clip: str, one: Measurement, n: int) -> list[Figure]:
+        """The best efficiency N workers can reach on this machine's cores if each frame costs the
+        CPU it costs with 1 worker: a worker that uses more than one core leaves less to share."""
+        cores = min(n, len(os.sched_getaffinity(0)))
+        out = []
+        for what, row in (("1 worker", one), ("the landmarker alone", self.find(clip, LANDMARKER))):
+            if row is not None and row.cores_busy:
+                name = f"efficiency ceiling: cores / (N x cores busy with {what})"
+                out.append(Figure(clip, name, min(1.0, cores / (n * row.cores_busy)), percent=True))
         return out
 
     def _shares(self, clip: str, one: Measurement | None) -> list[Figure]:
