@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from benchmarks.measure import ROOT, cpu_model
+from fastpose.tracker import default_workers
 
 BASELINE, DECODE, LANDMARKER, PIPELINE = "a baseline", "b decode", "c landmarker", "d fastpose run"
 DECODE_DECORD = "b decode with decord"  # the decoder the design first chose, for comparison
@@ -165,7 +166,7 @@ class Results:
     def _ceilings(self, clip: str, one: Measurement, n: int) -> list[Figure]:
         """The best efficiency N workers can reach on this machine's cores if each frame costs the
         CPU it costs with 1 worker: a worker that uses more than one core leaves less to share."""
-        cores = min(n, len(os.sched_getaffinity(0)))
+        cores = min(n, default_workers())
         out = []
         for what, row in (("1 worker", one), ("the landmarker alone", self.find(clip, LANDMARKER))):
             if row is not None and row.cores_busy:
