@@ -16,7 +16,7 @@ import pytest
 from benchmarks.measure import ROOT
 from benchmarks.report import Results, write
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "tests" / "data"
 SOURCE_CLIP = "pose2sim_single_cam01.mp4"  # 1080x1920, 60 fps, 100 frames
 REPORT = Path(__file__).resolve().parent / "results.md"
 RESULTS = pytest.StashKey[Results]()
@@ -68,7 +68,7 @@ def clip(
 
     src = DATA / SOURCE_CLIP
     if not src.is_file():
-        pytest.fail(f"benchmark data missing: {src} (see ../shared/data/SOURCES.md)")
+        pytest.fail(f"benchmark data missing: {src} (see tests/data/SOURCES.md)")
     folder = tmp_path_factory.mktemp("clips")
     if request.param == "1080x1920":
         path = loop_video(src, folder / "looped_1080x1920.mp4", results.frames)

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real data in ../shared/data, the offline model, and a CLI runner."""
+"""Shared fixtures: the real data in tests/data, the offline model, and a CLI runner."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "tests" / "data"
 
 
 def data_file(name: str) -> Path:
-    """A file of ../shared/data; a missing one fails the test, naming the path."""
+    """A file of tests/data; a missing one fails the test, naming the path."""
     path = DATA / name
     if not path.is_file():
-        pytest.fail(f"test data missing: {path} (see ../shared/data/SOURCES.md)")
+        pytest.fail(f"test data missing: {path} (see tests/data/SOURCES.md)")
     return path
 
 

@@ -32,7 +32,7 @@ def _frames(path: Path) -> int:
 
 
 def test_sports2d_fallback_then_cache(tmp_path: Path, monkeypatch, caplog) -> None:
-    """Rerun unreachable: the Sports2D demo (the bytes in ../shared/data), then from the cache."""
+    """Rerun unreachable: the Sports2D demo (the bytes in tests/data), then from the cache."""
     monkeypatch.setattr(samples, "SAMPLE_URL", CLOSED_PORT_URL)
     with caplog.at_level("INFO", logger="fastpose.samples"):
         clip = resolve_sample(cache=tmp_path, timeout=1.0)
