@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 
-import fastpose.run
+import fastpose.record
 from fastpose.cli import main
 from fastpose.poses import PoseBatch
 from fastpose.rerun_sink import RerunSink
@@ -25,7 +25,7 @@ def probe(argv: list[str] | None = None) -> int:
             if not stamps and len(poses):
                 stamps.append(time.time())
 
-    fastpose.run.RerunSink = StampedSink  # type: ignore[misc]
+    fastpose.record.RerunSink = StampedSink  # type: ignore[misc]
     code = main(argv)
     print(json.dumps({"first_frame_at": stamps[0] if stamps else None}))
     return code

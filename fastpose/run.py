@@ -9,38 +9,27 @@ the run ends: an error or a signal keeps every frame processed so far.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-import rerun as rr
-from tqdm import tqdm
-
-from fastpose.cli import Interrupted, SignalGuard
-from fastpose.errors import InvalidVideoError
-from fastpose.export import LandmarkExporter, check_export
+from fastpose.export import check_export
 from fastpose.landmarker import Landmarker, LandmarkerOptions
 from fastpose.models import ResolvedModel, resolve_model
 from fastpose.outputs import check_writable, free_name
-from fastpose.parallel import DecodeOptions, Inferred
-from fastpose.rerun_sink import RerunSink, RerunTarget
+from fastpose.parallel import DecodeOptions
+from fastpose.record import Written, open_tracker, record
+from fastpose.rerun_sink import RerunTarget
 from fastpose.samples import resolve_sample
+from fastpose.signals import Interrupted, SignalGuard
 from fastpose.tracker import SmoothingOptions, Tracker, TrackOptions
 
 logger = logging.getLogger(__name__)
 
 EXIT_ERROR = 1
-
-
-@dataclass
-class _Written:
-    """Frames that reached every output so far."""
-
-    frames: int = 0
 
 
 def _has_display() -> bool:
@@ -95,31 +84,6 @@ def _preflight(options: LandmarkerOptions) -> None:
         pass
 
 
-def _asset_problem(uri: str) -> str | None:
-    """Why the Rerun viewer cannot play ``uri`` as a video asset (e.g. a truncated MP4), or None."""
-    try:
-        rr.AssetVideo(path=uri).read_frame_timestamps_nanos()
-    except (RuntimeError, ValueError, OSError) as exc:
-        return " ".join(str(exc).split())[:200] or type(exc).__name__
-    return None
-
-
-def _open_tracker(video: str, options: TrackOptions) -> Tracker:
-    """The tracker; it records JPEG frames instead of the MP4 asset if the viewer can't read it."""
-    tracker = Tracker(video, options)
-    if tracker.video_mode != "asset" or (problem := _asset_problem(tracker.info.uri)) is None:
-        return tracker
-    tracker.close()
-    if options.video_mode == "asset":
-        raise InvalidVideoError(
-            f"{video}: --video-mode asset: Rerun cannot read this MP4 ({problem})"
-        )
-    logger.warning(
-        "%s: Rerun cannot read this MP4 (%s); recording the frames as JPEG", video, problem
-    )
-    return Tracker(video, replace(options, video_mode="jpeg"))
-
-
 def run(args: argparse.Namespace, guard: SignalGuard) -> int:
     video = args.video if args.video is not None else str(resolve_sample())
     target = _target(args, video)
@@ -127,14 +91,22 @@ def run(args: argparse.Namespace, guard: SignalGuard) -> int:
     model = resolve_model(args.model)
     options = _options(args, model.path)
     _preflight(options.landmarker)
-    written = _Written()
+    written = Written()
     files = [str(p) for p in (target.save, export) if p is not None]
     outputs = ", ".join(files) or "the viewer"
     hold = "holds" if len(files) < 2 else "hold"
     try:
-        with _open_tracker(video, options) as tracker:
+        with open_tracker(video, options) as tracker:
             _describe(tracker, model)
-            _track(tracker, target, export, args, guard, written)
+            record(
+                tracker,
+                target,
+                export,
+                num_persons=args.num_poses,
+                guard=guard,
+                written=written,
+                progress=not args.no_progress,
+            )
             _summary(tracker, outputs, target)
     except Interrupted as exc:
         logger.error(
@@ -155,59 +127,6 @@ def run(args: argparse.Namespace, guard: SignalGuard) -> int:
         )
         return EXIT_ERROR
     return 0
-
-
-def _track(
-    tracker: Tracker,
-    target: RerunTarget,
-    export: Path | None,
-    args: argparse.Namespace,
-    guard: SignalGuard,
-    written: _Written,
-) -> None:
-    """Log every batch to the sink, the export and the progress bar; close them however it ends."""
-    info = tracker.info
-    display = (
-        (info.width, info.height) if tracker.video_mode == "asset" else tracker.source.decode_size
-    )
-    with contextlib.ExitStack() as stack:
-        sink = stack.enter_context(
-            RerunSink(
-                target,
-                info,
-                video_mode=tracker.video_mode,
-                num_persons=args.num_poses,
-                display_size=display,
-                recording_name=Path(tracker.uri).name,
-            )
-        )
-        exporter = (
-            stack.enter_context(LandmarkExporter(export, info.width, info.height))
-            if export
-            else None
-        )
-        bar = stack.enter_context(
-            tqdm(
-                total=info.num_frames,
-                unit="frame",
-                disable=args.no_progress or not sys.stderr.isatty(),
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
-        )
-        for item in tracker:
-            with guard.deferred():  # a batch reaches every output or none
-                _write(item, sink, exporter)
-                written.frames += len(item.poses)
-            bar.update(len(item.poses))
-
-
-def _write(item: Inferred, sink: RerunSink, exporter: LandmarkExporter | None) -> None:
-    sink.log_poses(item.poses)
-    sink.log_masks(item.poses)
-    sink.log_frames(item.poses, item.jpegs)
-    if exporter is not None:
-        exporter.write(item.poses)
 
 
 def _describe(tracker: Tracker, model: ResolvedModel) -> None:

@@ -1,0 +1,115 @@
+"""Tracking one video into its outputs: the Rerun recording, the landmark table, a progress bar.
+
+``fastpose run`` and ``fastpose batch`` both record through :func:`record`. Each batch reaches every
+output or none (a signal is held while it is written), and the outputs are closed (renamed into
+place) however the run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import rerun as rr
+from tqdm import tqdm
+
+from fastpose.errors import InvalidVideoError
+from fastpose.export import LandmarkExporter
+from fastpose.parallel import Inferred
+from fastpose.rerun_sink import RerunSink, RerunTarget
+from fastpose.signals import SignalGuard
+from fastpose.tracker import Tracker, TrackOptions
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Written:
+    """Frames that reached every output so far."""
+
+    frames: int = 0
+
+
+def _asset_problem(uri: str) -> str | None:
+    """Why the Rerun viewer cannot play ``uri`` as a video asset (e.g. a truncated MP4), or None."""
+    try:
+        rr.AssetVideo(path=uri).read_frame_timestamps_nanos()
+    except (RuntimeError, ValueError, OSError) as exc:
+        return " ".join(str(exc).split())[:200] or type(exc).__name__
+    return None
+
+
+def open_tracker(video: str, options: TrackOptions) -> Tracker:
+    """The tracker; it records JPEG frames instead of the MP4 asset if the viewer can't read it."""
+    tracker = Tracker(video, options)
+    if tracker.video_mode != "asset" or (problem := _asset_problem(tracker.info.uri)) is None:
+        return tracker
+    tracker.close()
+    if options.video_mode == "asset":
+        raise InvalidVideoError(
+            f"{video}: --video-mode asset: Rerun cannot read this MP4 ({problem})"
+        )
+    logger.warning(
+        "%s: Rerun cannot read this MP4 (%s); recording the frames as JPEG", video, problem
+    )
+    return Tracker(video, replace(options, video_mode="jpeg"))
+
+
+def record(
+    tracker: Tracker,
+    target: RerunTarget,
+    export: Path | None,
+    *,
+    num_persons: int,
+    guard: SignalGuard,
+    written: Written,
+    progress: bool = True,
+) -> None:
+    """Log every batch to the sink, the export and the progress bar; close them however it ends.
+
+    ``written.frames`` counts the frames that reached every output, for the caller's messages."""
+    info = tracker.info
+    display = (
+        (info.width, info.height) if tracker.video_mode == "asset" else tracker.source.decode_size
+    )
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(
+            RerunSink(
+                target,
+                info,
+                video_mode=tracker.video_mode,
+                num_persons=num_persons,
+                display_size=display,
+                recording_name=Path(tracker.uri).name,
+            )
+        )
+        exporter = (
+            stack.enter_context(LandmarkExporter(export, info.width, info.height))
+            if export
+            else None
+        )
+        bar = stack.enter_context(
+            tqdm(
+                total=info.num_frames,
+                unit="frame",
+                disable=not progress or not sys.stderr.isatty(),
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        )
+        for item in tracker:
+            with guard.deferred():  # a batch reaches every output or none
+                _write(item, sink, exporter)
+                written.frames += len(item.poses)
+            bar.update(len(item.poses))
+
+
+def _write(item: Inferred, sink: RerunSink, exporter: LandmarkExporter | None) -> None:
+    sink.log_poses(item.poses)
+    sink.log_masks(item.poses)
+    sink.log_frames(item.poses, item.jpegs)
+    if exporter is not None:
+        exporter.write(item.poses)
