@@ -71,10 +71,16 @@ class WorkUnit:
 
 @dataclass(frozen=True)
 class Inferred:
-    """Poses of consecutive frames, with the frames as JPEG when the viewer needs them."""
+    """Poses of consecutive frames, with the frames as JPEG when the viewer needs them.
+
+    ``overlap`` comes with the first batch of a range restarted mid-video: the poses its warm-up
+    found on the frames just before it, which the previous range also inferred, so identities can
+    be matched across the boundary on the same frames.
+    """
 
     poses: PoseBatch
     jpegs: list[bytes] | None = None
+    overlap: PoseBatch | None = None
 
 
 @dataclass(frozen=True)
