@@ -13,25 +13,12 @@ import numpy as np
 
 from fastpose.errors import DependencyError, GpuUnavailableError, ModelError
 from fastpose.kernels import union_to_ids
+from fastpose.mediapipe_api import SYSTEM_LIBS, pose_api
 from fastpose.poses import PoseBatch
 from fastpose.skeleton import NUM_LANDMARKS
 from fastpose.video import FrameBatch
 
 logger = logging.getLogger(__name__)
-
-_SYSTEM_LIBS = "libEGL.so.1 and libGLESv2.so.2 (Debian/Ubuntu: apt-get install libegl1 libgles2)"
-
-
-def import_mediapipe() -> tuple[Any, Any]:
-    """``(mediapipe, mediapipe.tasks.python.vision)``, or a DependencyError naming the system
-    libraries that are missing."""
-    try:
-        import mediapipe as mp
-        from mediapipe.tasks.python import vision
-    except OSError as exc:  # the native library failed to load
-        raise DependencyError(f"mediapipe cannot load: {exc}; it needs {_SYSTEM_LIBS}") from exc
-    return mp, vision
-
 
 @dataclass(frozen=True)
 class LandmarkerOptions:
@@ -59,13 +46,11 @@ class LandmarkerOptions:
 
 
 def _create(options: LandmarkerOptions, gpu: bool) -> Any:
-    mp, vision = import_mediapipe()
-    delegate = mp.tasks.BaseOptions.Delegate.GPU if gpu else mp.tasks.BaseOptions.Delegate.CPU
-    mp_options = vision.PoseLandmarkerOptions(
-        base_options=mp.tasks.BaseOptions(
-            model_asset_path=str(options.model_path), delegate=delegate
-        ),
-        running_mode=vision.RunningMode.VIDEO,
+    api = pose_api()
+    delegate = api.BaseOptions.Delegate.GPU if gpu else api.BaseOptions.Delegate.CPU
+    mp_options = api.PoseLandmarkerOptions(
+        base_options=api.BaseOptions(model_asset_path=str(options.model_path), delegate=delegate),
+        running_mode=api.RunningMode.VIDEO,
         num_poses=options.num_poses,
         min_pose_detection_confidence=options.min_detection_confidence,
         min_pose_presence_confidence=options.min_presence_confidence,
@@ -73,9 +58,9 @@ def _create(options: LandmarkerOptions, gpu: bool) -> Any:
         output_segmentation_masks=options.segment,
     )
     try:
-        return vision.PoseLandmarker.create_from_options(mp_options)
+        return api.PoseLandmarker.create_from_options(mp_options)
     except OSError as exc:
-        raise DependencyError(f"mediapipe cannot start: {exc}; it needs {_SYSTEM_LIBS}") from exc
+        raise DependencyError(f"mediapipe cannot start: {exc}; it needs {SYSTEM_LIBS}") from exc
     except (RuntimeError, ValueError) as exc:
         if gpu:
             raise GpuUnavailableError(f"GPU delegate unavailable: {_first_line(exc)}") from exc
@@ -135,14 +120,14 @@ class Landmarker:
 
     def detect(self, frames: FrameBatch) -> PoseBatch:
         """Poses of every frame of ``frames``, in order."""
-        mp, _ = import_mediapipe()
+        api = pose_api()
         t, p = len(frames.frame_idx), self.options.num_poses
         landmarks = np.full((t, p, NUM_LANDMARKS, 5), np.nan, dtype=np.float32)
         world = np.full((t, p, NUM_LANDMARKS, 3), np.nan, dtype=np.float32)
         h, w = frames.images.shape[1:3]
         masks = np.zeros((t, h, w), dtype=np.uint8) if self.options.segment else None
         for i in range(t):
-            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=frames.images[i])
+            image = api.Image(image_format=api.ImageFormat.SRGB, data=frames.images[i])
             result = self._landmarker.detect_for_video(image, self._timestamp_ms(frames.time_s[i]))
             _fill(result, landmarks[i], world[i])
             if masks is not None and result.segmentation_masks:

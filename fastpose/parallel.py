@@ -1,35 +1,41 @@
-"""Inference over frame ranges: the unit of work that keeps every core busy.
+"""Inference over frame ranges, on threads: every core busy from the first frame.
 
-A unit is a contiguous range of frames that one landmarker decodes and infers on its own.
-MediaPipe's tracker is path-dependent, so a range that starts mid-video is read ``warmup`` frames
-early and those frames are dropped. Units go through the standard ``concurrent.futures``
-interface, so a process pool here (or a distributed engine elsewhere) can run them; only small
-arrays come back.
+A range (:class:`WorkUnit`) is a contiguous run of frames that one landmarker decodes and infers on
+its own. MediaPipe's tracker is path-dependent, so a range that starts mid-video is read ``warmup``
+frames early and those frames are only used to match identities (:attr:`Inferred.overlap`).
+
+:class:`RangeRunner` runs ranges on threads of this process: MediaPipe 1.x infers through ctypes
+without the GIL, PyAV and OpenCV decode and scale without it, so N threads keep N cores busy without
+a second process's imports, memory or pickling. The range being consumed (the head) hands its
+batches on as they are made; later ranges wait their turn in a bounded buffer, masks bit-packed.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
-import os
-import signal
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.kernels import warm_up
-from fastpose.landmarker import Landmarker, LandmarkerOptions, import_mediapipe
+from fastpose.landmarker import Landmarker, LandmarkerOptions
 from fastpose.poses import PoseBatch
-from fastpose.video import FrameBatch, VideoSource
+from fastpose.video import VideoSource
+
+logger = logging.getLogger(__name__)
 
 #: Frames a restarted landmarker runs before its output is kept.
 WARMUP_FRAMES = 20
-#: Ranges shorter than this are not split off: the warm-up would cost too much.
-MIN_UNIT_FRAMES = 150
-#: Longer ranges are split further, so memory stays bounded whatever the video's length.
+#: Ranges shorter than this are not split off: the warm-up and a landmarker's start would cost
+#: more than the second core saves.
+MIN_UNIT_FRAMES = 60
+#: Longer ranges are split further, so the buffer stays bounded whatever the video's length.
 MAX_UNIT_FRAMES = 600
 JPEG_QUALITY = 75
 
@@ -83,55 +89,22 @@ class Inferred:
     overlap: PoseBatch | None = None
 
 
-@dataclass(frozen=True)
-class UnitResult:
-    """What a unit sends back to the parent: poses with masks bit-packed (8x smaller), and
-    decoding counts."""
-
-    inferred: Inferred  # poses without masks
-    packed_masks: NDArray[np.uint8] | None  # (T, h, ceil(w / 8))
-    mask_width: int
-    decode_errors: int
-    ended_early: bool
-
-    def batches(self, size: int) -> Iterator[Inferred]:
-        """The unit's frames in batches of ``size``, each batch's masks unpacked only when asked
-        for, so the parent never holds a whole unit of masks."""
-        poses, jpegs = self.inferred.poses, self.inferred.jpegs
-        for first in range(0, len(poses), size):
-            sl = slice(first, first + size)
-            masks = None
-            if self.packed_masks is not None:
-                masks = np.unpackbits(self.packed_masks[sl], axis=-1, count=self.mask_width)
-            yield Inferred(
-                replace(poses.take(sl), masks=masks), None if jpegs is None else jpegs[sl]
-            )
-
-
 def plan_units(
     uri: str, num_frames: int, workers: int, key_frames: NDArray[np.int64] | None = None
 ) -> list[WorkUnit]:
     """Ranges over ``[0, num_frames)`` that keep ``workers`` busy to the end; a short video is one.
 
-    Units come in rounds of ``workers`` equal ranges, so no worker is left alone with the last
-    one. A longer video starts with a short unit, so its first frames reach the viewer early, and
-    ends with one as much shorter, so the worker that ran the first finishes with the others.
-    With the video's ``key_frames``, a boundary moves (by at most an eighth of a range) so that
-    its warm-up starts on a key frame and the worker decodes no frame it doesn't infer on.
+    Ranges come in rounds of ``workers`` that infer equal numbers of frames (warm-up included), so
+    the threads finish together. With the video's ``key_frames``, a boundary moves (by at most an
+    eighth of a range) so that its warm-up starts on a key frame and no frame is decoded in vain.
     """
     if workers <= 1 or num_frames < 2 * MIN_UNIT_FRAMES:
         return [WorkUnit(uri, 0, num_frames)]
     rounds = math.ceil(num_frames / (workers * MAX_UNIT_FRAMES))
     count = min(workers * rounds, num_frames // MIN_UNIT_FRAMES)
-    work = (num_frames + WARMUP_FRAMES * (count - 1)) / count  # frames inferred per unit
+    work = (num_frames + WARMUP_FRAMES * (count - 1)) / count  # frames inferred per range
     ideal = [round(k * work - (k - 1) * WARMUP_FRAMES) for k in range(1, count)]
-    first = []
-    if rounds > 1:  # one unit more: [short, equal..., equal - short]
-        work = (num_frames + WARMUP_FRAMES * count) / count
-        first = [MIN_UNIT_FRAMES]
-        ideal = [round(MIN_UNIT_FRAMES + k * (work - WARMUP_FRAMES)) for k in range(count)]
-    bounds = [0, *first, *(_snap(b, key_frames, work / 8) for b in ideal[len(first) :])]
-    bounds.append(num_frames)
+    bounds = [0, *(_snap(b, key_frames, work / 8) for b in ideal), num_frames]
     return [WorkUnit(uri, a, b, min(WARMUP_FRAMES, a)) for a, b in itertools.pairwise(bounds)]
 
 
@@ -152,60 +125,222 @@ def encode_jpegs(images: NDArray[np.uint8]) -> list[bytes]:
     ]
 
 
-def infer(
-    source: VideoSource, landmarker: Landmarker, decode: DecodeOptions, keep_from: int = 0
+def unit_batches(
+    source: VideoSource,
+    landmarker: Landmarker,
+    decode: DecodeOptions,
+    keep_from: int = 0,
+    stop: threading.Event | None = None,
 ) -> Iterator[Inferred]:
-    """Poses of every batch ``source`` decodes, without the frames before ``keep_from``."""
+    """Poses of every batch ``source`` decodes from ``keep_from`` on; the frames before it (a
+    restarted range's warm-up) come as the first batch's ``overlap``. ``stop`` ends it early."""
+    warmup: list[PoseBatch] = []
     for frames in source:
+        if stop is not None and stop.is_set():
+            return
         poses = landmarker.detect(frames)
         first = int(np.searchsorted(frames.frame_idx, keep_from))
+        if first > 0:
+            warmup.append(replace(poses.take(slice(0, first)), masks=None))
         if first < len(poses):
-            yield Inferred(
-                poses.take(slice(first, None)), _jpegs(frames, first) if decode.jpeg else None
-            )
+            overlap = PoseBatch.concat(warmup) if warmup else None
+            warmup = []
+            jpegs = encode_jpegs(frames.images[first:]) if decode.jpeg else None
+            yield Inferred(poses.take(slice(first, None)), jpegs, overlap)
 
 
-def _jpegs(frames: FrameBatch, first: int) -> list[bytes]:
-    return encode_jpegs(frames.images[first:])
+@dataclass(frozen=True)
+class _Packed:
+    """A buffered batch: masks bit-packed (8x smaller) until its range is consumed."""
+
+    item: Inferred  # without masks
+    bits: NDArray[np.uint8]  # (T, h, ceil(w / 8))
+    width: int
+
+    @classmethod
+    def pack(cls, item: Inferred) -> _Packed | Inferred:
+        masks = item.poses.masks
+        if masks is None:
+            return item
+        bits = np.packbits(masks, axis=-1)
+        return cls(replace(item, poses=replace(item.poses, masks=None)), bits, masks.shape[-1])
+
+    def unpack(self) -> Inferred:
+        masks = np.unpackbits(self.bits, axis=-1, count=self.width)
+        return replace(self.item, poses=replace(self.item.poses, masks=masks))
 
 
-def prepare_worker(single_threaded: bool = False) -> None:
-    """Worker initializer: Ctrl-C goes to the parent, which stops the workers itself; MediaPipe
-    and the kernels load now, while the parent sets up its outputs, not on the first unit.
+@dataclass(frozen=True)
+class RangeDone:
+    """The end of a range: its decoding counts."""
 
-    ``single_threaded`` (as many workers as cores): OpenCV, MediaPipe's included, runs on the
-    calling thread; its thread pool would spin waiting for threads the other workers preempt.
+    unit: WorkUnit | None
+    frames: int  # frames handed on (warm-up excluded)
+    decode_errors: int
+    ended_early: bool
+
+
+@dataclass
+class Range:
+    """A range for :class:`RangeRunner`, with the queue its batches wait in."""
+
+    index: int
+    unit: WorkUnit | None  # None: the whole of a source opened by the caller
+    source: VideoSource | None = None  # opened by the caller (the single range of a live input)
+    landmarker: Landmarker | None = None  # created by the caller (errors surface before outputs)
+
+    def __post_init__(self) -> None:
+        self.queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+
+class RangeRunner:
+    """Runs ranges on ``workers`` threads and yields their batches in frame order.
+
+    A thread starts a range only while it is at most ``workers`` ranges ahead of the one being
+    consumed, so at most ``workers + 1`` ranges are held. ``open_source(unit)`` and
+    ``make_landmarker()`` build a range's own decoder and landmarker, in its thread; the first range
+    may come with the caller's. An error in a range is raised from the iterator; :meth:`close`
+    stops every thread after its current batch.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if single_threaded:
-        os.environ["OPENCV_FOR_THREADS_NUM"] = "1"  # read when MediaPipe's OpenCV starts its pool
-        cv2.setNumThreads(1)
-    import_mediapipe()
-    warm_up()
+
+    def __init__(
+        self,
+        ranges: list[Range],
+        workers: int,
+        decode: DecodeOptions,
+        open_source: Callable[[WorkUnit], VideoSource],
+        make_landmarker: Callable[[], Landmarker],
+    ) -> None:
+        self._ranges = ranges
+        self._decode = decode
+        self._open_source = open_source
+        self._make_landmarker = make_landmarker
+        self._stop = threading.Event()
+        self._turn = threading.Condition()
+        self._head = 0  # the range being consumed
+        self._next = 0  # the next range a thread takes
+        self.done: list[RangeDone] = []
+        self._threads = [
+            threading.Thread(target=self._work, name=f"fastpose-range-{k}", daemon=True)
+            for k in range(min(workers, len(ranges)))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @classmethod
+    def single(
+        cls, source: VideoSource, landmarker: Landmarker, decode: DecodeOptions
+    ) -> RangeRunner:
+        """One range over ``source`` (a camera, a stream, an image, a short clip), on one thread."""
+        ranges = [Range(0, None, source, landmarker)]
+        return cls(ranges, 1, decode, _no_source, _no_landmarker)
+
+    def _take(self) -> Range | None:
+        with self._turn:
+            while self._next > self._head + len(self._threads) and not self._stop.is_set():
+                self._turn.wait(0.1)
+            if self._stop.is_set() or self._next >= len(self._ranges):
+                return None
+            self._next += 1
+            return self._ranges[self._next - 1]
+
+    def _work(self) -> None:
+        while (r := self._take()) is not None:
+            try:
+                self._run(r)
+            except BaseException as exc:  # handed to the consumer, which raises it
+                r.queue.put(exc)
+                return
+
+    def _run(self, r: Range) -> None:
+        opened = r.source is None
+        source = self._open_source(r.unit) if opened else r.source
+        try:
+            landmarker = r.landmarker or self._make_landmarker()
+            r.landmarker = None
+            with landmarker:
+                keep_from = r.unit.start if r.unit is not None else 0
+                frames = 0
+                for item in unit_batches(source, landmarker, self._decode, keep_from, self._stop):
+                    frames += len(item.poses)
+                    r.queue.put(item if r.index == self._head else _Packed.pack(item))
+            r.queue.put(RangeDone(r.unit, frames, source.decode_errors, source.ended_early))
+        finally:
+            if opened:
+                source.close()
+
+    def __iter__(self) -> Iterator[Inferred]:
+        for r in self._ranges:
+            with self._turn:
+                self._head = r.index
+                self._turn.notify_all()
+            while True:
+                message = self._get(r)
+                if isinstance(message, RangeDone):
+                    self.done.append(message)
+                    _check_range(message)
+                    break
+                if isinstance(message, BaseException):
+                    raise message
+                yield message.unpack() if isinstance(message, _Packed) else message
+
+    def _get(self, r: Range) -> object:
+        while True:  # a timeout, so signals reach the main thread promptly
+            try:
+                return r.queue.get(timeout=0.25)
+            except queue.Empty:
+                if self._stop.is_set():
+                    raise RuntimeError("the range runner was closed") from None
+
+    def close(self) -> None:
+        """Stop every thread after the batch it is on, and wait for them; safe to call twice."""
+        self._stop.set()
+        with self._turn:
+            self._turn.notify_all()
+        for thread in self._threads:
+            thread.join()
+        for r in self._ranges:  # landmarkers handed in but never run
+            if r.landmarker is not None:
+                r.landmarker.close()
+                r.landmarker = None
+
+    def __enter__(self) -> RangeRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def run_unit(unit: WorkUnit, landmarker: LandmarkerOptions, decode: DecodeOptions) -> UnitResult:
-    """Decode and infer one unit in this process; masks are packed batch by batch."""
-    poses: list[PoseBatch] = []
-    packed: list[NDArray[np.uint8]] = []
-    jpegs: list[bytes] = []
-    width = 0
+def _check_range(done: RangeDone) -> None:
+    """Every frame once: a range must hand on exactly its frames (less those that failed)."""
+    unit = done.unit
+    if unit is None or done.ended_early:
+        return
+    expected = unit.stop - unit.start - done.decode_errors
+    if done.frames != expected:
+        logger.warning(
+            "frames %d-%d: decoded %d frames, expected %d",
+            unit.start,
+            unit.stop - 1,
+            done.frames,
+            expected,
+        )
+
+
+def _no_source(unit: WorkUnit) -> VideoSource:
+    raise AssertionError(f"a single range opens no source ({unit})")
+
+
+def _no_landmarker() -> Landmarker:
+    raise AssertionError("a single range makes no landmarker")
+
+
+def run_unit(
+    unit: WorkUnit, landmarker: LandmarkerOptions, decode: DecodeOptions
+) -> list[Inferred]:
+    """One range, decoded and inferred here: for engines that run ranges elsewhere (Ray tasks)."""
     with (
         decode.source(unit.uri, start=unit.start - unit.warmup, stop=unit.stop) as source,
         Landmarker(landmarker) as lm,
     ):
-        for part in infer(source, lm, decode, keep_from=unit.start):
-            if part.poses.masks is not None:
-                packed.append(np.packbits(part.poses.masks, axis=-1))
-                width = part.poses.masks.shape[-1]
-            poses.append(replace(part.poses, masks=None))
-            jpegs.extend(part.jpegs or ())
-        errors, early = source.decode_errors, source.ended_early
-    merged = PoseBatch.concat(poses) if poses else PoseBatch.empty(landmarker.num_poses)
-    return UnitResult(
-        Inferred(merged, jpegs if decode.jpeg else None),
-        np.concatenate(packed) if packed else None,
-        width,
-        errors,
-        early,
-    )
+        return list(unit_batches(source, lm, decode, keep_from=unit.start))

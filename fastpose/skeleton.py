@@ -5,10 +5,11 @@ Taken from MediaPipe's own definitions so the names and bones always match the m
 
 from __future__ import annotations
 
-from mediapipe.tasks.python.vision.pose_landmarker import PoseLandmark, PoseLandmarksConnections
+from fastpose.mediapipe_api import pose_api
 
-NUM_LANDMARKS = len(PoseLandmark)
-LANDMARK_NAMES: tuple[str, ...] = tuple(lm.name.lower() for lm in PoseLandmark)
+_API = pose_api()
+NUM_LANDMARKS = len(_API.PoseLandmark)
+LANDMARK_NAMES: tuple[str, ...] = tuple(lm.name.lower() for lm in _API.PoseLandmark)
 CONNECTIONS: tuple[tuple[int, int], ...] = tuple(
-    (c.start, c.end) for c in PoseLandmarksConnections.POSE_LANDMARKS
+    (c.start, c.end) for c in _API.PoseLandmarksConnections.POSE_LANDMARKS
 )

@@ -10,12 +10,9 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Literal
@@ -23,14 +20,12 @@ from typing import Literal
 from fastpose.errors import GpuUnavailableError
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
 from fastpose.parallel import (
+    MIN_UNIT_FRAMES,
     DecodeOptions,
     Inferred,
-    UnitResult,
-    WorkUnit,
-    infer,
+    Range,
+    RangeRunner,
     plan_units,
-    prepare_worker,
-    run_unit,
 )
 from fastpose.poses import PoseBatch
 from fastpose.smoothing import make_smoother
@@ -141,29 +136,64 @@ class _PoseSmoother:
 class Tracker:
     """Tracks poses through a video; iterate for smoothed :class:`Inferred` batches in frame order.
 
-    With ``workers > 1`` and a video long enough to split, frame ranges run in worker processes
-    (each decoding its own frames); otherwise everything runs here, streaming batch by batch.
+    With ``workers > 1`` and a video long enough to split, frame ranges run on that many threads,
+    each decoding its own frames with its own landmarker; otherwise one thread decodes and infers
+    while the caller's thread smooths and writes. The first landmarker is made here, so a model or
+    library MediaPipe rejects fails before the caller opens any output.
     """
 
     def __init__(self, uri: str | int | os.PathLike, options: TrackOptions) -> None:
         self.options = options
         self.uri = str(uri)
         self.source = options.decode.source(uri, max_frames=options.max_frames)
+        self._runner: RangeRunner | None = None
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> None:
+        options = self.options
         self.info = self.source.info
         self.video_mode = choose_video_mode(self.info, options.video_mode)
         self.decode = replace(options.decode, jpeg=self.video_mode == "jpeg")
         self.stats = TrackStats()
-        self._executor: ProcessPoolExecutor | None = None
         self._landmarker_options = self._choose_delegate(options.landmarker)
         self.stats.delegate = "gpu" if self._landmarker_options.gpu else "cpu"
+        first = Landmarker(self._landmarker_options)
         n = self.info.num_frames
-        splittable = n and not self.info.is_image and options.workers > 1
-        keys = self.source.key_frames
-        self.units = plan_units(self.uri, n, options.workers, keys) if splittable else None
-        self.stats.workers = min(options.workers, len(self.units or [None]))
-        if self.stats.workers > 1:
-            self.source.close()  # the workers decode; the parent needed only the video's layout
-            self._executor = self._start_workers()
+        splittable = bool(n) and not self.info.is_image and options.workers > 1
+        units = (
+            plan_units(self.uri, n, options.workers, self.source.key_frames) if splittable else []
+        )
+        self.units = units or None
+        self.stats.workers = min(options.workers, max(len(units), 1))
+        if self.stats.workers < options.workers:
+            logger.info(
+                "%s: %d frame(s), too few to split (under %d): running %d landmarker(s), not %d",
+                self.uri,
+                n or 0,
+                2 * MIN_UNIT_FRAMES,
+                self.stats.workers,
+                options.workers,
+            )
+        if len(units) <= 1:
+            self._runner = RangeRunner.single(self.source, first, self.decode)
+            return
+        self.source.close()  # each range decodes its own frames
+        decode = replace(self.decode, threads=1) if self._busy else self.decode
+        ranges = [Range(k, unit) for k, unit in enumerate(units)]
+        ranges[0].landmarker = first
+        self._runner = RangeRunner(
+            ranges,
+            self.stats.workers,
+            decode,
+            open_source=lambda unit: decode.source(
+                unit.uri, start=unit.start - unit.warmup, stop=unit.stop
+            ),
+            make_landmarker=lambda: Landmarker(self._landmarker_options),
+        )
 
     def _choose_delegate(self, opts: LandmarkerOptions) -> LandmarkerOptions:
         if not opts.gpu or probe_gpu(opts):
@@ -177,7 +207,7 @@ class Tracker:
 
     def __iter__(self) -> Iterator[Inferred]:
         smooth = _PoseSmoother(self.options.smoothing)
-        raw = self._parallel() if self._executor is not None else self._sequential()
+        raw = self._ranges()
         for item in raw:
             poses = smooth(item.poses)
             self._count(poses)
@@ -189,54 +219,22 @@ class Tracker:
         self.stats.frames += len(poses)
         self.stats.frames_with_person += int(poses.detected.any(axis=1).sum())
 
-    def _sequential(self) -> Iterator[Inferred]:
-        with Landmarker(self._landmarker_options) as lm:
-            yield from infer(self.source, lm, self.decode)
-        self.stats.decode_errors = self.source.decode_errors
-        self.stats.ended_early = self.source.ended_early
-
-    def _start_workers(self) -> ProcessPoolExecutor:
-        """Worker processes, started now so their imports overlap the caller's own set-up."""
-        executor = ProcessPoolExecutor(
-            max_workers=self.stats.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=prepare_worker,
-            initargs=(self._busy,),
-        )
-        for _ in range(self.stats.workers):  # spawn them all now, not one per submitted unit
-            executor.submit(int)
-        return executor
-
-    def _parallel(self) -> Iterator[Inferred]:
-        units = deque(self.units)
-        pending: deque[Future[UnitResult]] = deque()
-        while units or pending:
-            while units and len(pending) <= self.stats.workers:
-                pending.append(self._submit(units.popleft()))
-            result = pending.popleft().result()
-            self.stats.decode_errors += result.decode_errors
-            self.stats.ended_early |= result.ended_early
-            yield from result.batches(self.decode.batch_size * 4)
+    def _ranges(self) -> Iterator[Inferred]:
+        runner = self._runner
+        yield from runner
+        self.stats.decode_errors = sum(d.decode_errors for d in runner.done)
+        self.stats.ended_early = any(d.ended_early for d in runner.done)
 
     @property
     def _busy(self) -> bool:
-        """As many workers as cores: no spare core for a worker's own threads."""
+        """As many landmarkers as cores: no spare core for a decoder's own threads."""
         return self.stats.workers >= default_workers()
 
-    def _submit(self, unit: WorkUnit) -> Future[UnitResult]:
-        decode = replace(self.decode, threads=1) if self._busy else self.decode
-        return self._executor.submit(run_unit, unit, self._landmarker_options, decode)
-
     def close(self) -> None:
-        """Stop the workers (without waiting for running units) and close the video."""
-        if self._executor is not None:
-            processes = list(getattr(self._executor, "_processes", {}).values())
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            for proc in processes:  # running units are not interruptible through the executor API
-                proc.terminate()
-            for proc in processes:
-                proc.join(timeout=5)
-            self._executor = None
+        """Stop the landmarker threads (after their current batch) and close the video."""
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
         self.source.close()
 
     def __enter__(self) -> Tracker:

@@ -64,20 +64,20 @@ def test_units_cover_the_video_and_workers_finish_together(num_frames: int, work
 
 
 @pytest.mark.parametrize("workers", [2, 4])
-def test_long_video_starts_with_a_short_unit(workers: int) -> None:
-    """The first frames reach the viewer after MIN_UNIT_FRAMES frames, not a whole range."""
-    units = plan_units("v.mp4", 20_000, workers)
-    assert units[0] == WorkUnit("v.mp4", 0, MIN_UNIT_FRAMES)
-    assert units[1].stop - units[1].start > 3 * MIN_UNIT_FRAMES
-    one_round = plan_units("v.mp4", 600, 2)  # two equal units, no short one
-    assert one_round[0].stop == (600 + WARMUP_FRAMES) // 2
+def test_a_clip_is_split_from_its_first_frame(workers: int) -> None:
+    """All landmarkers start at once: a clip worth splitting is cut in ``workers`` ranges from the
+    first frame on (no short leading range: the head range streams as it goes)."""
+    units = plan_units("v.mp4", 2 * MIN_UNIT_FRAMES * workers, workers)
+    assert len(units) == workers
+    lengths = [u.stop - u.start + u.warmup for u in units]
+    assert max(lengths) - min(lengths) <= 1
 
 
 def test_boundaries_move_to_key_frames_within_tolerance() -> None:
     keys = np.arange(0, 3000, 100)
     units = plan_units("v.mp4", 3000, 2, keys)
     _check_cover(units, 3000)
-    for unit in units[2:]:  # the first boundary is the short unit's end
+    for unit in units[1:]:
         assert unit.start - unit.warmup in set(keys.tolist()), unit
     sparse = np.array([0, 777, 2222])  # too far from where the boundaries belong: not used
     assert plan_units("v.mp4", 3000, 2, sparse) == plan_units("v.mp4", 3000, 2)
@@ -101,8 +101,7 @@ def test_split_squats_still_match_the_reference(model_path) -> None:
     options = LandmarkerOptions(model_path, segment=False)
     decode = DecodeOptions(fps=30, inference_size=640)
     units = [WorkUnit(uri, 0, 33), WorkUnit(uri, 33, len(ref), warmup=WARMUP_FRAMES)]
-    results = [run_unit(u, options, decode) for u in units]
-    poses = PoseBatch.concat([part.poses for r in results for part in r.batches(64)])
+    poses = PoseBatch.concat([part.poses for u in units for part in run_unit(u, options, decode)])
     np.testing.assert_array_equal(poses.frame_idx, np.arange(len(ref)))
     got = poses.pixels(720, 1280)[:, 0]
     err = np.linalg.norm(got - ref[..., :2], axis=-1)
