@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 
 from fastpose.errors import DependencyError, GpuUnavailableError, ModelError
-from fastpose.kernels import union_to_ids
 from fastpose.mediapipe_api import SYSTEM_LIBS, pose_api
 from fastpose.poses import PoseBatch
 from fastpose.skeleton import NUM_LANDMARKS
 from fastpose.video import FrameBatch
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class LandmarkerOptions:
@@ -120,6 +120,8 @@ class Landmarker:
 
     def detect(self, frames: FrameBatch) -> PoseBatch:
         """Poses of every frame of ``frames``, in order."""
+        from fastpose.kernels import union_to_ids  # Numba loads here, off the start-up path
+
         api = pose_api()
         t, p = len(frames.frame_idx), self.options.num_poses
         landmarks = np.full((t, p, NUM_LANDMARKS, 5), np.nan, dtype=np.float32)

@@ -38,36 +38,54 @@ class PoseApi:
     PoseLandmarksConnections: Any
 
 
-def _deferred_package(name: str) -> ModuleType:
-    """``name``'s package module, registered without running its ``__init__`` (until needed)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    module = importlib.util.module_from_spec(spec)
+class _Deferred:
+    """MediaPipe's parent packages, registered without running their ``__init__``.
 
-    def __getattr__(attr: str) -> Any:
-        if module.__dict__.pop("__getattr__", None) is not None:
-            spec.loader.exec_module(module)  # the real __init__, once
-        try:
-            return module.__dict__[attr]
-        except KeyError:
-            raise AttributeError(f"module {name!r} has no attribute {attr!r}") from None
+    The first attribute that is missing on any of them runs every deferred ``__init__``, the
+    deepest first: the order ``import mediapipe`` runs them in (``mediapipe/__init__`` rebinds
+    ``mediapipe.tasks`` to ``mediapipe.tasks.python`` once the packages below it are complete).
+    """
 
-    module.__getattr__ = __getattr__  # type: ignore[method-assign]
-    sys.modules[name] = module
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, module)
-    return module
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._pending: list[tuple[ModuleType, object]] = []
+        for name in names:
+            if name in sys.modules:
+                continue
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.loader is None:
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            module = importlib.util.module_from_spec(spec)
+            module.__getattr__ = self._getattr_of(module)  # type: ignore[method-assign]
+            sys.modules[name] = module
+            parent, _, child = name.rpartition(".")
+            if parent:
+                setattr(sys.modules[parent], child, module)
+            self._pending.append((module, spec.loader))
+
+    def _getattr_of(self, module: ModuleType) -> Any:
+        def __getattr__(attr: str) -> Any:
+            self._complete()
+            try:
+                return module.__dict__[attr]
+            except KeyError:
+                raise AttributeError(
+                    f"module {module.__name__!r} has no attribute {attr!r}"
+                ) from None
+
+        return __getattr__
+
+    def _complete(self) -> None:
+        pending, self._pending = self._pending, []
+        for module, _ in pending:
+            del module.__getattr__
+        for module, loader in reversed(pending):
+            loader.exec_module(module)  # type: ignore[attr-defined]
 
 
 def pose_api() -> PoseApi:
     """MediaPipe's Pose Landmarker API, or a DependencyError naming the missing system libraries."""
     try:
-        for name in _PARENTS:
-            _deferred_package(name)
+        _Deferred(_PARENTS)
         base = importlib.import_module(f"{_TASKS}.core.base_options")
         pose = importlib.import_module(f"{_TASKS}.vision.pose_landmarker")
         mode = importlib.import_module(f"{_TASKS}.vision.core.vision_task_running_mode")

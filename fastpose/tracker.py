@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Literal
 
+from fastpose.cores import default_workers
 from fastpose.errors import GpuUnavailableError
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
 from fastpose.parallel import (
@@ -56,11 +57,6 @@ def choose_video_mode(info: VideoInfo, requested: VideoMode | Literal["auto"]) -
         and os.path.getsize(info.uri) <= ASSET_MAX_BYTES
     )
     return "asset" if playable else "jpeg"
-
-
-def default_workers() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
