@@ -188,6 +188,26 @@ def test_second_resolve_is_from_cache_without_network(built: ResolvedModel) -> N
     assert built.path.stat().st_mtime_ns == mtime
 
 
+def test_validated_bundle_is_not_read_again_until_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """A cached bundle validated once is trusted while its size and time are unchanged (no 9 MB
+    read at every start); a bundle changed in place, even at the same size, is validated again."""
+    cached = tmp_path / bundle_filename("lite")
+    cached.write_bytes(SMALL_BUNDLE)
+    first = resolve_model("lite", cache=tmp_path, allow_download=False)
+    reads: list[Path] = []
+    monkeypatch.setattr(models, "validate_bundle", lambda path: reads.append(path))
+    assert resolve_model("lite", cache=tmp_path, allow_download=False) == first
+    assert reads == []  # the stamp stood in for the read
+    monkeypatch.undo()
+    _corrupt_crc(cached)  # same size, new contents (and time)
+    assert cached.stat().st_size == len(SMALL_BUNDLE)
+    with caplog.at_level("WARNING", logger="fastpose.models"), pytest.raises(ModelError):
+        resolve_model("lite", cache=tmp_path, allow_download=False)
+    assert "replacing it" in caplog.text
+
+
 def test_truncated_cached_bundle_is_rebuilt(
     built: ResolvedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
 ) -> None:
