@@ -59,11 +59,12 @@ class Clip:
     frames: int
 
 
-@pytest.fixture(scope="session", params=["1080x1920", "640x480"])
+@pytest.fixture(scope="session", params=["1080x1920", "480x854"])
 def clip(
     request: pytest.FixtureRequest, results: Results, tmp_path_factory: pytest.TempPathFactory
 ) -> Clip:
-    """The source clip looped (remuxed) or letterboxed into 640x480; ``results.frames`` long."""
+    """The source clip looped (remuxed), or scaled to 480x854 and re-encoded; ``results.frames``
+    long."""
     from tests.clips import loop_video, transcode
 
     src = DATA / SOURCE_CLIP
@@ -73,7 +74,7 @@ def clip(
     if request.param == "1080x1920":
         path = loop_video(src, folder / "looped_1080x1920.mp4", results.frames)
     else:
-        path = transcode(src, folder / "letterboxed_640x480.mp4", (640, 480), results.frames)
+        path = transcode(src, folder / "scaled_480x854.mp4", (480, 854), results.frames)
     return Clip(request.param, path, results.frames)
 
 

@@ -96,6 +96,7 @@ class ProcessRun:
     peak_tree_rss: int  # bytes: the process and its workers together
     peak_process_rss: int  # bytes: the largest single process
     first_frame_s: float | None  # seconds from launch to the first logged frame
+    steady_cpu_s: float | None  # CPU seconds from the first logged frame to the end (cli_probe)
     stdout: str
     stderr: str
 
@@ -121,10 +122,14 @@ def run_process(args: list[str], timeout_s: float = 3600) -> ProcessRun:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)}: exit {proc.returncode}\n{stderr[-3000:]}")
     lines = stdout.strip().splitlines()
-    stamp = json.loads(lines[-1]).get("first_frame_at") if lines else None
+    report = json.loads(lines[-1]) if lines else {}
+    stamp = report.get("first_frame_at")
     first = None if stamp is None else stamp - launched
+    steady = None
+    if report.get("cpu_at_first_frame_s") is not None:
+        steady = report["cpu_s"] - report["cpu_at_first_frame_s"]
     cpu = children_cpu_s() - cpu_before
-    return ProcessRun(wall, cpu, rss.peak_tree, rss.peak_process, first, stdout, stderr)
+    return ProcessRun(wall, cpu, rss.peak_tree, rss.peak_process, first, steady, stdout, stderr)
 
 
 def children_cpu_s() -> float:

@@ -47,6 +47,7 @@ def _from_runs(clip: Clip, kind: str, runs: list[ProcessRun], **fields: object) 
         peak_rss=max(r.peak_tree_rss for r in runs),
         peak_process_rss=max(r.peak_process_rss for r in runs),
         first_frame_s=fastest.first_frame_s,
+        steady_cpu_s=fastest.steady_cpu_s,
         **fields,
     )
 
