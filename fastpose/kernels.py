@@ -1,4 +1,4 @@
-"""Numba kernels: the One Euro filter over a batch of frames, and mask thresholding.
+"""Numba kernels: the One Euro filter over a batch of frames, and masks to class ids.
 
 Each kernel is cached on disk (``cache=True``) and called through a wrapper that converts its
 inputs to one fixed signature (C-contiguous, writeable, float32 data, float64 times), so a fresh
@@ -120,19 +120,21 @@ def mask_to_ids(masks: ArrayLike, threshold: float = 0.5) -> NDArray[np.uint8]:
     return out
 
 
-def union_to_ids(masks: ArrayLike, threshold: float = 0.5) -> NDArray[np.uint8]:
+def person_ids(masks: ArrayLike, threshold: float = 0.5) -> NDArray[np.uint8]:
     """Class ids of several persons' masks: (P, H, W) -> (H, W) or (T, P, H, W) -> (T, H, W).
 
-    1 where any person's mask exceeds ``threshold`` (the max over persons, thresholded, except that
-    a NaN in one person's mask does not hide another's).
+    0 is background; ``k + 1`` where person slot ``k`` is the most probable of those whose mask
+    exceeds ``threshold`` (the first of equal ones; NaN is never above). With one person, 0 or 1.
     """
     m = _contiguous(masks, np.float32)
     if m.ndim not in (3, 4):
         raise ValueError(f"masks: expected (P, H, W) or (T, P, H, W), got shape {m.shape}")
+    if m.shape[-3] > 254:
+        raise ValueError(f"masks: expected at most 254 persons, got {m.shape[-3]}")
     p, h, w = m.shape[-3:]
     t = m.shape[0] if m.ndim == 4 else 1
     out = np.empty((t, h, w), dtype=np.uint8)
-    _union_threshold(m.reshape(t, p, h * w), np.float32(threshold), out.reshape(t, h * w))
+    _person_ids(m.reshape(t, p, h * w), np.float32(threshold), out.reshape(t, h * w))
     return out.reshape((*m.shape[:-3], h, w))
 
 
@@ -143,14 +145,16 @@ def _threshold(m: NDArray[np.float32], threshold: np.float32, out: NDArray[np.ui
 
 
 @numba.njit(cache=True, nogil=True)
-def _union_threshold(m: NDArray[np.float32], threshold: np.float32, out: NDArray[np.uint8]) -> None:
+def _person_ids(m: NDArray[np.float32], threshold: np.float32, out: NDArray[np.uint8]) -> None:
     n_t, n_p, n = m.shape
     for i in range(n_t):
-        out[i, :] = 0
-        for p in range(n_p):
-            for k in range(n):
-                if m[i, p, k] > threshold:
-                    out[i, k] = 1
+        for k in range(n):
+            best, best_p = threshold, 0
+            for p in range(n_p):
+                v = m[i, p, k]
+                if v > best:
+                    best, best_p = v, p + 1
+            out[i, k] = best_p
 
 
 def warm_up() -> None:
@@ -161,4 +165,4 @@ def warm_up() -> None:
     """
     one_euro(np.zeros(1), np.zeros((1, 1), np.float32), one_euro_state(1), 1.0, 0.0, 1.0)
     mask_to_ids(np.zeros((1, 1), np.float32))
-    union_to_ids(np.zeros((1, 1, 1), np.float32))
+    person_ids(np.zeros((1, 1, 1), np.float32))

@@ -120,7 +120,7 @@ class Landmarker:
 
     def detect(self, frames: FrameBatch) -> PoseBatch:
         """Poses of every frame of ``frames``, in order."""
-        from fastpose.kernels import union_to_ids  # Numba loads here, off the start-up path
+        from fastpose.kernels import person_ids  # Numba loads here, off the start-up path
 
         api = pose_api()
         t, p = len(frames.frame_idx), self.options.num_poses
@@ -134,7 +134,7 @@ class Landmarker:
             _fill(result, landmarks[i], world[i])
             if masks is not None and result.segmentation_masks:
                 views = [m.numpy_view().reshape(h, w) for m in result.segmentation_masks[:p]]
-                masks[i] = union_to_ids(np.stack(views))
+                masks[i] = person_ids(np.stack(views))
         return PoseBatch(frames.frame_idx, frames.time_s, frames.pts_s, landmarks, world, masks)
 
 

@@ -11,12 +11,12 @@ from test_smoothing import ReferenceOneEuro
 
 from fastpose.kernels import (
     _one_euro,
+    _person_ids,
     _threshold,
-    _union_threshold,
     mask_to_ids,
     one_euro,
     one_euro_state,
-    union_to_ids,
+    person_ids,
     warm_up,
 )
 
@@ -120,15 +120,29 @@ def test_mask_to_ids_matches_numpy(m: np.ndarray, threshold: float) -> None:
     np.testing.assert_array_equal(got, reference_ids(m, threshold))
 
 
+def reference_person_ids(m: np.ndarray, threshold: float) -> np.ndarray:
+    """Plain NumPy: 1 + the most probable person above the threshold (the first of ties), else 0."""
+    above = m > np.float32(threshold)
+    best = np.where(above, m, -np.inf).argmax(axis=-3)
+    return np.where(above.any(axis=-3), best + 1, 0).astype(np.uint8)
+
+
 @PROPERTY
 @given(masks(hnp.array_shapes(min_dims=3, max_dims=4, min_side=0, max_side=8)), thresholds)
-def test_union_to_ids_matches_numpy(m: np.ndarray, threshold: float) -> None:
-    got = union_to_ids(m, threshold)
+def test_person_ids_match_numpy(m: np.ndarray, threshold: float) -> None:
+    got = person_ids(m, threshold)
     assert got.dtype == np.uint8 and got.shape == m.shape[:-3] + m.shape[-2:]
-    np.testing.assert_array_equal(got, reference_ids(m, threshold).max(axis=-3, initial=0))
-    if not np.isnan(m).any():  # the max over persons, thresholded
-        max_first = m.max(axis=-3, initial=-np.inf)
-        np.testing.assert_array_equal(got, reference_ids(max_first, threshold))
+    if m.shape[-3] == 0:
+        assert not got.any()
+        return
+    np.testing.assert_array_equal(got, reference_person_ids(m, threshold))
+    # any person's pixel is a person's pixel: the union, as with one mask
+    np.testing.assert_array_equal(got > 0, reference_ids(m, threshold).max(axis=-3, initial=0) > 0)
+
+
+def test_person_ids_of_one_person_are_its_mask() -> None:
+    m = np.random.default_rng(1).random((2, 1, 30, 40)).astype(np.float32)
+    np.testing.assert_array_equal(person_ids(m), mask_to_ids(m[:, 0]))
 
 
 def test_mask_to_ids_takes_any_layout_and_dtype() -> None:
@@ -161,6 +175,6 @@ def test_each_kernel_has_one_signature_whatever_the_input() -> None:
     m = np.asfortranarray(rng.random((2, 3, 5)))
     m.flags.writeable = False
     mask_to_ids(m, threshold=1)
-    union_to_ids(m[None], threshold=np.float64(0.2))
-    for kernel in (_one_euro, _threshold, _union_threshold):
+    person_ids(m[None], threshold=np.float64(0.2))
+    for kernel in (_one_euro, _threshold, _person_ids):
         assert len(kernel.signatures) == 1, (kernel, kernel.signatures)
