@@ -1,4 +1,5 @@
-"""The ``fastpose`` command line: ``fastpose run VIDEO`` and ``fastpose models list|fetch``.
+"""The ``fastpose`` command line: ``fastpose run VIDEO``, ``fastpose batch INPUT... --out DIR``
+and ``fastpose models list|fetch``.
 
 The CLI is the only place that configures logging, silences MediaPipe's native stderr output and
 handles signals; every error it knows ends in one line on stderr and a non-zero exit.
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
     proc.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
+    _add_batch(sub)
 
     models = sub.add_parser("models", help="list or provision pose models")
     msub = models.add_subparsers(dest="models_command", required=True)
@@ -162,6 +164,75 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("name", choices=MODEL_NAMES)
     fetch.set_defaults(func=cmd_models_fetch)
     return parser
+
+
+def _add_batch(sub: argparse._SubParsersAction) -> None:
+    from fastpose.cores import default_workers
+
+    batch = sub.add_parser(
+        "batch",
+        help="track every video of a folder, list or pattern into DIR, locally or on Ray",
+        description="Track many videos: DIR/<name>.rrd, DIR/<name>.parquet and DIR/summary.csv. "
+        "Videos whose outputs exist are skipped. Exit 1 if any video failed.",
+    )
+    _verbosity(batch, default=argparse.SUPPRESS)
+    batch.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="video files, folders, glob patterns, or @FILE (a list, one path a line)",
+    )
+    out = batch.add_argument_group("output")
+    out.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for outputs")
+    out.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="landmarks")
+    out.add_argument("--overwrite", action="store_true", help="redo videos that are done")
+    out.add_argument(
+        "--video-mode", choices=("auto", "asset", "jpeg", "none"), default="auto",
+        help="frames in the recordings (default: auto)",
+    )  # fmt: skip
+    model = batch.add_argument_group("model")
+    model.add_argument(
+        "--model", type=_model_spec, default="full", help="lite, full, heavy or a .task path"
+    )
+    model.add_argument("--gpu", action="store_true", help="use the GPU delegate when available")
+    model.add_argument(
+        "--num-poses", type=_positive_int, default=1, help="most persons per frame (default 1)"
+    )
+    model.add_argument("--min-detection-confidence", type=_unit_float, default=0.5, metavar="P")
+    model.add_argument("--min-presence-confidence", type=_unit_float, default=0.5, metavar="P")
+    model.add_argument("--min-tracking-confidence", type=_unit_float, default=0.5, metavar="P")
+    model.add_argument("--no-segment", action="store_true", help="no segmentation masks")
+    proc = batch.add_argument_group("processing")
+    proc.add_argument("--recursive", action="store_true", help="descend into sub-folders")
+    proc.add_argument(
+        "--fps", type=_positive_float, help="frame i is at i/FPS seconds (ignore the container's)"
+    )
+    proc.add_argument(
+        "--max-frames", type=_positive_int, metavar="N", help="stop each video after N frames"
+    )
+    proc.add_argument(
+        "--inference-size", type=_nonnegative_int, default=640, metavar="PX",
+        help="decode frames with this long side for inference (0 = native; default 640)",
+    )  # fmt: skip
+    proc.add_argument(
+        "--workers", type=_positive_int, default=default_workers(),
+        help="landmarkers at once, over all videos (default: the cores here, "
+        f"{default_workers()}; with --ray, the local runtime's CPUs)",
+    )  # fmt: skip
+    proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
+    proc.add_argument("--no-progress", action="store_true", help="no progress bar")
+    proc.add_argument(
+        "--ray", nargs="?", const=True, default=False, metavar="ADDRESS",
+        help="run each video as a Ray task: on a local runtime, or on the cluster at ADDRESS "
+        '(needs pip install "fastpose[ray]")',
+    )  # fmt: skip
+    batch.set_defaults(func=cmd_batch)
+
+
+def cmd_batch(args: argparse.Namespace, guard: SignalGuard) -> int:
+    from fastpose.batching.command import run_batch
+
+    return run_batch(args, guard)
 
 
 def cmd_run(args: argparse.Namespace, guard: SignalGuard) -> int:

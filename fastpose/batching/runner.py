@@ -1,0 +1,221 @@
+""":func:`batch`: many videos into one folder, locally or on Ray, with ``summary.csv``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from fastpose.batching.inputs import expand_inputs, output_names
+from fastpose.batching.job import STAGING_DIR, Job
+from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary, write_summary
+from fastpose.cores import default_workers
+from fastpose.errors import InputNotFoundError, OutputError
+from fastpose.landmarker import Landmarker, LandmarkerOptions
+from fastpose.tracker import TrackOptions
+
+logger = logging.getLogger(__name__)
+
+ExportFormat = Literal["parquet", "csv"]
+
+
+def batch(
+    inputs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    options: TrackOptions | None = None,
+    *,
+    workers: int | None = None,
+    recursive: bool = False,
+    export_format: ExportFormat = "parquet",
+    overwrite: bool = False,
+    ray: bool | str = False,
+    model: str = "full",
+    progress: bool = False,
+) -> list[SummaryRow]:
+    """Track every video ``inputs`` name into ``out``: ``<name>.rrd``, ``<name>.parquet`` (or
+    ``.csv``) and ``summary.csv``; returns the summary's rows, one per video, in input order.
+
+    ``inputs``: video files, folders (``recursive`` descends), glob patterns or ``@FILE`` lists.
+    ``options``: how to track (default: the ``model`` bundle, ``fastpose run``'s defaults); its
+    ``workers`` is ignored, the batch gives each video its share of ``workers`` (default: the
+    cores here). A video whose outputs exist is skipped unless ``overwrite``. ``ray``: True starts
+    a local Ray runtime, an address joins a cluster (``model`` is resolved again on nodes that
+    don't see the driver's file). A failed video gets a ``failed`` row, never an exception; an
+    exception (Ctrl-C, a signal) stops the videos running, writes the summary of what ran, and
+    propagates."""
+    out = _output_folder(Path(out))
+    videos = expand_inputs(inputs, recursive=recursive)
+    if not videos:
+        raise InputNotFoundError(f"no videos in {' '.join(map(os.fspath, inputs)) or 'no input'}")
+    names = output_names(videos)
+    jobs = [Job(v, out / f"{names[v]}.rrd", out / f"{names[v]}.{export_format}") for v in videos]
+    if options is None:
+        from fastpose.models import resolve_model
+
+        options = TrackOptions(LandmarkerOptions(resolve_model(model).path))
+    cores = workers or default_workers()
+    rows: dict[str, SummaryRow] = {}
+    todo = []
+    previous = read_summary(out / SUMMARY_NAME)
+    for job in jobs:
+        if job.complete() and not overwrite:
+            rows[str(job.video)] = _skipped(job, previous.get(str(job.video)))
+        else:
+            todo.append(job)
+    if rows:
+        logger.info(
+            "%d of %d videos already have their outputs in %s: skipped (--overwrite redoes them)",
+            len(rows),
+            len(jobs),
+            out,
+        )
+    try:
+        if todo:
+            _preflight(options.landmarker)
+            with _Progress(todo, enabled=progress, per_frame=ray is False) as bar:
+
+                def on_row(row: SummaryRow) -> None:
+                    rows[row.video] = row
+                    bar.finished(row)
+
+                if ray is False:
+                    from fastpose.batching.local import run_local
+
+                    run_local(
+                        todo, options, cores=cores, on_row=on_row, on_frames=bar.frames,
+                        on_open=bar.opened,
+                    )  # fmt: skip
+                else:
+                    from fastpose.batching.ray import run_ray
+
+                    address = None if ray is True else str(ray)
+                    run_ray(todo, options, address=address, cores=cores, model=model, on_row=on_row)
+    finally:
+        ordered = [rows[str(j.video)] for j in jobs if str(j.video) in rows]
+        write_summary(out / SUMMARY_NAME, ordered)
+        with contextlib.suppress(OSError):  # kept only while it holds something
+            (out / STAGING_DIR).rmdir()
+    return ordered
+
+
+def _output_folder(out: Path) -> Path:
+    """``out``, created if needed; one line if it can't be written."""
+    out = out.expanduser()
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: not a folder (--out expects a folder for the outputs)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".{SUMMARY_NAME}.probe"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write there ({exc.strerror or exc})") from None
+    return out
+
+
+def _skipped(job: Job, before: SummaryRow | None) -> SummaryRow:
+    """A skipped video's row, with the counts of the run that made its outputs, if recorded."""
+    known = before is not None and before.status in ("done", "skipped")
+    return SummaryRow(
+        video=str(job.video),
+        status="skipped",
+        frames=before.frames if known else None,
+        frames_with_person=before.frames_with_person if known else None,
+        message="outputs exist",
+        rrd=str(job.rrd),
+        landmarks=str(job.landmarks),
+    )
+
+
+def _preflight(options: LandmarkerOptions) -> None:
+    """Load MediaPipe and the model once (~0.1 s), so a model it rejects fails the batch now, in
+    one line, rather than every video."""
+    with Landmarker(replace(options, gpu=False)):
+        pass
+
+
+class _Progress:
+    """One bar for the batch (frames, with videos done as its postfix) on a terminal, and one log
+    line per finished video. The total is the opened videos' frames, plus the others' estimated
+    from their sizes at the opened ones' frames per byte."""
+
+    def __init__(self, jobs: list[Job], *, enabled: bool, per_frame: bool) -> None:
+        self.per_frame = per_frame  # frames reported batch by batch (else with each row)
+        self.sizes = {str(j.video): j.size() for j in jobs}
+        self.count = len(jobs)
+        self.done = 0
+        self.known_frames = 0
+        self.known_bytes = 0
+        self.opened_videos: set[str] = set()
+        self.lock = threading.Lock()
+        self.started = time.perf_counter()
+        self.bar = tqdm(
+            total=None,
+            unit="frame",
+            desc=f"0/{self.count} videos",
+            disable=not enabled or not sys.stderr.isatty(),
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        self._redirect = contextlib.ExitStack()
+
+    def __enter__(self) -> _Progress:
+        if not self.bar.disable:
+            self._redirect.enter_context(logging_redirect_tqdm([logging.getLogger("fastpose")]))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._redirect.close()
+        self.bar.close()
+
+    def opened(self, video: str, frames: int | None) -> None:
+        with self.lock:
+            if frames and video not in self.opened_videos:
+                self.opened_videos.add(video)
+                self.known_frames += frames
+                self.known_bytes += self.sizes.get(video, 0)
+                self._retotal()
+
+    def _retotal(self) -> None:
+        if not self.known_bytes:
+            return
+        unknown = sum(s for v, s in self.sizes.items() if v not in self.opened_videos)
+        self.bar.total = self.known_frames + round(unknown * self.known_frames / self.known_bytes)
+        self.bar.refresh()
+
+    def frames(self, n: int) -> None:
+        with self.lock:
+            self.bar.update(n)
+
+    def finished(self, row: SummaryRow) -> None:
+        with self.lock:
+            self.done += 1
+            self.bar.set_description(f"{self.done}/{self.count} videos", refresh=False)
+            if not self.per_frame and row.frames:  # Ray: the frames arrive with the row
+                self.bar.update(row.frames)
+        if not self.per_frame:
+            self.opened(row.video, row.frames)
+        name = Path(row.video).name
+        if row.status == "done":
+            note = f"; {row.message}" if row.message else ""
+            logger.info(
+                "%s: done, %d frames (%s with a person) in %.1f s -> %s%s",
+                name,
+                row.frames or 0,
+                row.frames_with_person,
+                row.seconds,
+                row.rrd,
+                note,
+            )
+        else:
+            logger.warning("%s: %s: %s", name, row.status, row.message)
