@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import psutil
 import pyarrow.parquet as pq
@@ -136,7 +137,7 @@ def test_inputs_from_a_list_globs_and_paths(tmp_path, clips):
     assert rows[0].frames == 10 and Path(rows[0].landmarks).name == "squats.parquet"
 
 
-def max_frames_for_test(n: int):
+def max_frames_for_test(n: int | None):
     from fastpose.landmarker import LandmarkerOptions
     from fastpose.models import resolve_model
     from fastpose.tracker import TrackOptions
@@ -153,6 +154,32 @@ def test_output_names_are_unique_and_stable(tmp_path):
     assert output_names([b, a]) == {a: "a_clip", b: "b_clip"}
     names = output_names([a, b, c])
     assert len(set(names.values())) == 3 and names[b] == "b_clip.mp4", names
+
+
+def test_a_file_that_ends_early_fails_and_keeps_what_it_wrote_aside(tmp_path):
+    """An MP4 with its index in front, cut in half: the frames there are tracked, but the video is
+    `failed` ("truncated"), with nothing under the final names (a second run tries it again); what
+    it wrote is kept in DIR/.incomplete/."""
+    from fastpose.batching import batch
+
+    faststart = tmp_path / "faststart.mp4"
+    with (
+        av.open(str(data_file("pose_squats.mp4"))) as inp,
+        av.open(str(faststart), "w", format="mp4", options={"movflags": "faststart"}) as out,
+    ):
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.size:
+                packet.stream = stream
+                out.mux(packet)
+    video = _cut(faststart, tmp_path / "half.mp4")
+    (row,) = batch([video], tmp_path / "out", max_frames_for_test(None))
+    assert row.status == "failed" and row.message.startswith("truncated"), row
+    assert 0 < row.frames < 65
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".incomplete", "summary.csv"]
+    kept = tmp_path / "out" / ".incomplete"
+    assert str(kept) in row.message
+    assert _frames(kept / "half.parquet") == set(range(row.frames))
 
 
 def test_ray_writes_the_same_outputs_as_the_local_batch(tmp_path, clips):

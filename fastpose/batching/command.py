@@ -73,9 +73,9 @@ def run_batch(args: argparse.Namespace, _guard: SignalGuard) -> int:
         )
         return 128 + exc.signum
     elapsed = time.perf_counter() - started
-    logger.info("%d videos: %s in %.1f s; summary: %s", len(rows), _counts(rows), elapsed,
-                out / SUMMARY_NAME)  # fmt: skip
-    return EXIT_FAILED if any(r.status != "done" and r.status != "skipped" for r in rows) else 0
+    videos = f"{len(rows)} video{'s' if len(rows) != 1 else ''}"
+    logger.info("%s: %s in %.1f s; summary: %s", videos, _counts(rows), elapsed, out / SUMMARY_NAME)
+    return EXIT_FAILED if any(r.status not in ("done", "skipped") for r in rows) else 0
 
 
 def _counts(rows: list[SummaryRow]) -> str:

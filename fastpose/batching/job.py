@@ -96,6 +96,8 @@ def run_job(
     row = _Row(job, started, written)
     try:
         staged_rrd.parent.mkdir(exist_ok=True)
+        for stale in (staged_rrd, staged_table):  # an earlier attempt's
+            stale.unlink(missing_ok=True)
         with open_tracker(str(job.video), options) as tracker:
             stats = tracker.stats
             if on_open is not None:
