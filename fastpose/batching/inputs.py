@@ -11,7 +11,7 @@ import glob
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from fastpose.errors import InputNotFoundError
@@ -45,37 +45,52 @@ VIDEO_SUFFIXES = frozenset(
 _GLOB_CHARS = frozenset("*?[")
 
 
-def expand_inputs(inputs: Sequence[str | os.PathLike], *, recursive: bool = False) -> list[Path]:
+def expand_inputs(
+    inputs: Sequence[str | os.PathLike], *, recursive: bool = False, empty: list[str] | None = None
+) -> list[Path]:
     """The videos ``inputs`` name, in order, each once.
 
-    A path that does not exist is kept (its video fails with a clear row); a glob, folder or list
-    that yields no video gets a warning. Raises InputNotFoundError for a missing ``@FILE``.
+    A path that does not exist is kept (its video fails with a clear row); a glob or folder that
+    yields no video is added to ``empty`` (if given; else it gets a warning). Raises
+    InputNotFoundError for a missing ``@FILE``.
     """
+
+    def note(fmt: str, text: str) -> None:
+        if empty is None:
+            logger.warning(fmt, text)
+        else:
+            empty.append(text)
+
     seen: dict[Path, None] = {}
-    for path in _expand(inputs, recursive, Path.cwd(), depth=0):
+    for path in _expand(inputs, recursive, Path.cwd(), 0, note):
         seen.setdefault(path, None)
     return list(seen)
 
 
 def _expand(
-    inputs: Iterable[str | os.PathLike], recursive: bool, base: Path, depth: int
+    inputs: Iterable[str | os.PathLike],
+    recursive: bool,
+    base: Path,
+    depth: int,
+    warn: Callable[[str, str], None],
 ) -> Iterable[Path]:
     for item in inputs:
         text = os.fspath(item)
         if text.startswith("@") and depth == 0:
-            yield from _expand(_read_list(base / text[1:]), recursive, base / text[1:], depth + 1)
+            listing = base / Path(text[1:]).expanduser()
+            yield from _expand(_read_list(listing), recursive, listing, depth + 1, warn)
             continue
         path = (base.parent if depth else base) / Path(text).expanduser()
         if path.is_dir():
             found = _videos_in(path, recursive)
             if not found:
-                logger.warning("%s: no videos in this folder", text)
+                warn("%s: no videos in this folder", text)
             yield from found
         elif not path.exists() and _GLOB_CHARS & set(text):
             matches = sorted(Path(p) for p in glob.glob(str(path), recursive=recursive))
             videos = [p for p in matches if p.is_file() and _is_video(p)]
             if not videos:
-                logger.warning("%s: matches no video", text)
+                warn("%s: matches no video", text)
             yield from (p.absolute() for p in videos)
         else:
             yield path.absolute()
@@ -83,7 +98,7 @@ def _expand(
 
 def _read_list(path: Path) -> list[str]:
     try:
-        lines = path.expanduser().read_text().splitlines()
+        lines = path.read_text().splitlines()
     except FileNotFoundError:
         raise InputNotFoundError(f"@{path}: no such list file") from None
     except (OSError, UnicodeDecodeError) as exc:

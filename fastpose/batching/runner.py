@@ -53,10 +53,14 @@ def batch(
     don't see the driver's file). A failed video gets a ``failed`` row, never an exception; an
     exception (Ctrl-C, a signal) stops the videos running, writes the summary of what ran, and
     propagates."""
-    out = _output_folder(Path(out))
-    videos = expand_inputs(inputs, recursive=recursive)
+    empty: list[str] = []
+    videos = expand_inputs(inputs, recursive=recursive, empty=empty)
     if not videos:
-        raise InputNotFoundError(f"no videos in {' '.join(map(os.fspath, inputs)) or 'no input'}")
+        given = " ".join(map(os.fspath, inputs)) or "no input"
+        raise InputNotFoundError(f"no videos in {given}" + ("" if recursive else " (--recursive?)"))
+    for text in empty:
+        logger.warning("%s: no videos there", text)
+    out = _output_folder(Path(out))
     names = output_names(videos)
     jobs = [Job(v, out / f"{names[v]}.rrd", out / f"{names[v]}.{export_format}") for v in videos]
     if options is None:
