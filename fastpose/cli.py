@@ -12,12 +12,14 @@ import contextlib
 import logging
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from fastpose.errors import FastposeError
+from fastpose.errors import FastposeError, ModelError, ModelUnavailableError
+from fastpose.native_log import NativeLog
 from fastpose.signals import Interrupted, SignalGuard
 
 logger = logging.getLogger("fastpose")
@@ -105,7 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     dest.add_argument(
         "--connect", metavar="URL", help="stream to a running viewer (rerun+http://HOST:PORT/proxy)"
     )
-    dest.add_argument("--serve", action="store_true", help="serve a web viewer")
+    dest.add_argument("--serve", action="store_true", help="serve a web viewer until Ctrl-C")
+    out.add_argument(
+        "--bind",
+        metavar="ADDR",
+        default="127.0.0.1",
+        help="address --serve listens on (default 127.0.0.1: this machine only; 0.0.0.0: all)",
+    )
     out.add_argument(
         "--export", type=Path, metavar="FILE", help="write landmarks to FILE.parquet or FILE.csv"
     )
@@ -270,28 +278,36 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
 
 
 @contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Send file descriptor 2 (MediaPipe's glog, TFLite) to /dev/null; Python keeps the real stderr.
+def native_stderr_silenced() -> Iterator[NativeLog]:
+    """Keep file descriptor 2 (MediaPipe's glog, TFLite) off the terminal, its tail in memory for
+    when a landmarker fails; Python keeps the real stderr.
 
-    Worker processes inherit the silenced descriptor, so their native logs vanish too.
+    Worker processes inherit the descriptor, so their native logs land in the same tail.
     """
-    sys.stderr.flush()
-    real_fd = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
     real_stderr = sys.stderr
-    python_stderr = os.fdopen(
-        real_fd, "w", buffering=1, encoding=real_stderr.encoding, errors="replace"
-    )
-    _redirect_python_stderr(python_stderr)
-    try:
-        yield
-    finally:
-        _redirect_python_stderr(real_stderr)
-        python_stderr.flush()
-        os.dup2(real_fd, 2)
-        python_stderr.close()
+    with NativeLog() as native:
+        _redirect_python_stderr(native.stderr)
+        try:
+            yield native
+        finally:
+            _redirect_python_stderr(real_stderr)
+
+
+#: Failures of MediaPipe's native code whose log may say more than the exception (a missing
+#: library or GPU has its own clear message).
+NATIVE_FAILURES = (ModelError,)
+#: glog / TFLite lines that explain nothing: info, warnings, stack frames.
+_NOISE = re.compile(r"^\s*(?:[IW]\d{4} |INFO: |WARNING: |@ )")
+
+
+def _show_native_tail(native: NativeLog | None, exc: BaseException, lines: int = 6) -> None:
+    """The native log's last errors, before the error's line; those it quotes are left out."""
+    said = str(exc)
+    tail = [t for t in (native.tail(50) if native is not None else []) if not _NOISE.match(t)]
+    tail = [t for t in tail if t.split("] ", 1)[-1].removeprefix("ERROR: ").strip() not in said]
+    tail = tail[-lines:]
+    if tail:
+        logger.error("MediaPipe's last native log lines:\n%s", "\n".join(f"  {t}" for t in tail))
 
 
 def _redirect_python_stderr(stream: TextIO) -> None:
@@ -302,13 +318,30 @@ def _redirect_python_stderr(stream: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    viewer = sys.modules.get("fastpose.viewer")
+    if viewer is not None and viewer.abandoned():
+        # A viewer's stream is stuck in Rerun's native code: a normal exit would wait for it.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)
     silence = contextlib.nullcontext() if args.verbose else native_stderr_silenced()
     try:
-        with SignalGuard() as guard, silence:
-            return args.func(args, guard)
+        with SignalGuard() as guard, silence as native:
+            try:
+                return args.func(args, guard)
+            except NATIVE_FAILURES as exc:
+                if not isinstance(exc, ModelUnavailableError):
+                    _show_native_tail(native, exc)
+                raise
     except Interrupted as exc:
         logger.error("interrupted by %s", exc)
         return 128 + exc.signum

@@ -38,3 +38,33 @@ class GpuUnavailableError(FastposeError, RuntimeError):
 
 class DependencyError(FastposeError, ImportError):
     """A system library MediaPipe needs is missing (libEGL, libGLESv2)."""
+
+
+class ViewerError(FastposeError, ConnectionError):
+    """A Rerun viewer cannot be reached, started, or did not take the whole recording."""
+
+
+def describe_exit(returncode: int | None) -> str:
+    """How a child process ended, in words: ``returncode`` as :class:`subprocess.Popen` and
+    :class:`multiprocessing.Process` give it (``-N``: killed by signal N).
+
+    Tells an abort (SIGABRT: the native code gave up, its log says why) from a kill (SIGKILL:
+    another process or the out-of-memory killer) from an exit code."""
+    import signal
+
+    if returncode is None:
+        return "still running"
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    signum = -returncode
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        return f"was ended by signal {signum}"
+    if signum == signal.SIGABRT:
+        return f"aborted ({name}: the native code gave up)"
+    if signum == signal.SIGKILL:
+        return f"was killed ({name}: by another process or the out-of-memory killer)"
+    if signum == signal.SIGSEGV:
+        return f"crashed ({name}: a fault in native code)"
+    return f"was ended by {name}"

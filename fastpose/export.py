@@ -11,7 +11,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fastpose.errors import OutputError
-from fastpose.outputs import check_writable, finish, partial_path
+from fastpose.outputs import OutputFile, check_suffix, check_writable
 from fastpose.poses import PoseBatch
 from fastpose.skeleton import LANDMARK_NAMES, NUM_LANDMARKS
 
@@ -59,28 +59,21 @@ def table(poses: PoseBatch, width: int, height: int) -> pa.Table:
 
 def check_export(path: Path, *, overwrite: bool) -> Path:
     """Fail now, with one line, unless ``path`` is a writable ``.parquet`` or ``.csv`` file path."""
-    path = Path(path)
-    if path.suffix.lower() not in FORMATS:
-        raise OutputError(
-            f"{path}: expected a .parquet or .csv file, got {path.suffix or 'no suffix'}"
-        )
-    return check_writable(path, overwrite=overwrite)
+    return check_writable(check_suffix(path, FORMATS, "--export"), overwrite=overwrite)
 
 
 class LandmarkExporter:
-    """Streams tables to ``path`` (``.parquet`` or ``.csv``) through a temporary file renamed on
-    close, so a reader never sees a half-written table and an interrupted run keeps what it
-    wrote."""
+    """Streams tables to ``path`` (``.parquet`` or ``.csv``) through a working file
+    (``out.partial.parquet``), moved to ``path`` on close only if the run is complete: a
+    reader never sees a half-written table under the final name, and an interrupted run keeps
+    what it wrote under the working name (see :mod:`fastpose.outputs`)."""
 
     def __init__(self, path: Path, width: int, height: int) -> None:
-        self.path = Path(path)
-        if self.path.suffix.lower() not in FORMATS:
-            raise OutputError(
-                f"{path}: expected a .parquet or .csv file, got {self.path.suffix or 'no suffix'}"
-            )
+        self.path = check_suffix(path, FORMATS, "--export")
         self.width, self.height = width, height
         self.rows = 0
-        self._tmp = partial_path(self.path)
+        self.output = OutputFile(self.path)
+        self._tmp = self.output.working
         try:
             if self.path.suffix.lower() == ".parquet":
                 self._writer = pq.ParquetWriter(self._tmp, SCHEMA, compression="zstd")
@@ -100,13 +93,14 @@ class LandmarkExporter:
         self._writer.write_table(t)
         self.rows += t.num_rows
 
-    def close(self) -> None:
-        """Finish the file and move it into place; safe to call twice."""
+    def close(self, *, complete: bool = True, frames: int | None = None) -> Path | None:
+        """Finish the file; move it to its final name if ``complete``, drop it if ``frames`` is
+        0. Returns where it is (None: no file). Safe to call twice."""
         if self._writer is None:
-            return
-        self._writer.close()
-        self._writer = None
-        finish(self.path)
+            return self.output.kept
+        writer, self._writer = self._writer, None
+        writer.close()
+        return self.output.finish(complete=complete, frames=frames)
 
     def __enter__(self) -> LandmarkExporter:
         return self
@@ -117,4 +111,4 @@ class LandmarkExporter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self.close(complete=exc_type is None)

@@ -1,8 +1,9 @@
 """Tracking one video into its outputs: the Rerun recording, the landmark table, a progress bar.
 
 ``fastpose run`` and ``fastpose batch`` both record through :func:`record`. Each batch reaches every
-output or none (a signal is held while it is written), and the outputs are closed (renamed into
-place) however the run ends.
+output or none (a signal is held while it is written), and the outputs are closed however the run
+ends: moved to their final names if it finished, kept as ``NAME.partial.SUFFIX`` if not, dropped
+if no frame was written (see fastpose.outputs).
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import rerun as rr
 from tqdm import tqdm
 
-from fastpose.errors import InvalidVideoError
+from fastpose.errors import InvalidVideoError, ViewerError
 from fastpose.export import LandmarkExporter
 from fastpose.parallel import Inferred
 from fastpose.rerun_sink import RerunSink, RerunTarget
@@ -28,9 +30,10 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Written:
-    """Frames that reached every output so far."""
+    """Frames that reached every output so far; the files that hold them once closed."""
 
     frames: int = 0
+    kept: list[Path] = field(default_factory=list)
 
 
 def _asset_problem(uri: str) -> str | None:
@@ -45,6 +48,13 @@ def _asset_problem(uri: str) -> str | None:
 def open_tracker(video: str, options: TrackOptions) -> Tracker:
     """The tracker; it records JPEG frames instead of the MP4 asset if the viewer can't read it."""
     tracker = Tracker(video, options)
+    if tracker.video_mode == "asset" and tracker.info.rotation:
+        tracker.close()
+        raise InvalidVideoError(
+            f"{video}: --video-mode asset: the video is rotated {tracker.info.rotation} degrees "
+            "by its metadata, which Rerun's video player ignores (it would play sideways under "
+            "upright landmarks); use --video-mode jpeg or auto"
+        )
     if tracker.video_mode != "asset" or (problem := _asset_problem(tracker.info.uri)) is None:
         return tracker
     tracker.close()
@@ -76,21 +86,19 @@ def record(
         (info.width, info.height) if tracker.video_mode == "asset" else tracker.source.decode_size
     )
     with contextlib.ExitStack() as stack:
-        sink = stack.enter_context(
-            RerunSink(
-                target,
-                info,
-                video_mode=tracker.video_mode,
-                num_persons=num_persons,
-                display_size=display,
-                recording_name=Path(tracker.uri).name,
-            )
+        sink = RerunSink(
+            target,
+            info,
+            video_mode=tracker.video_mode,
+            num_persons=num_persons,
+            display_size=display,
+            recording_name=Path(tracker.uri).name,
         )
-        exporter = (
-            stack.enter_context(LandmarkExporter(export, info.width, info.height))
-            if export
-            else None
-        )
+        stack.push(_closer(sink.close, written))
+        exporter = None
+        if export:
+            exporter = LandmarkExporter(export, info.width, info.height)
+            stack.push(_closer(exporter.close, written))
         bar = stack.enter_context(
             tqdm(
                 total=info.num_frames,
@@ -105,6 +113,24 @@ def record(
                 _write(item, sink, exporter)
                 written.frames += len(item.poses)
             bar.update(len(item.poses))
+
+
+def _closer(close: Callable[..., Path | None], written: Written) -> Callable[..., bool]:
+    """An exit callback closing an output as complete only if no exception is unwinding."""
+
+    def exit_(exc_type: type[BaseException] | None, *_: object) -> bool:
+        try:
+            kept = close(complete=exc_type is None, frames=written.frames)
+        except ViewerError as exc:
+            if exc_type is None:
+                raise
+            logger.warning("%s", exc)  # the error being raised says more
+            return False
+        if kept is not None:
+            written.kept.append(kept)
+        return False
+
+    return exit_
 
 
 def _write(item: Inferred, sink: RerunSink, exporter: LandmarkExporter | None) -> None:

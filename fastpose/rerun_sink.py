@@ -10,7 +10,6 @@ landmarks in metres, on the timelines ``time`` (seconds) and ``frame_idx``. Data
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -18,30 +17,21 @@ import numpy as np
 import rerun as rr
 import rerun.blueprint as rrb
 
-from fastpose.outputs import finish, partial_path
+from fastpose.outputs import OutputFile
 from fastpose.poses import PoseBatch
 from fastpose.skeleton import CONNECTIONS, LANDMARK_NAMES, NUM_LANDMARKS
 from fastpose.tracker import VideoMode
 from fastpose.video import VideoInfo
+from fastpose.viewer import (
+    INTERRUPTED_FLUSH_TIMEOUT_S,
+    RerunTarget,
+    close_stream,
+    open_stream,
+)
 
 logger = logging.getLogger(__name__)
 
 PERSON_CLASS = 1
-
-
-@dataclass(frozen=True)
-class RerunTarget:
-    """Where the recording goes: a file, a spawned viewer, a gRPC URL or a served web viewer."""
-
-    save: Path | None = None
-    spawn: bool = False
-    connect: str | None = None
-    serve: bool = False
-
-    def __post_init__(self) -> None:
-        chosen = sum([self.save is not None, self.spawn, self.connect is not None, self.serve])
-        if chosen != 1:
-            raise ValueError(f"RerunTarget: expected exactly one output, got {chosen}")
 
 
 def blueprint(num_persons: int = 1) -> rrb.Blueprint:
@@ -99,17 +89,10 @@ class RerunSink:
         self._log_static()
 
     def _open(self, target: RerunTarget) -> None:
-        bp = blueprint(self.num_persons)
-        if target.save is not None:
-            self.rec.save(partial_path(target.save), default_blueprint=bp)
-        elif target.spawn:
-            self.rec.spawn(default_blueprint=bp)
-        elif target.connect is not None:
-            self.rec.connect_grpc(target.connect, default_blueprint=bp)
-        else:
-            url = self.rec.serve_grpc(default_blueprint=bp)
-            rr.serve_web_viewer(connect_to=url, open_browser=False)
-            logger.info("serving the web viewer for %s", url)
+        """A file is written as ``out.partial.rrd`` until :meth:`close` (see fastpose.outputs)."""
+        self.output = OutputFile(target.save) if target.save is not None else None
+        working = self.output.working if self.output is not None else None
+        open_stream(self.rec, target, blueprint(self.num_persons), working)
 
     def _log_static(self) -> None:
         log = self.rec.log
@@ -261,17 +244,19 @@ class RerunSink:
         elif self.video_mode == "jpeg" and jpegs:
             self.rec.send_columns("video", idx, rr.EncodedImage.columns(blob=jpegs))
 
-    def close(self) -> None:
-        """Flush everything and close the output; safe to call twice."""
+    def close(self, *, complete: bool = True, frames: int | None = None) -> Path | None:
+        """Flush and close the output; safe to call twice. A file moves to its final name only
+        if ``complete``, and is dropped if ``frames`` is 0; returns where it is (None: no file).
+        A viewer gets a bounded time to take the end (a shorter one if not ``complete``), else
+        :class:`~fastpose.errors.ViewerError`."""
         if self.rec is None:
-            return
-        try:
-            self.rec.flush()
-        finally:
-            self.rec.disconnect()
-            self.rec = None
-            if self.target.save is not None:
-                finish(self.target.save)
+            return self.output.kept if self.output is not None else None
+        rec, self.rec = self.rec, None
+        if complete:
+            close_stream(rec, self.target)
+        else:
+            close_stream(rec, self.target, INTERRUPTED_FLUSH_TIMEOUT_S)
+        return self.output.finish(complete=complete, frames=frames) if self.output else None
 
     def __enter__(self) -> RerunSink:
         return self
@@ -282,4 +267,4 @@ class RerunSink:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self.close(complete=exc_type is None)

@@ -1,50 +1,48 @@
 """``fastpose run``: a tracker feeding the Rerun sink, the landmark export and a progress bar.
 
 Everything that can fail before the first frame (output paths, the model, MediaPipe's libraries, the
-input) is checked before any output is opened, so a failed run leaves no file behind. Once outputs
-are open, each batch reaches all of them or none, and they are closed (renamed into place) however
-the run ends: an error or a signal keeps every frame processed so far.
+input, an output that would overwrite an input, a viewer that does not answer) is checked before
+any output is opened, so a failed run leaves no file behind. Once outputs are open, each batch
+reaches all of them or none; they reach their final names only if the run finishes, and an error
+or a signal keeps every frame processed so far under ``NAME.partial.SUFFIX``, named in its message.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
-import sys
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 
+from fastpose.errors import FastposeError, ViewerError
 from fastpose.export import check_export
 from fastpose.landmarker import Landmarker, LandmarkerOptions
 from fastpose.models import ResolvedModel, resolve_model
-from fastpose.outputs import check_writable, free_name
+from fastpose.outputs import check_distinct, check_suffix, check_writable, free_name
 from fastpose.parallel import DecodeOptions
 from fastpose.record import Written, open_tracker, record
-from fastpose.rerun_sink import RerunTarget
 from fastpose.samples import resolve_sample
 from fastpose.signals import Interrupted, SignalGuard
 from fastpose.tracker import SmoothingOptions, Tracker, TrackOptions
+from fastpose.viewer import RerunTarget, ServedViewer, check_target, check_url, has_display
 
 logger = logging.getLogger(__name__)
 
 EXIT_ERROR = 1
 
 
-def _has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in (
-        "darwin",
-        "win32",
-    )
-
-
 def _target(args: argparse.Namespace, video: str) -> RerunTarget:
+    """Where the recording goes, checked: a writable ``.rrd`` path, a display for ``--spawn``, a
+    well-formed URL where a viewer answers for ``--connect``."""
     if args.save is not None:
-        return RerunTarget(save=check_writable(args.save, overwrite=args.overwrite))
-    if args.spawn or (args.connect is None and not args.serve and _has_display()):
+        return RerunTarget(save=check_suffix(args.save, (".rrd",), "--save"))
+    if args.spawn or (args.connect is None and not args.serve and has_display()):
         return RerunTarget(spawn=True)
     if args.connect is not None:
+        check_url(args.connect)
         return RerunTarget(connect=args.connect)
     if args.serve:
         return RerunTarget(serve=True)
@@ -54,7 +52,20 @@ def _target(args: argparse.Namespace, video: str) -> RerunTarget:
     )
     if default is None or args.video is None:  # the sample lives in the cache: write here instead
         default = Path.cwd() / f"{path.stem or 'fastpose'}.rrd"
-    return RerunTarget(save=check_writable(free_name(default), overwrite=False))
+    return RerunTarget(save=free_name(default))
+
+
+def _check_outputs(
+    target: RerunTarget, export: Path | None, video: str, args: argparse.Namespace
+) -> None:
+    """No output may be an input (the video, a model file) or the other output; then each must
+    be writable. Checked before any work, so nothing is overwritten."""
+    outputs = [("--save", target.save), ("--export", export)]
+    outputs = [(what, Path(path)) for what, path in outputs if path is not None]
+    inputs = [("the input video", Path(video)), ("the model", Path(args.model))]
+    check_distinct(outputs, [(what, path) for what, path in inputs if path.is_file()])
+    for _, path in outputs:
+        check_writable(path, overwrite=args.overwrite)
 
 
 def _options(args: argparse.Namespace, model_path: Path) -> TrackOptions:
@@ -88,13 +99,38 @@ def run(args: argparse.Namespace, guard: SignalGuard) -> int:
     video = args.video if args.video is not None else str(resolve_sample())
     target = _target(args, video)
     export = check_export(args.export, overwrite=args.overwrite) if args.export else None
+    _check_outputs(target, export, video, args)
+    check_target(target)
     model = resolve_model(args.model)
     options = _options(args, model.path)
     _preflight(options.landmarker)
+    with contextlib.ExitStack() as stack:
+        server = None
+        if target.serve:
+            server = stack.enter_context(ServedViewer(args.bind))
+            target = RerunTarget(connect=server.grpc_url, serve=True)
+            logger.info("web viewer: %s", server.web_url)
+        code = _track(args, guard, video, target, export, model, options)
+        if code or server is None:
+            return code
+        logger.info("tracking done; still serving %s until Ctrl-C", server.web_url)
+        try:
+            server.wait()
+        except Interrupted:
+            logger.info("stopped serving")
+    return 0
+
+
+def _track(
+    args: argparse.Namespace,
+    guard: SignalGuard,
+    video: str,
+    target: RerunTarget,
+    export: Path | None,
+    model: ResolvedModel,
+    options: TrackOptions,
+) -> int:
     written = Written()
-    files = [str(p) for p in (target.save, export) if p is not None]
-    outputs = ", ".join(files) or "the viewer"
-    hold = "holds" if len(files) < 2 else "hold"
     try:
         with open_tracker(video, options) as tracker:
             _describe(tracker, model)
@@ -107,26 +143,39 @@ def run(args: argparse.Namespace, guard: SignalGuard) -> int:
                 written=written,
                 progress=not args.no_progress,
             )
-            _summary(tracker, outputs, target)
+            _summary(tracker, written, target)
     except Interrupted as exc:
         logger.error(
-            "interrupted by %s after %d frames; %s %s every frame processed so far",
-            exc,
-            written.frames,
-            outputs,
-            hold,
+            "interrupted by %s after %d frames; %s", exc, written.frames, _kept(written, target)
         )
         return 128 + exc.signum
     except BrokenProcessPool:
         logger.error(
-            "a worker process died (killed, or out of memory?) after %d frames; %s %s every "
-            "frame processed so far; try fewer --workers",
+            "a worker process died (killed, or out of memory?) after %d frames; %s; try fewer "
+            "--workers",
             written.frames,
-            outputs,
-            hold,
+            _kept(written, target),
         )
         return EXIT_ERROR
+    except FastposeError as exc:
+        if not written.frames or isinstance(exc, ViewerError):
+            raise
+        raise type(exc)(f"{exc}; after {written.frames} frames, {_kept(written, target)}") from exc
     return 0
+
+
+def _kept(written: Written, target: RerunTarget) -> str:
+    """Where the frames of an unfinished run are, and that no earlier file was replaced."""
+    if written.frames == 0:
+        return "no output was written"
+    files = [str(path) for path in written.kept]
+    where = ", ".join(reversed(files))  # closed last to first: the recording first
+    if target.save is None:
+        where = ", ".join([target.describe(), *reversed(files)])
+    text = f"every frame processed so far is in {where}"
+    if files:
+        text += " (not under the final names: the run did not finish, no file was replaced)"
+    return text
 
 
 def _describe(tracker: Tracker, model: ResolvedModel) -> None:
@@ -148,7 +197,9 @@ def _describe(tracker: Tracker, model: ResolvedModel) -> None:
     logger.debug("model file: %s", model.path)
 
 
-def _summary(tracker: Tracker, outputs: str, target: RerunTarget) -> None:
+def _summary(tracker: Tracker, written: Written, target: RerunTarget) -> None:
+    files = [str(path) for path in reversed(written.kept)]
+    outputs = ", ".join(files if target.save is not None else [target.describe(), *files])
     s = tracker.stats
     fps = s.frames / s.elapsed_s if s.elapsed_s > 0 else 0.0
     without = s.frames - s.frames_with_person
@@ -160,6 +211,9 @@ def _summary(tracker: Tracker, outputs: str, target: RerunTarget) -> None:
         line += f", first frame after {s.first_frame_s:.1f} s"
     if s.ended_early:
         logger.warning("%s: the file ended early; read %d frames", tracker.uri, s.frames)
+    if written.frames == 0:
+        logger.warning("%s: no frame was read; no output was written", tracker.uri)
+        return
     logger.info("%s -> %s", line, outputs)
     if target.save is not None:
         logger.info("open it with: rerun %s", target.save)

@@ -1,0 +1,421 @@
+"""Where a recording goes, and opening and closing its stream so that no viewer can hang a run.
+
+A file (``--save``), a spawned viewer (``--spawn``), a running viewer's gRPC URL (``--connect``)
+or a web viewer served from here (``--serve``). Rerun's own calls wait for ever on a viewer that
+accepts a connection and never answers (its ``disconnect`` and its at-exit flush block, deaf to
+signals), and fail only after seconds on one that is not there. So, before any work:
+:func:`check_url` checks a URL's form and :func:`probe` that an HTTP/2 (gRPC) server answers
+there; :func:`check_display` that ``--spawn`` has a screen. At the end, :func:`close_stream`
+flushes a viewer's stream in a thread for a bounded time, and gives up on it in one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import quote, urlsplit
+
+import rerun as rr
+import rerun.blueprint as rrb
+
+from fastpose.errors import ViewerError
+
+logger = logging.getLogger(__name__)
+
+URL_FORM = "rerun+http://HOST:PORT/proxy"
+SCHEMES = {"rerun+http": False, "rerun+https": True, "rerun": True}  # scheme -> TLS
+#: How long a viewer has to answer at the start, and to take the end of the recording.
+PROBE_TIMEOUT_S = 5.0
+FLUSH_TIMEOUT_S = 10.0
+#: When the run is being interrupted: Ctrl-C must end the process within seconds.
+INTERRUPTED_FLUSH_TIMEOUT_S = 3.0
+SERVE_START_TIMEOUT_S = 15.0
+LOCALHOST = "127.0.0.1"
+_EVERY_INTERFACE = ("0.0.0.0", "::", "")
+# HTTP/2's client preface and an empty SETTINGS frame; a gRPC server answers with SETTINGS.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_H2_SETTINGS = 4
+#: Streams given up on: their native flush blocks for ever, holding Rerun's locks, so Python's
+#: finalization (which collects other streams) would wait on them. Process-wide, as the blocked
+#: native thread is; the CLI ends the process at once when this is not empty (:func:`abandoned`).
+_abandoned: list[rr.RecordingStream] = []
+
+
+@dataclass(frozen=True)
+class RerunTarget:
+    """Where the recording goes: a file, a spawned viewer, a gRPC URL or a served web viewer.
+
+    ``serve`` with ``connect``: the URL of the :class:`ServedViewer` started for it."""
+
+    save: Path | None = None
+    spawn: bool = False
+    connect: str | None = None
+    serve: bool = False
+
+    def __post_init__(self) -> None:
+        chosen = sum([self.save is not None, self.spawn, self.connect is not None or self.serve])
+        if chosen != 1:
+            raise ValueError(f"RerunTarget: expected exactly one output, got {chosen}")
+
+    def describe(self) -> str:
+        if self.save is not None:
+            return str(self.save)
+        if self.spawn:
+            return "the spawned viewer"
+        if self.serve:
+            return "the served viewer"
+        return str(self.connect)
+
+
+# --- before any work ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    tls: bool
+
+
+def check_url(url: str) -> Endpoint:
+    """The host and port of a viewer's gRPC URL; one line naming the expected form if it is not
+    one (``rerun+http://HOST:PORT/proxy``, or ``rerun+https://``, ``rerun://``)."""
+
+    def bad(why: str) -> ViewerError:
+        return ViewerError(f"--connect {url}: expected a URL like {URL_FORM}, but {why}")
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in SCHEMES:
+        return_why = f"the scheme is {parts.scheme + '://' if parts.scheme else 'missing'}"
+        raise bad(return_why)
+    if not parts.hostname:
+        raise bad("the host is missing")
+    try:
+        port = parts.port
+    except ValueError:
+        raise bad("the port is not a number from 0 to 65535") from None
+    if parts.path.rstrip("/") != "/proxy":
+        raise bad(f"the path is {parts.path or 'empty'}, not /proxy")
+    tls = SCHEMES[parts.scheme]
+    return Endpoint(parts.hostname, port or (443 if tls else 80), tls)
+
+
+def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Fail in one line unless a gRPC (HTTP/2) server answers at ``url`` within ``timeout``.
+
+    Runs in a thread so a host name that takes long to resolve can't hold the run; a signal still
+    interrupts the wait."""
+    endpoint = check_url(url)
+    outcome: list[BaseException | None] = []
+    done = threading.Event()
+
+    def attempt() -> None:
+        try:
+            _handshake(endpoint, time.monotonic() + timeout)
+            outcome.append(None)
+        except BaseException as exc:  # handed to the waiting thread
+            outcome.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=attempt, name="fastpose-viewer-probe", daemon=True).start()
+    if not done.wait(timeout + 0.5) or isinstance(outcome[0], TimeoutError):
+        raise ViewerError(
+            f"{url}: no Rerun viewer answered within {timeout:g} s (something may accept "
+            "connections there without answering); start one with `rerun`, or use --save FILE.rrd"
+        )
+    error = outcome[0]
+    if error is None:
+        return
+    if isinstance(error, ConnectionRefusedError):
+        raise ViewerError(
+            f"{url}: nothing listens there (connection refused); start a viewer with `rerun` "
+            "(it listens on rerun+http://127.0.0.1:9876/proxy), or use --save FILE.rrd"
+        )
+    if isinstance(error, socket.gaierror):
+        raise ViewerError(f"{url}: unknown host {endpoint.host} ({error.strerror or error})")
+    if isinstance(error, ViewerError):
+        raise ViewerError(f"{url}: {error}")
+    if isinstance(error, OSError):
+        raise ViewerError(f"{url}: cannot connect ({error.strerror or error})")
+    raise error
+
+
+def _handshake(endpoint: Endpoint, deadline: float) -> None:
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        return remaining
+
+    with socket.create_connection((endpoint.host, endpoint.port), timeout=left()) as raw:
+        sock: socket.socket = raw
+        if endpoint.tls:
+            context = ssl.create_default_context()
+            context.set_alpn_protocols(["h2"])
+            sock = context.wrap_socket(raw, server_hostname=endpoint.host)
+        sock.settimeout(left())
+        sock.sendall(_H2_PREFACE)
+        header = b""
+        while len(header) < 9:
+            sock.settimeout(left())
+            try:
+                chunk = sock.recv(9 - len(header))
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                raise ViewerError(f"the connection failed ({exc.strerror or exc})") from exc
+            if not chunk:
+                raise ViewerError("the server closed the connection without answering")
+            header += chunk
+        if header.startswith(b"HTTP/"):
+            raise ViewerError("an HTTP/1 server answered, not a Rerun viewer (gRPC)")
+        if header[3] != _H2_SETTINGS:
+            raise ViewerError("the server there does not speak gRPC (not a Rerun viewer)")
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in (
+        "darwin",
+        "win32",
+    )
+
+
+def check_display() -> None:
+    """``--spawn`` opens a window: fail now, in one line, where there is no screen for it."""
+    if not has_display():
+        raise ViewerError(
+            "--spawn: no display here (DISPLAY and WAYLAND_DISPLAY are unset); use "
+            "--save FILE.rrd, --serve (a web viewer), or --connect URL"
+        )
+
+
+def check_target(target: RerunTarget) -> None:
+    """Everything about ``target`` that can be checked before any work."""
+    if target.spawn:
+        check_display()
+    elif target.connect is not None:
+        probe(target.connect)
+
+
+# --- the stream ---------------------------------------------------------------------------------
+
+
+def open_stream(
+    rec: rr.RecordingStream,
+    target: RerunTarget,
+    blueprint: rrb.Blueprint,
+    save_to: Path | None = None,
+) -> None:
+    """Send ``rec`` to ``target`` (a file to ``save_to``, the working name of ``target.save``)."""
+    if target.save is not None:
+        rec.save(save_to or target.save, default_blueprint=blueprint)
+    elif target.spawn:
+        check_display()
+        try:
+            rec.spawn(default_blueprint=blueprint)
+        except (RuntimeError, OSError) as exc:
+            raise ViewerError(
+                f"--spawn: the Rerun viewer did not start ({_first_line(exc)}); "
+                "use --save FILE.rrd or --serve"
+            ) from exc
+    elif target.connect is not None:
+        probe(target.connect)
+        rec.connect_grpc(target.connect, default_blueprint=blueprint)
+    else:
+        raise ValueError("RerunTarget(serve=True): start a ServedViewer, connect to its grpc_url")
+
+
+def close_stream(
+    rec: rr.RecordingStream, target: RerunTarget, timeout: float = FLUSH_TIMEOUT_S
+) -> None:
+    """Flush and close ``rec``. A file is flushed to the end; a viewer gets ``timeout`` seconds,
+    in a thread (a signal still ends the wait), then one line says what may be missing."""
+    if target.save is not None:
+        try:
+            rec.flush()
+        finally:
+            rec.disconnect()
+        return
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def finish() -> None:
+        try:
+            rec.flush(timeout_sec=timeout)
+            rec.disconnect()
+        except Exception as exc:  # handed to the waiting thread
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=finish, name="fastpose-viewer-flush", daemon=True).start()
+    try:
+        finished = done.wait(timeout)
+    finally:
+        if not done.is_set():
+            # The stream is stuck; Rerun's at-exit flush would wait for it for ever.
+            _abandoned.append(rec)
+            rr.unregister_shutdown()
+    if not finished:
+        raise ViewerError(
+            f"{target.describe()}: the viewer did not take the end of the recording within "
+            f"{timeout:g} s; the frames logged last may not have arrived"
+        )
+    if failure:
+        raise ViewerError(
+            f"{target.describe()}: {_first_line(failure[0])}; the frames logged since the "
+            "viewer stopped answering did not arrive"
+        )
+
+
+def abandoned() -> bool:
+    """A viewer's stream was given up on: end the process with ``os._exit`` (after flushing
+    stdio), as a normal exit would wait for it for ever."""
+    return bool(_abandoned)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] or type(exc).__name__
+
+
+# --- --serve ------------------------------------------------------------------------------------
+
+
+def _rerun_binary() -> str:
+    """The ``rerun`` executable of the installed rerun-sdk (its ``rerun`` script runs it)."""
+    if "RERUN_CLI_PATH" in os.environ:
+        return os.environ["RERUN_CLI_PATH"]
+    import rerun_cli
+
+    exe = Path(rerun_cli.__file__).with_name("rerun.exe" if sys.platform == "win32" else "rerun")
+    if not exe.is_file():
+        raise ViewerError(f"--serve: the rerun executable is missing ({exe}); reinstall rerun-sdk")
+    return str(exe)
+
+
+def _free_port(bind: str) -> int:
+    family, kind, proto, _, address = socket.getaddrinfo(bind or None, 0, type=socket.SOCK_STREAM)[
+        0
+    ]
+    with socket.socket(family, kind, proto) as s:
+        s.bind(address)
+        return s.getsockname()[1]
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """Linux: the server ends with fastpose even if fastpose is killed (SIGKILL)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class ServedViewer:
+    """Rerun's web viewer and gRPC proxy, served from here by a ``rerun --serve-web`` process
+    bound to ``bind`` (localhost unless asked otherwise), until :meth:`close`.
+
+    The process outlives the recording stream, so the viewer keeps showing the recording after
+    tracking; Rerun's in-process web server can only listen on every interface."""
+
+    def __init__(self, bind: str = LOCALHOST, *, timeout: float = SERVE_START_TIMEOUT_S) -> None:
+        self.bind = bind
+        try:
+            grpc_port, web_port = _free_port(bind), _free_port(bind)
+        except OSError as exc:
+            raise ViewerError(
+                f"--bind {bind}: cannot listen there ({exc.strerror or exc})"
+            ) from exc
+        local = LOCALHOST if bind in _EVERY_INTERFACE else _url_host(bind)
+        shown = socket.gethostname() if bind in _EVERY_INTERFACE else _url_host(bind)
+        self.grpc_url = f"rerun+http://{local}:{grpc_port}/proxy"
+        shown_grpc = f"rerun+http://{shown}:{grpc_port}/proxy"
+        self.web_url = f"http://{shown}:{web_port}/?url={quote(shown_grpc, safe='')}"
+        self._web = (local, web_port)
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        command = [_rerun_binary(), "--serve-web", "--bind", bind or "0.0.0.0"]
+        command += ["--port", str(grpc_port), "--web-viewer-port", str(web_port)]
+        self._proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise ViewerError(
+                    f"--serve: the Rerun server ended at its start: {self.log_tail()}"
+                )
+            try:
+                probe(self.grpc_url, timeout=1.0)
+                with socket.create_connection(self._web, timeout=1.0):
+                    return
+            except (ViewerError, OSError):
+                if time.monotonic() > deadline:
+                    raise ViewerError(
+                        f"--serve: the Rerun server did not start within {timeout:g} s: "
+                        f"{self.log_tail()}"
+                    ) from None
+                time.sleep(0.1)
+
+    def log_tail(self, lines: int = 3) -> str:
+        """The server's last log lines, on one line."""
+        self._log.seek(0)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", self._log.read().decode(errors="replace"))
+        tail = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+        return " / ".join(tail) or "(nothing logged)"
+
+    def wait(self) -> None:
+        """Serve until a signal (raised as the guard's exception) or the server's own end."""
+        while self._proc.poll() is None:
+            time.sleep(0.2)
+        raise ViewerError(f"--serve: the Rerun server ended: {self.log_tail()}")
+
+    def close(self) -> None:
+        """Stop the server (within seconds); safe to call twice."""
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._log.close()
+
+    def __enter__(self) -> ServedViewer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
