@@ -267,9 +267,42 @@ def _get(url: str) -> int:
         conn.close()
 
 
+def _frames_served(web: str, save: Path) -> set[int]:
+    """The frames a viewer connecting now gets: Rerun's CLI saves what the server sends."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from conftest import read_rrd
+
+    from fastpose.viewer import _rerun_binary
+
+    grpc = parse_qs(urlsplit(web).query)["url"][0]
+    assert grpc.startswith("rerun+http://127.0.0.1:"), grpc
+    client = subprocess.Popen(
+        [_rerun_binary(), grpc, "--save", str(save)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    frames: set[int] = set()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(frames) < 5:
+            time.sleep(0.5)
+            with contextlib.suppress(Exception):  # the file is still being written
+                frames = read_rrd(save).frames.get("video/pose/points", set())
+    finally:
+        client.send_signal(signal.SIGINT)
+        try:
+            client.wait(10)
+        except subprocess.TimeoutExpired:
+            client.kill()
+    return frames
+
+
+@pytest.mark.filterwarnings("ignore:RRD file has no footer")
 def test_serve_keeps_serving_after_tracking_until_ctrl_c(tmp_path):
     """--serve: the web viewer's address is printed; after tracking the viewer still answers
-    (HTTP on 127.0.0.1) until Ctrl-C, which ends fastpose and the server within seconds."""
+    (HTTP on 127.0.0.1) and a viewer connecting then gets every frame, until Ctrl-C, which ends
+    fastpose and the server within seconds."""
     log = tmp_path / "stderr.txt"
     args = ("run", _squats(), "--serve", "--max-frames", "5", "--workers", "1")
     with log.open("wb") as err:
@@ -294,6 +327,7 @@ def test_serve_keeps_serving_after_tracking_until_ctrl_c(tmp_path):
         time.sleep(3)  # well after tracking ended
         assert proc.poll() is None, log.read_text()
         assert _get(web) == 200
+        assert _frames_served(web, tmp_path / "late.rrd") == set(range(5))
         os.killpg(proc.pid, signal.SIGINT)
         code = proc.wait(timeout=10)
     finally:
