@@ -154,6 +154,8 @@ def test_output_names_are_unique_and_stable(tmp_path):
     assert output_names([b, a]) == {a: "a_clip", b: "b_clip"}
     names = output_names([a, b, c])
     assert len(set(names.values())) == 3 and names[b] == "b_clip.mp4", names
+    summary = tmp_path / "summary.mp4"  # beside summary.csv when the tables are CSV
+    assert output_names([summary], reserved=["summary"]) == {summary: "summary-2"}
 
 
 def test_a_file_that_ends_early_fails_and_keeps_what_it_wrote_aside(tmp_path):

@@ -115,12 +115,13 @@ def _videos_in(folder: Path, recursive: bool) -> list[Path]:
     return sorted(p.absolute() for p in folder.glob(pattern) if p.is_file() and _is_video(p))
 
 
-def output_names(videos: Sequence[Path]) -> dict[Path, str]:
+def output_names(videos: Sequence[Path], reserved: Iterable[str] = ()) -> dict[Path, str]:
     """Each video's output name: its stem, or, where stems collide, its path from the colliding
     videos' common folder (``a/clip.mp4`` and ``b/clip.mp4``: ``a_clip``, ``b_clip``).
 
     A name depends only on the videos that share its stem, so a batch run again with the same
-    inputs finds the same outputs."""
+    inputs finds the same outputs. A name in ``reserved`` (another file of the batch's folder) or
+    one that another rule made gets ``-2``, ``-3``..."""
     groups: dict[str, list[Path]] = defaultdict(list)
     for video in videos:
         groups[video.stem or video.name].append(video)
@@ -135,7 +136,7 @@ def output_names(videos: Sequence[Path]) -> dict[Path, str]:
         keep_suffix = len(set(plain)) < len(plain)
         for video, rel, text in zip(group, relative, plain, strict=True):
             names[video] = (str(rel) if keep_suffix else text).replace(os.sep, "_")
-    taken: set[str] = set()
+    taken = {r.lower() for r in reserved}
     for video in videos:  # a made name may equal another video's stem: number the later one
         name, n = names[video], 1
         while name.lower() in taken:

@@ -61,7 +61,9 @@ def batch(
     for text in empty:
         logger.warning("%s: no videos there", text)
     out = _output_folder(Path(out))
-    names = output_names(videos)
+    names = output_names(
+        videos, reserved=[Path(SUMMARY_NAME).stem] if export_format == "csv" else []
+    )
     jobs = [Job(v, out / f"{names[v]}.rrd", out / f"{names[v]}.{export_format}") for v in videos]
     if options is None:
         from fastpose.models import resolve_model
