@@ -4,7 +4,7 @@ The parts, in the order data flows through them:
 
 - :mod:`~fastpose.video.info`: what a source is (:class:`VideoInfo`), what it yields
   (:class:`FrameBatch`).
-- :mod:`~fastpose.video.probe`: what PyAV reads from a file before decoding it.
+- :mod:`~fastpose.video.probe`: what a file holds (:class:`VideoLayout`), read before decoding.
 - :mod:`~fastpose.video.timeline`: frame times, reduced sizes, quarter turns to upright.
 - :mod:`~fastpose.video.readers`: the decoders (PyAV, decord, OpenCV) behind one interface.
 - :mod:`~fastpose.video.prefetch`: decoding one batch ahead, in a thread.
@@ -12,6 +12,7 @@ The parts, in the order data flows through them:
 """
 
 from fastpose.video.info import FrameBatch, VideoInfo
+from fastpose.video.probe import VideoLayout
 from fastpose.video.source import DECODERS, VideoSource
 from fastpose.video.timeline import FALLBACK_FPS, repair_times, scaled_size
 
@@ -20,6 +21,7 @@ __all__ = [
     "FALLBACK_FPS",
     "FrameBatch",
     "VideoInfo",
+    "VideoLayout",
     "VideoSource",
     "repair_times",
     "scaled_size",

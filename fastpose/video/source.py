@@ -1,9 +1,11 @@
 """The video source: opens a file, image, camera or stream once and yields upright RGB frames.
 
-A :class:`VideoSource` probes its input once with PyAV (codec, container, rotation, the presentation
-time of every frame, the key frames), then decodes upright RGB frames at the requested size in
-batches, one batch ahead in a background thread. The frame timeline is computed once for the whole
-video, so a worker reading frames ``[start, stop)`` sees exactly the times of the whole-video read.
+A :class:`VideoSource` probes its input once with PyAV (its :class:`VideoLayout`: codec, container,
+rotation, the presentation time of every presented frame, the key frames), then decodes upright RGB
+frames at the requested size in batches, one batch ahead in a background thread. The frame timeline
+is computed once for the whole video and starts at 0 with the first presented frame, so a worker
+reading frames ``[start, stop)`` sees exactly the times of the whole-video read; given its parent's
+layout, such a worker reads nothing before decoding.
 
 PyAV comes before decord because decord (0.6, and decord2 3.4) keeps decoding ahead of a slower
 reader without bound: +0.2 MB a frame at 640x360, gigabytes over a long video. PyAV decodes only
@@ -26,11 +28,11 @@ from numpy.typing import NDArray
 from fastpose.errors import InputNotFoundError, InvalidVideoError
 from fastpose.video.info import FrameBatch, VideoInfo
 from fastpose.video.prefetch import Prefetch
-from fastpose.video.probe import Probe, mp4_hint, one_line, probe_file
+from fastpose.video.probe import VideoLayout, mp4_hint, one_line, probe_file, same_file
 from fastpose.video.readers import Reader
 from fastpose.video.readers.decord import DecordReader, decord_message
 from fastpose.video.readers.opencv import OpenCVReader
-from fastpose.video.readers.pyav import PyAVReader
+from fastpose.video.readers.pyav import PyAVReader, decoder_options
 from fastpose.video.timeline import FALLBACK_FPS, repair_times, scaled_size, swap_size
 
 logger = logging.getLogger(__name__)
@@ -86,7 +88,14 @@ class VideoSource:
     video's first ``max_frames`` frames. ``inference_size > 0`` decodes at a reduced size whose long
     side is ``inference_size`` (aspect kept). A frame that fails to decode is skipped and counted.
     ``decoder`` picks a file decoder (``pyav``, ``decord``, ``opencv``) instead of the first that
-    works; ``threads`` caps PyAV's decoding threads (0: FFmpeg's choice).
+    works; ``threads`` caps PyAV's decoding threads (0: FFmpeg's choice). ``layout`` is the
+    :attr:`layout` of a source already opened on the same file (a parent reading the whole video):
+    given, the file is not probed again. ``skip_loop_filter`` skips H.264/HEVC deblocking when
+    frames are decoded downscaled (where it hardly shows): less decoding work, off by default
+    (measured in :mod:`fastpose.video.readers.pyav`).
+
+    Frames are those FFmpeg presents: an edit list's hidden frames are neither counted nor
+    yielded, and a raw stream without timestamps has frame ``i`` at ``i / fps``.
     """
 
     def __init__(
@@ -101,6 +110,8 @@ class VideoSource:
         stop: int | None = None,
         decoder: str = "auto",
         threads: int = 0,
+        layout: VideoLayout | None = None,
+        skip_loop_filter: bool = False,
     ) -> None:
         _check_args(fps, max_frames, inference_size, batch_size, start, stop)
         if decoder not in ("auto", *DECODERS):
@@ -109,6 +120,7 @@ class VideoSource:
             )
         self._decoder = decoder
         self._threads = threads
+        self._skip_loop_filter = skip_loop_filter
         camera = _camera_index(uri)
         self._name = f"camera {camera}" if camera is not None else str(uri)
         self._fps = fps
@@ -126,22 +138,31 @@ class VideoSource:
         self._prefetch: Prefetch | None = None
         self._pts = np.empty(0)
         self.key_frames = np.empty(0, np.int64)  # indices of the key frames, where known
-        self._announced = 0  # frames the container says it has; 0 for live input
+        #: What the file holds, as probed (or handed over); None for live input and images
+        #: PyAV does not open.
+        self.layout: VideoLayout | None = None
+        self._expected = 0  # frames a complete read yields; 0 for live input
         if camera is not None or _is_url(uri):
+            if layout is not None:
+                raise ValueError(f"VideoSource: expected no layout for live input, got {layout}")
             self._open_live(camera if camera is not None else str(uri), str(uri))
         else:
-            self._open_file(Path(uri), str(uri))
+            self._open_file(Path(uri), str(uri), layout)
 
     # -- opening --
 
-    def _open_file(self, path: Path, uri: str) -> None:
+    def _open_file(self, path: Path, uri: str, layout: VideoLayout | None) -> None:
         if not path.exists():
             raise InputNotFoundError(f"{uri}: no such file")
         if path.is_dir():
             raise InvalidVideoError(f"{uri}: is a directory, not a video or image")
         if path.stat().st_size == 0:
             raise InvalidVideoError(f"{uri}: empty file (0 bytes)")
-        probe = probe_file(path, uri)
+        handed = layout is not None
+        if layout is not None and (why := same_file(layout, path)) is not None:
+            raise ValueError(f"VideoSource: expected a layout of {uri}: {why}")
+        probe = layout if layout is not None else probe_file(path, uri)
+        self.layout = probe
         if probe is None or probe.is_image:
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)  # applies the EXIF orientation
             if bgr is not None:
@@ -155,33 +176,35 @@ class VideoSource:
             raise InvalidVideoError(
                 f"{uri}: {mp4_hint(path) or 'not a video or image (unknown format)'}"
             )
-        self._open_video(path, uri, probe)
+        self._open_video(path, uri, probe, handed)
 
-    def _open_image(self, bgr: NDArray[np.uint8], uri: str, probe: Probe | None) -> None:
+    def _open_image(self, bgr: NDArray[np.uint8], uri: str, probe: VideoLayout | None) -> None:
         h, w = bgr.shape[:2]
         self.decode_size = scaled_size(w, h, self._inference_size)
         if self.decode_size != (w, h):
             bgr = cv2.resize(bgr, self.decode_size, interpolation=cv2.INTER_AREA)
         self._image = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)[None])
         self.frame_times = self._pts = np.zeros(1)
-        self._announced = 1
+        self._expected = 1
         codec, container = (probe.codec, probe.container) if probe is not None else (None, None)
         n = self._range_length(1)
         self.info = VideoInfo(uri, w, h, 0.0, n, codec, container, 0, True, "image")
 
-    def _open_video(self, path: Path, uri: str, probe: Probe) -> None:
+    def _open_video(self, path: Path, uri: str, probe: VideoLayout, handed: bool) -> None:
         upright = swap_size(probe.coded_size, probe.rotation)
         self.decode_size = scaled_size(*upright, self._inference_size)
         self._pts = probe.pts
         self.key_frames = probe.key_frames
-        self._announced = max(probe.announced, len(probe.pts))
-        if self._announced == 0:
+        self._expected = probe.expected_frames
+        if max(probe.frames, probe.announced) == 0:
             raise InvalidVideoError(f"{uri}: no frames (the video stream is empty)")
         reader, backend, count = self._open_backend(path, uri, probe, self.decode_size != upright)
         self._reader = reader
-        if len(self._pts) != count and isinstance(reader, DecordReader):
-            self._pts = reader.timestamps()
-        self.frame_times = self._timeline(count, probe.fps or FALLBACK_FPS)
+        if backend != "pyav":  # another decoder's count and times (it may not honour edit lists)
+            self._expected = max(self._expected, count)
+            if len(self._pts) != count:
+                self._pts = reader.timestamps() if isinstance(reader, DecordReader) else np.empty(0)
+        self.frame_times = self._timeline(count, probe, warn=not handed)
         self.info = VideoInfo(
             uri=uri,
             width=upright[0],
@@ -196,7 +219,7 @@ class VideoSource:
         )
 
     def _open_backend(
-        self, path: Path, uri: str, probe: Probe, scale: bool
+        self, path: Path, uri: str, probe: VideoLayout, scale: bool
     ) -> tuple[Reader, str, int]:
         """The first decoder (by ``decoder``) that opens ``path``: (reader, backend, frames)."""
         openers = {"pyav": self._open_pyav, "decord": self._open_decord, "opencv": self._open_cv}
@@ -210,18 +233,25 @@ class VideoSource:
                 failures.append(f"{name}: {err}")
         raise InvalidVideoError(f"{uri}: cannot be decoded ({'; '.join(failures)})")
 
-    def _open_pyav(self, path: Path, uri: str, probe: Probe, scale: bool) -> tuple[Reader, int]:
-        if not len(probe.pts):
+    def _open_pyav(
+        self, path: Path, uri: str, probe: VideoLayout, scale: bool
+    ) -> tuple[Reader, int]:
+        if not (len(probe.ticks) or probe.timeless):
             raise _CannotDecode("no frame times")
         if not probe.decodable:
             raise _CannotDecode("no frame decoded")
+        skip = scale and self._skip_loop_filter
         try:
-            reader = PyAVReader(path, probe, self.decode_size, scale, self._threads)
-            return reader, len(probe.pts)
+            reader = PyAVReader(
+                path, probe, self.decode_size, scale, self._threads, decoder_options(skip)
+            )
+            return reader, probe.frames
         except av.error.FFmpegError as err:
             raise _CannotDecode(one_line(err)) from err
 
-    def _open_decord(self, path: Path, uri: str, probe: Probe, scale: bool) -> tuple[Reader, int]:
+    def _open_decord(
+        self, path: Path, uri: str, probe: VideoLayout, scale: bool
+    ) -> tuple[Reader, int]:
         try:
             reader = DecordReader(path, self.decode_size, scale, probe.rotation)
             reader.check()
@@ -229,7 +259,7 @@ class VideoSource:
             raise _CannotDecode(decord_message(err)) from err
         return reader, len(reader)
 
-    def _open_cv(self, path: Path, uri: str, probe: Probe, scale: bool) -> tuple[Reader, int]:
+    def _open_cv(self, path: Path, uri: str, probe: VideoLayout, scale: bool) -> tuple[Reader, int]:
         try:
             reader = OpenCVReader(str(path), uri)
         except InvalidVideoError as err:
@@ -265,11 +295,24 @@ class VideoSource:
             "opencv",
         )
 
-    def _timeline(self, count: int, nominal_fps: float) -> NDArray[np.float64]:
-        if self._fps:
-            return np.arange(count, dtype=np.float64) / self._fps
-        times, repaired = repair_times(self._pts, nominal_fps)
-        if repaired:
+    def _timeline(self, count: int, probe: VideoLayout, warn: bool) -> NDArray[np.float64]:
+        """Seconds of every frame from the first presented one: the user's rate, else the
+        container's times (repaired where they repeat), else (a raw stream) the stream's rate."""
+        nominal_fps = probe.fps or FALLBACK_FPS
+        if self._fps or not len(self._pts):
+            fps = self._fps or nominal_fps
+            if warn and probe.timeless:
+                logger.warning(
+                    "%s: no timestamps in the stream (a raw %s stream?); frames timed at %g "
+                    "frames/s%s",
+                    self._name,
+                    probe.codec or "video",
+                    fps,
+                    "" if self._fps or probe.fps else " (no rate in the stream: give --fps)",
+                )
+            return np.arange(count, dtype=np.float64) / fps
+        times, repaired = repair_times(self._pts - self._pts[0], nominal_fps)
+        if warn and repaired:
             logger.warning(
                 "%s: %d frame times repeated or went backwards; repaired", self._name, repaired
             )
@@ -302,8 +345,8 @@ class VideoSource:
         finally:
             self._prefetch.close()
         self._count_errors(reader)
-        if self._announced:
-            wanted = self._announced if self._stop is None else min(self._stop, self._announced)
+        if self._expected:
+            wanted = self._expected if self._stop is None else min(self._stop, self._expected)
             self.ended_early = reader.reached < wanted
 
     def _batch(
