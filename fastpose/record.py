@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import rerun as rr
 from tqdm import tqdm
 
 from fastpose.errors import InvalidVideoError, ViewerError
 from fastpose.export import LandmarkExporter
 from fastpose.parallel import Inferred
-from fastpose.rerun_sink import RerunSink, RerunTarget
 from fastpose.signals import SignalGuard
 from fastpose.tracker import Tracker, TrackOptions
+from fastpose.viewer import RerunTarget
+
+if TYPE_CHECKING:
+    from fastpose.rerun_sink import RerunSink
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +42,14 @@ class Written:
 
 
 def _asset_problem(uri: str) -> str | None:
-    """Why the Rerun viewer cannot play ``uri`` as a video asset (e.g. a truncated MP4), or None."""
+    """Why the Rerun viewer cannot play ``uri`` as a video asset (e.g. a truncated MP4), or None.
+
+    Run in a thread while the tracker starts: it loads Rerun (~0.4 s) off the first frame's path.
+    """
+    import rerun as rr
+
+    if not os.path.isfile(uri):
+        return "not a file"
     try:
         rr.AssetVideo(path=uri).read_frame_timestamps_nanos()
     except (RuntimeError, ValueError, OSError) as exc:
@@ -46,8 +58,19 @@ def _asset_problem(uri: str) -> str | None:
 
 
 def open_tracker(video: str, options: TrackOptions) -> Tracker:
-    """The tracker; it records JPEG frames instead of the MP4 asset if the viewer can't read it."""
-    tracker = Tracker(video, options)
+    """The tracker; it records JPEG frames instead of the MP4 asset if the viewer can't read it.
+
+    Rerun's check of the asset (and Rerun's import) runs beside the tracker's start: both are
+    needed before the first frame is logged, and the tracker's start is mostly native work.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="fastpose-asset-check") as pool:
+        check = pool.submit(_asset_problem, video)
+        tracker = Tracker(video, options)
+        try:
+            problem = check.result() if tracker.video_mode == "asset" else None
+        except BaseException:
+            tracker.close()
+            raise
     if tracker.video_mode == "asset" and tracker.info.rotation:
         tracker.close()
         raise InvalidVideoError(
@@ -55,7 +78,7 @@ def open_tracker(video: str, options: TrackOptions) -> Tracker:
             "by its metadata, which Rerun's video player ignores (it would play sideways under "
             "upright landmarks); use --video-mode jpeg or auto"
         )
-    if tracker.video_mode != "asset" or (problem := _asset_problem(tracker.info.uri)) is None:
+    if problem is None:
         return tracker
     tracker.close()
     if options.video_mode == "asset":
@@ -81,6 +104,8 @@ def record(
     """Log every batch to the sink, the export and the progress bar; close them however it ends.
 
     ``written.frames`` counts the frames that reached every output, for the caller's messages."""
+    from fastpose.rerun_sink import RerunSink  # Rerun: loaded by now (see open_tracker)
+
     info = tracker.info
     display = (
         (info.width, info.height) if tracker.video_mode == "asset" else tracker.source.decode_size

@@ -13,13 +13,11 @@ import argparse
 import contextlib
 import logging
 import os
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
 from pathlib import Path
 
 from fastpose.errors import FastposeError, ViewerError
 from fastpose.export import check_export
-from fastpose.landmarker import Landmarker, LandmarkerOptions
+from fastpose.landmarker import LandmarkerOptions
 from fastpose.models import ResolvedModel, resolve_model
 from fastpose.outputs import check_distinct, check_suffix, check_writable, free_name
 from fastpose.parallel import DecodeOptions
@@ -88,13 +86,6 @@ def _options(args: argparse.Namespace, model_path: Path) -> TrackOptions:
     )
 
 
-def _preflight(options: LandmarkerOptions) -> None:
-    """Load MediaPipe and the model once here (~0.1 s), so a missing system library or a model
-    MediaPipe rejects fails now, not in a worker after the outputs are open."""
-    with Landmarker(replace(options, gpu=False)):
-        pass
-
-
 def run(args: argparse.Namespace, guard: SignalGuard) -> int:
     video = args.video if args.video is not None else str(resolve_sample())
     target = _target(args, video)
@@ -103,7 +94,6 @@ def run(args: argparse.Namespace, guard: SignalGuard) -> int:
     check_target(target)
     model = resolve_model(args.model)
     options = _options(args, model.path)
-    _preflight(options.landmarker)
     with contextlib.ExitStack() as stack:
         server = None
         if target.serve:
@@ -149,14 +139,6 @@ def _track(
             "interrupted by %s after %d frames; %s", exc, written.frames, _kept(written, target)
         )
         return 128 + exc.signum
-    except BrokenProcessPool:
-        logger.error(
-            "a worker process died (killed, or out of memory?) after %d frames; %s; try fewer "
-            "--workers",
-            written.frames,
-            _kept(written, target),
-        )
-        return EXIT_ERROR
     except FastposeError as exc:
         if not written.frames or isinstance(exc, ViewerError):
             raise

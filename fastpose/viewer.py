@@ -25,12 +25,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-import rerun as rr
-import rerun.blueprint as rrb
-
 from fastpose.errors import ViewerError
+
+if TYPE_CHECKING:  # Rerun loads when a stream opens, not at import: start-up overlaps it
+    import rerun as rr
+    import rerun.blueprint as rrb
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +269,8 @@ def close_stream(
     finally:
         if not done.is_set():
             # The stream is stuck; Rerun's at-exit flush would wait for it for ever.
+            import rerun as rr
+
             _abandoned.append(rec)
             rr.unregister_shutdown()
     if not finished:
