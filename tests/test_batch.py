@@ -192,7 +192,9 @@ def test_ray_writes_the_same_outputs_as_the_local_batch(tmp_path, clips):
     inputs = [clips / "squats.mp4", clips / "beam.mp4", clips / "cut.mp4"]
     options = max_frames_for_test(FRAMES)
     local = batch(inputs, tmp_path / "local", options, workers=2)
+    env = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
     on_ray = batch(inputs, tmp_path / "ray", options, workers=2, ray=True)
+    assert os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") == env  # set only while it ran
     assert [(r.status, r.frames, r.frames_with_person) for r in on_ray] == [
         (r.status, r.frames, r.frames_with_person) for r in local
     ]
@@ -218,6 +220,19 @@ def test_ray_without_the_extra_says_what_to_install(tmp_path, clips):
     assert not (tmp_path / "out").exists()
 
 
+LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
+
+
+def _listening(processes: list[psutil.Process]) -> set[str]:
+    found = set()
+    for p in processes:
+        with contextlib.suppress(psutil.Error):
+            found |= {
+                c.laddr.ip for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+            }
+    return found
+
+
 @pytest.mark.parametrize("ray", [False, True], ids=["local", "ray"])
 def test_ctrl_c_keeps_finished_videos_and_leaves_no_process(tmp_path, ray):
     """SIGINT to the process group once a short clip is done: exit 130, the short clip's outputs
@@ -239,11 +254,13 @@ def test_ctrl_c_keeps_finished_videos_and_leaves_no_process(tmp_path, ray):
         )  # fmt: skip
     cli = psutil.Process(proc.pid)
     family: dict[int, psutil.Process] = {}
+    listening: set[str] = set()  # addresses the batch's processes listen on
     try:
         deadline = time.monotonic() + 300
         while not (out / "short.rrd").exists():
             with contextlib.suppress(psutil.Error):
                 family.update({p.pid: p for p in cli.children(recursive=True)})
+            listening |= _listening([cli, *family.values()])
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
@@ -267,6 +284,9 @@ def test_ctrl_c_keeps_finished_videos_and_leaves_no_process(tmp_path, ray):
     assert statuses["short"] == "done"
     assert set(statuses) <= {"short", "long_a", "long_b"}
     assert all(s in ("done", "interrupted") for s in statuses.values()), statuses
+    assert listening <= LOOPBACK, listening  # Ray's local runtime: 127.0.0.1 only
+    if ray:
+        assert listening, "no listening socket seen: the check above saw nothing"
     _, alive = psutil.wait_procs(list(family.values()), timeout=20)
     alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     names = [p.name() for p in alive]

@@ -46,7 +46,7 @@ def run_batch(args: argparse.Namespace, _guard: SignalGuard) -> int:
     if args.ray is not False:
         from fastpose.batching.ray import import_ray
 
-        import_ray(local=args.ray is True)  # without the extra: one line, before any work
+        import_ray()  # without the extra: one line, before any work
     model = resolve_model(args.model)
     started = time.perf_counter()
     try:

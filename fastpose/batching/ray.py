@@ -28,6 +28,8 @@ from fastpose.tracker import TrackOptions
 logger = logging.getLogger(__name__)
 
 INSTALL_HINT = 'pip install "fastpose[ray]"'
+#: A local runtime: bound to 127.0.0.1 (not the machine's address), no usage reports sent.
+_LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 #: The local runtime's shared-memory object store: tasks return one small row each.
 OBJECT_STORE_BYTES = 100 * 2**20
 POLL_S = 0.2
@@ -35,24 +37,39 @@ POLL_S = 0.2
 CANCEL_GRACE_S = 10.0
 
 
-def import_ray(*, local: bool = False) -> Any:
-    """The ``ray`` module, or one line saying how to install it.
-
-    ``local``: a local runtime is to be started, on 127.0.0.1 only. Ray reads that choice from
-    the environment when it is imported (its processes inherit it); if it was imported before,
-    its module-level copy is set too."""
-    if local:
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # bind to 127.0.0.1
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no reports leave the machine
+def import_ray() -> Any:
+    """The ``ray`` module, or one line saying how to install it."""
     try:
         import ray
     except ImportError:
         raise DependencyError(f"--ray needs Ray, an optional extra: {INSTALL_HINT}") from None
-    if local:
+    return ray
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[Any]:
+    """The ``ray`` module, set to start a local runtime on 127.0.0.1 only, without usage reports;
+    the previous settings come back afterwards.
+
+    Ray reads the first from the environment when it is imported (its processes inherit it); if
+    it was imported before, its module-level copy is set too."""
+    saved = {name: os.environ.get(name) for name in _LOCAL_ENV}
+    os.environ.update(_LOCAL_ENV)
+    try:
+        ray = import_ray()
         import ray._private.ray_constants as constants
 
-        constants.ENABLE_RAY_CLUSTER = False
-    return ray
+        enabled, constants.ENABLE_RAY_CLUSTER = constants.ENABLE_RAY_CLUSTER, False
+        try:
+            yield ray
+        finally:
+            constants.ENABLE_RAY_CLUSTER = enabled
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def track_on_node(job: Job, options: TrackOptions, model: str) -> SummaryRow:
@@ -78,7 +95,21 @@ def run_ray(
 
     ``cores`` sizes a local runtime. Any exception here (a signal's included) cancels the tasks
     left, waits a little for them to close their outputs, and propagates."""
-    ray = import_ray(local=address is None)
+    with contextlib.ExitStack() as stack:
+        ray = import_ray() if address else stack.enter_context(loopback_only())
+        _run(ray, jobs, options, address=address, cores=cores, model=model, on_row=on_row)
+
+
+def _run(
+    ray: Any,
+    jobs: Sequence[Job],
+    options: TrackOptions,
+    *,
+    address: str | None,
+    cores: int,
+    model: str,
+    on_row: Callable[[SummaryRow], None],
+) -> None:
     started = _connect(ray, address, cores, gpu=options.landmarker.gpu)
     refs: dict[Any, Job] = {}
     try:
