@@ -19,7 +19,7 @@ SCHEMA = pa.schema(
     [
         ("frame_idx", pa.int64()),
         ("time_s", pa.float64()),
-        ("person", pa.int16()),
+        ("person", pa.int32()),
         ("landmark", pa.dictionary(pa.int8(), pa.string())),
         ("x_px", pa.float32()),
         ("y_px", pa.float32()),
@@ -36,16 +36,17 @@ _NAMES = pa.array(LANDMARK_NAMES, pa.string())
 
 
 def table(poses: PoseBatch, width: int, height: int) -> pa.Table:
-    """The detected persons of ``poses`` as rows; ``z`` is scaled to pixels like x."""
-    frame, person = np.nonzero(poses.detected)
-    lm = poses.landmarks[frame, person]  # (R, 33, 5)
-    world = poses.world[frame, person]
+    """The detected persons of ``poses`` as rows; ``z`` is scaled to pixels like x; ``person``
+    is the person's track id (the same in every frame, see identities.py)."""
+    frame, slot = np.nonzero(poses.detected)
+    lm = poses.landmarks[frame, slot]  # (R, 33, 5)
+    world = poses.world[frame, slot]
     rows = len(frame) * NUM_LANDMARKS
     codes = np.tile(np.arange(NUM_LANDMARKS, dtype=np.int8), len(frame))
     columns = [
         np.repeat(poses.frame_idx[frame], NUM_LANDMARKS),
         np.repeat(poses.time_s[frame], NUM_LANDMARKS),
-        np.repeat(person.astype(np.int16), NUM_LANDMARKS),
+        np.repeat(poses.ids[frame, slot], NUM_LANDMARKS),
         pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), _NAMES),
         lm[..., 0].reshape(rows) * width,
         lm[..., 1].reshape(rows) * height,

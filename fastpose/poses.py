@@ -24,9 +24,11 @@ class PoseBatch:
 
     ``landmarks`` holds MediaPipe's normalized image coordinates (x, y in [0, 1] of the frame, z
     on the scale of x), visibility and presence; ``world`` holds metres around the hips. Person
-    slots with no detection are NaN, so every array keeps a fixed shape. ``masks`` are
-    person-vs-background class ids (uint8, 0 or 1) at inference resolution, or ``None`` when
-    segmentation is off.
+    slots with no detection are NaN, so every array keeps a fixed shape. ``masks`` are class ids
+    (uint8) at inference resolution: 0 background, k the pose in slot k - 1 (1 for any person where
+    the poses' masks are united), or ``None`` when segmentation is off. ``track_ids`` say which
+    person each slot holds, the same id for the same person in every frame (-1 where a slot is
+    empty; see identities.py), or ``None`` before identities are assigned.
     """
 
     frame_idx: NDArray[np.int64]  # (T,)
@@ -35,6 +37,7 @@ class PoseBatch:
     landmarks: NDArray[np.float32]  # (T, P, 33, 5)
     world: NDArray[np.float32]  # (T, P, 33, 3)
     masks: NDArray[np.uint8] | None = None  # (T, h, w)
+    track_ids: NDArray[np.int32] | None = None  # (T, P)
 
     def __post_init__(self) -> None:
         t = len(self.frame_idx)
@@ -60,6 +63,30 @@ class PoseBatch:
             m = self.masks
             _expect(m.dtype == np.uint8, "masks", "uint8", m.dtype)
             _expect(m.ndim == 3 and m.shape[0] == t, "masks", f"shape ({t}, h, w)", m.shape)
+        if self.track_ids is not None:
+            self._check_track_ids()
+
+    def _check_track_ids(self) -> None:
+        ids, shape = self.track_ids, self.landmarks.shape[:2]
+        _expect(ids.dtype == np.int32, "track_ids", "int32", ids.dtype)
+        _expect(ids.shape == shape, "track_ids", f"shape {shape}", ids.shape)
+        bad = np.argwhere(((ids >= 0) != self.detected) | (ids < -1))
+        if len(bad):
+            f, k = map(int, bad[0])
+            pose = "a pose" if self.detected[f, k] else "no pose"
+            raise ValueError(
+                f"track_ids: expected ids >= 0 for poses, -1 for empty slots, "
+                f"got {ids[f, k]} for {pose} in slot {k} of frame {f}"
+            )
+        if ids.shape[1] > 1:
+            s = np.sort(ids, axis=1)
+            twice = np.argwhere((s[:, 1:] == s[:, :-1]) & (s[:, 1:] >= 0))
+            if len(twice):
+                f, k = map(int, twice[0])
+                raise ValueError(
+                    f"track_ids: expected different ids in a frame's slots, "
+                    f"got {s[f, k]} twice in frame {f}"
+                )
 
     def __len__(self) -> int:
         return len(self.frame_idx)
@@ -72,6 +99,14 @@ class PoseBatch:
     def detected(self) -> NDArray[np.bool_]:
         """(T, P): which person slots hold a pose."""
         return ~np.isnan(self.landmarks[:, :, 0, 0])
+
+    @property
+    def ids(self) -> NDArray[np.int32]:
+        """(T, P) person ids: ``track_ids``, or the slot index where they are not assigned."""
+        if self.track_ids is not None:
+            return self.track_ids
+        slots = np.arange(self.max_persons, dtype=np.int32)
+        return np.where(self.detected, slots, np.int32(-1)).astype(np.int32)
 
     def pixels(self, width: int, height: int) -> NDArray[np.float32]:
         """(T, P, 33, 2) image coordinates in pixels of a ``width`` x ``height`` frame."""
@@ -87,6 +122,7 @@ class PoseBatch:
             self.landmarks[sl],
             self.world[sl],
             masks,
+            None if self.track_ids is None else self.track_ids[sl],
         )
 
     @classmethod
@@ -106,6 +142,9 @@ class PoseBatch:
         if len(batches) == 1:
             return batches[0]
         masks = None if batches[0].masks is None else np.concatenate([b.masks for b in batches])
+        ids = None
+        if batches[0].track_ids is not None:
+            ids = np.concatenate([b.track_ids for b in batches])
         return cls(
             *(
                 np.concatenate([getattr(b, f) for b in batches])
@@ -114,4 +153,5 @@ class PoseBatch:
             np.concatenate([b.landmarks for b in batches]),
             np.concatenate([b.world for b in batches]),
             masks,
+            ids,
         )

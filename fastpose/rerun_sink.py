@@ -2,9 +2,12 @@
 
 Layout (as Rerun's human-pose example): ``video`` frames, ``video/mask`` segmentation,
 ``video/pose/points`` 2D landmarks in original image pixels, ``person/pose/points`` 3D world
-landmarks in metres, on the timelines ``time`` (seconds) and ``frame_idx``. Data goes through
-``send_columns``, one call per entity per batch. Frames are referenced from the video file
-(``asset``), JPEG-compressed (``jpeg``) or left out.
+landmarks in metres, ``description`` a text panel, on the timelines ``time`` (seconds) and
+``frame_idx``. With several persons (``num_persons > 1``) each track has its own entities,
+``video/pose/track_<id>/points`` and ``person/pose/track_<id>/points``, its own class (id + 1) and
+colour, and its own class in the mask (id % 250 + 1). Data goes through ``send_columns``, one call
+per entity per batch. Frames are referenced from the video file (``asset``), JPEG-compressed
+(``jpeg``) or left out.
 """
 
 from __future__ import annotations
@@ -32,20 +35,54 @@ from fastpose.viewer import (
 logger = logging.getLogger(__name__)
 
 PERSON_CLASS = 1
+#: Track colours: saturated and far apart in hue, each seen both on grass and on skin.
+PALETTE = (
+    (0, 190, 255),
+    (255, 120, 0),
+    (255, 60, 170),
+    (90, 230, 40),
+    (255, 225, 0),
+    (170, 110, 255),
+    (0, 235, 200),
+    (255, 60, 50),
+    (200, 240, 0),
+    (120, 160, 255),
+)
+#: The mask's classes (uint8): track ``id`` is ``id % MASK_TRACKS + 1``, a multiple of the
+#: palette's length so mask and skeleton keep one colour.
+MASK_TRACKS = 250
+#: Skeletons are drawn over the mask in a lighter tint of their colour, as bones this thick (the
+#: viewer draws keypoint connections one pixel wide, too thin to see over a mask) and keypoints.
+SKELETON_TINT = 0.45
+BONE_RADIUS = rr.Radius.ui_points(2.0)
+KEYPOINT_RADIUS = rr.Radius.ui_points(3.5)
+_BONES = np.array(CONNECTIONS, dtype=np.intp)  # (35, 2) landmark pairs
+MASK_OPACITY = 0.35
+DESCRIPTION = """# Pose tracking with fastpose
+
+MediaPipe's Pose Landmarker on every frame, smoothed per person (One Euro filter).
+
+- **Result**: the video, the person mask and the 2D skeleton of the 33 landmarks, in the
+  video's pixels.
+- **3D pose**: the world landmarks, in metres around each person's hips.
+- **Raw video**: the frames as they are.
+{people}
+Timelines: `time` (seconds) and `frame_idx`.
+"""
 
 
 def blueprint(num_persons: int = 1) -> rrb.Blueprint:
-    """Result (video, mask, 2D skeleton) beside the 3D pose and the raw video, as the seed's."""
-    hidden = [] if num_persons == 1 else [f"+ /person_{k}/**" for k in range(1, num_persons)]
+    """Result (video, mask, 2D skeletons) beside the 3D poses, the raw video and a description,
+    as the seed's; every track shows in the result and the 3D view (they are under ``video`` and
+    ``person``)."""
     return rrb.Blueprint(
         rrb.Horizontal(
             rrb.Spatial2DView(origin="video", name="Result"),
             rrb.Vertical(
-                rrb.Spatial3DView(
-                    origin="person", name="3D pose", contents=["+ $origin/**", *hidden]
-                ),
+                rrb.Spatial3DView(origin="person", name="3D pose"),
                 rrb.Spatial2DView(origin="video", contents="$origin", name="Raw video"),
-                row_shares=[3, 2],
+                rrb.TextDocumentView(origin="description", name="Description"),
+                row_shares=[3, 2, 2],
             ),
             column_shares=[3, 2],
         ),
@@ -53,11 +90,30 @@ def blueprint(num_persons: int = 1) -> rrb.Blueprint:
     )
 
 
-def _entity(prefix: str, person: int) -> str:
-    """Person 0 lives at the seed's paths; further ones get their own (``video/pose_1/points``)."""
-    if prefix == "video":
-        return "video/pose/points" if person == 0 else f"video/pose_{person}/points"
-    return "person/pose/points" if person == 0 else f"person_{person}/pose/points"
+def _entity(prefix: str, track: int | None, leaf: str = "points") -> str:
+    """One person (``track`` None) at the seed's paths (``video/pose/points``); with several, each
+    track at its own (``video/pose/track_3/points``). ``leaf`` "bones": the 2D skeleton's lines."""
+    root = "video" if prefix == "video" else "person"
+    return f"{root}/pose/{leaf}" if track is None else f"{root}/pose/track_{track}/{leaf}"
+
+
+def track_color(track: int) -> tuple[int, int, int]:
+    """The colour of ``track`` (of the mask; its skeleton is a lighter tint of it)."""
+    return PALETTE[track % len(PALETTE)]
+
+
+def _tint(color: tuple[int, int, int]) -> tuple[int, int, int]:
+    return tuple(round(c + SKELETON_TINT * (255 - c)) for c in color)
+
+
+def _skeleton(class_id: int, label: str, color: tuple[int, int, int]) -> rr.ClassDescription:
+    return rr.ClassDescription(
+        info=rr.AnnotationInfo(id=class_id, label=label, color=_tint(color)),
+        keypoint_annotations=[
+            rr.AnnotationInfo(id=i, label=name) for i, name in enumerate(LANDMARK_NAMES)
+        ],
+        keypoint_connections=list(CONNECTIONS),
+    )
 
 
 class RerunSink:
@@ -80,7 +136,9 @@ class RerunSink:
         # Frames are shown at ``display_size``; landmarks stay in original pixels, scaled to it.
         self.display_size = display_size or (info.width, info.height)
         self._mask_format: tuple[int, int] | None = None
-        self._had_person = np.zeros(num_persons, dtype=bool)
+        self._shown: dict[int | None, bool] = {}  # track (None: the one person) -> on screen
+        self._classes = 0  # tracks with a class described in the annotation context
+        self._styled: set[int] = set()  # tracks whose keypoint radius is logged
         self._asset_nanos: np.ndarray | None = None
         self.rec = rr.RecordingStream("fastpose")
         if recording_name:
@@ -96,45 +154,68 @@ class RerunSink:
 
     def _log_static(self) -> None:
         log = self.rec.log
-        log(
-            "/",
-            rr.AnnotationContext(
-                rr.ClassDescription(
-                    info=rr.AnnotationInfo(id=PERSON_CLASS, label="Person"),
-                    keypoint_annotations=[
-                        rr.AnnotationInfo(id=i, label=name) for i, name in enumerate(LANDMARK_NAMES)
-                    ],
-                    keypoint_connections=list(CONNECTIONS),
-                )
-            ),
-            static=True,
-        )
+        if self.num_persons == 1:
+            log(
+                "/",
+                rr.AnnotationContext([_skeleton(PERSON_CLASS, "Person", track_color(0))]),
+                static=True,
+            )
+            mask_classes = [rr.AnnotationInfo(PERSON_CLASS, "Person", (*track_color(0), 255))]
+            self._style(None, PERSON_CLASS)
+        else:
+            self._describe_tracks(16)
+            mask_classes = [
+                rr.AnnotationInfo(k + 1, f"Person {k}", (*track_color(k), 255))
+                for k in range(MASK_TRACKS)
+            ]
         log(
             "video/mask",
             rr.AnnotationContext(
-                [
-                    rr.AnnotationInfo(id=0, label="Background", color=(0, 0, 0, 0)),
-                    rr.AnnotationInfo(id=PERSON_CLASS, label="Person", color=(0, 170, 255, 255)),
-                ]
+                [rr.AnnotationInfo(id=0, label="Background", color=(0, 0, 0, 0)), *mask_classes]
             ),
             static=True,
         )
-        for k in range(self.num_persons):
-            log(
-                "person" if k == 0 else f"person_{k}",
-                rr.ViewCoordinates.RIGHT_HAND_Y_DOWN,
-                static=True,
-            )
+        log("person", rr.ViewCoordinates.RIGHT_HAND_Y_DOWN, static=True)
+        people = (
+            ""
+            if self.num_persons == 1
+            else "\nEach person has a colour and a track id of their own, the same from frame to "
+            "frame: `video/pose/track_<id>/points` (2D) and `person/pose/track_<id>/points` (3D); "
+            "the export's `person` column holds the id.\n"
+        )
+        log(
+            "description",
+            rr.TextDocument(DESCRIPTION.format(people=people), media_type=rr.MediaType.MARKDOWN),
+            static=True,
+        )
         sx = self.display_size[0] / self.info.width
         sy = self.display_size[1] / self.info.height
         if (sx, sy) != (1.0, 1.0):
-            for k in range(self.num_persons):
-                parent = _entity("video", k).rsplit("/", 1)[0]
-                log(parent, rr.Transform3D(scale=[sx, sy, 1.0]), static=True)
+            log("video/pose", rr.Transform3D(scale=[sx, sy, 1.0]), static=True)
         if self.video_mode == "asset":
             self._log_asset()
         elif self.video_mode == "jpeg":
             log("video", rr.EncodedImage.from_fields(media_type="image/jpeg"), static=True)
+
+    def _describe_tracks(self, count: int) -> None:
+        """Classes (skeleton, colour) for tracks ``0..count-1``, re-logged as ids grow."""
+        self._classes = count
+        self.rec.log(
+            "/",
+            rr.AnnotationContext(
+                [_skeleton(k + 1, f"Person {k}", track_color(k)) for k in range(count)]
+            ),
+            static=True,
+        )
+
+    def _style(self, track: int | None, class_id: int) -> None:
+        """Keypoints and bones big enough to see over the mask, in the track's class colour, for
+        every frame of the track's entities."""
+        log = self.rec.log
+        log(_entity("video", track), rr.Points2D.from_fields(radii=KEYPOINT_RADIUS), static=True)
+        log(_entity("person", track), rr.Points3D.from_fields(radii=KEYPOINT_RADIUS), static=True)
+        bones = rr.LineStrips2D.from_fields(radii=BONE_RADIUS, class_ids=[class_id])
+        log(_entity("video", track, "bones"), bones, static=True)
 
     def _log_asset(self) -> None:
         asset = rr.AssetVideo(path=self.info.uri)
@@ -152,63 +233,97 @@ class RerunSink:
         ]
 
     def log_poses(self, poses: PoseBatch) -> None:
-        """Landmarks of every frame with a person; a Clear where a person disappears."""
+        """Landmarks of every frame with a person (each track at its own entities when there
+        are several); a Clear where a person disappears."""
         if len(poses) == 0:
             return
         pixels = poses.pixels(self.info.width, self.info.height)
-        detected = poses.detected
-        ids = np.arange(NUM_LANDMARKS, dtype=np.uint16)
-        for k in range(poses.max_persons):
-            rows = np.flatnonzero(detected[:, k])
-            self._log_clears(poses, k, detected[:, k])
-            if len(rows) == 0:
-                continue
-            idx = self._indexes(poses.frame_idx[rows], poses.time_s[rows])
-            n = len(rows)
-            extras = rr.Points2D.columns(
-                class_ids=np.full(n * NUM_LANDMARKS, PERSON_CLASS, dtype=np.uint16),
-                keypoint_ids=np.tile(ids, n),
-            ).partition(np.full(n, NUM_LANDMARKS))
-            self.rec.send_columns(
-                _entity("video", k),
-                idx,
-                [
-                    *rr.Points2D.columns(positions=pixels[rows, k].reshape(-1, 2)).partition(
-                        np.full(n, NUM_LANDMARKS)
-                    ),
-                    *extras,
-                ],
-            )
-            self.rec.send_columns(
-                _entity("person", k),
-                idx,
-                [
-                    *rr.Points3D.columns(positions=poses.world[rows, k].reshape(-1, 3)).partition(
-                        np.full(n, NUM_LANDMARKS)
-                    ),
-                    *rr.Points3D.columns(
-                        class_ids=np.full(n * NUM_LANDMARKS, PERSON_CLASS, dtype=np.uint16),
-                        keypoint_ids=np.tile(ids, n),
-                    ).partition(np.full(n, NUM_LANDMARKS)),
-                ],
-            )
+        if self.num_persons == 1:
+            here = poses.detected[:, :1]
+            self._log_clears(poses, None, here[:, 0])
+            self._send_track(poses, pixels, None, PERSON_CLASS, *np.nonzero(here))
+            return
+        ids = poses.ids
+        present = np.unique(ids[ids >= 0]).tolist()
+        if present and present[-1] >= self._classes:
+            self._describe_tracks(max(2 * self._classes, present[-1] + 1))
+        for track in sorted(set(present) | {k for k in self._shown if k is not None}):
+            here = ids == track
+            self._log_clears(poses, track, here.any(axis=1))
+            if track in present:
+                if track not in self._styled:
+                    self._styled.add(track)
+                    self._style(track, track + 1)
+                self._send_track(poses, pixels, track, track + 1, *np.nonzero(here))
 
-    def _log_clears(self, poses: PoseBatch, person: int, detected: np.ndarray) -> None:
-        previous = np.concatenate([[self._had_person[person]], detected[:-1]])
-        gone = np.flatnonzero(previous & ~detected)
-        self._had_person[person] = detected[-1]
+    def _send_track(
+        self,
+        poses: PoseBatch,
+        pixels: np.ndarray,
+        track: int | None,
+        class_id: int,
+        rows: np.ndarray,
+        slots: np.ndarray,
+    ) -> None:
+        """The 2D and 3D landmarks of one track in frames ``rows`` (slot ``slots`` of each)."""
+        n = len(rows)
+        if n == 0:
+            return
+        idx = self._indexes(poses.frame_idx[rows], poses.time_s[rows])
+        lengths = np.full(n, NUM_LANDMARKS)
+        classes = np.full(n * NUM_LANDMARKS, class_id, dtype=np.uint16)
+        keypoints = np.tile(np.arange(NUM_LANDMARKS, dtype=np.uint16), n)
+        self.rec.send_columns(
+            _entity("video", track),
+            idx,
+            [
+                *rr.Points2D.columns(positions=pixels[rows, slots].reshape(-1, 2)).partition(
+                    lengths
+                ),
+                *rr.Points2D.columns(class_ids=classes, keypoint_ids=keypoints).partition(lengths),
+            ],
+        )
+        bones = pixels[rows, slots][:, _BONES]  # (n, 35, 2 ends, 2)
+        self.rec.send_columns(
+            _entity("video", track, "bones"),
+            idx,
+            rr.LineStrips2D.columns(strips=bones.reshape(-1, 2, 2)).partition(
+                np.full(n, len(_BONES))
+            ),
+        )
+        self.rec.send_columns(
+            _entity("person", track),
+            idx,
+            [
+                *rr.Points3D.columns(positions=poses.world[rows, slots].reshape(-1, 3)).partition(
+                    lengths
+                ),
+                *rr.Points3D.columns(class_ids=classes, keypoint_ids=keypoints).partition(lengths),
+            ],
+        )
+
+    def _log_clears(self, poses: PoseBatch, track: int | None, here: np.ndarray) -> None:
+        """A Clear on ``track``'s entities in each frame it is gone from (``here``: (T,))."""
+        previous = np.concatenate([[self._shown.get(track, False)], here[:-1]])
+        gone = np.flatnonzero(previous & ~here)
+        if here[-1]:
+            self._shown[track] = True
+        else:
+            self._shown.pop(track, None)
         if len(gone) == 0:
             return
         idx = self._indexes(poses.frame_idx[gone], poses.time_s[gone])
-        for prefix in ("video", "person"):
+        for entity in (_entity("video", track), _entity("video", track, "bones")):
             self.rec.send_columns(
-                _entity(prefix, person),
-                idx,
-                rr.Clear.columns(is_recursive=np.zeros(len(gone), bool)),
+                entity, idx, rr.Clear.columns(is_recursive=np.zeros(len(gone), bool))
             )
+        self.rec.send_columns(
+            _entity("person", track), idx, rr.Clear.columns(is_recursive=np.zeros(len(gone), bool))
+        )
 
     def log_masks(self, poses: PoseBatch) -> None:
-        """Segmentation masks, at their own (inference) resolution, scaled onto the frame."""
+        """Segmentation masks, at their own (inference) resolution, scaled onto the frame; with
+        several persons, each track's pixels in its own class."""
         masks = poses.masks
         if masks is None or len(poses) == 0:
             return
@@ -220,12 +335,14 @@ class RerunSink:
             )
             self.rec.log(
                 "video/mask",
-                rr.SegmentationImage.from_fields(format=fmt, opacity=0.45),
+                rr.SegmentationImage.from_fields(format=fmt, opacity=MASK_OPACITY),
                 static=True,
             )
             if (w, h) != self.display_size:
                 scale = [self.display_size[0] / w, self.display_size[1] / h, 1.0]
                 self.rec.log("video/mask", rr.Transform3D(scale=scale), static=True)
+        if self.num_persons > 1:
+            masks = _track_classes(masks, poses.ids)
         self.rec.send_columns(
             "video/mask",
             self._indexes(poses.frame_idx, poses.time_s),
@@ -268,3 +385,15 @@ class RerunSink:
         tb: TracebackType | None,
     ) -> None:
         self.close(complete=exc_type is None)
+
+
+def _track_classes(masks: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Masks of pose slots (0 background, k slot k - 1) as masks of track classes
+    (``id % MASK_TRACKS + 1``); a united mask (1 for anyone) goes to slot 0's track."""
+    lut = np.zeros((len(ids), ids.shape[1] + 1), np.uint8)
+    lut[:, 1:] = np.where(ids >= 0, ids % MASK_TRACKS + 1, 0)
+    out = np.empty_like(masks)
+    top = ids.shape[1]
+    for i in range(len(masks)):
+        np.take(lut[i], np.minimum(masks[i], top), out=out[i])
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -104,6 +105,43 @@ class NoSmoother:
 
     def __repr__(self) -> str:
         return "NoSmoother()"
+
+
+class PerTrack:
+    """One smoother per person: values of person slots (T, P, N) and the slots' track ids (T, P)
+    in, each track's values filtered by a smoother of its own, made by ``factory`` when the track
+    first appears; so no filter ever mixes two people, and each starts fresh with its track.
+
+    Slots with id -1 come out as they went in. A track unseen for ``forget_s`` seconds is
+    forgotten (track ids are never reused, so it can't come back).
+    """
+
+    def __init__(self, factory: Callable[[], Smoother], forget_s: float = 5.0) -> None:
+        self.factory, self.forget_s = factory, forget_s
+        self.smoothers: dict[int, Smoother] = {}
+        self.last_seen: dict[int, float] = {}
+
+    def __call__(
+        self, t: NDArray[np.float64], ids: NDArray[np.int32], x: NDArray[np.float32]
+    ) -> NDArray[np.float32]:
+        if ids.shape != x.shape[:2] or t.shape != x.shape[:1]:
+            raise ValueError(
+                f"ids, t: expected shapes {x.shape[:2]} and {x.shape[:1]} to match x {x.shape}, "
+                f"got {ids.shape} and {t.shape}"
+            )
+        out = np.array(x, dtype=np.float32)
+        if len(t) == 0:
+            return out
+        for track in np.unique(ids[ids >= 0]).tolist():
+            rows, slots = np.nonzero(ids == track)
+            if track not in self.smoothers:
+                self.smoothers[track] = self.factory()
+            out[rows, slots] = self.smoothers[track](t[rows], x[rows, slots])
+            self.last_seen[track] = float(t[rows[-1]])
+        now = float(t[-1])
+        for track in [k for k, seen in self.last_seen.items() if now - seen > self.forget_s]:
+            del self.smoothers[track], self.last_seen[track]
+        return out
 
 
 #: The smoothers by the names the CLI and :func:`make_smoother` take.

@@ -1,0 +1,227 @@
+"""Person identities (fastpose.identities) over every solver, against the plain-NumPy reference.
+
+The people here are MediaPipe's reference landmarks of pose_squats.mp4 (a real person, 65 frames)
+walked across a frame; MediaPipe's habits are added the way sports2d_demo shows them: slots in
+a random order each frame, a person lost for a while, the same person returned twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import reference_squats
+
+from fastpose.identities import (
+    REFUSED,
+    SOLVERS,
+    Identities,
+    IdentityOptions,
+    solve_exhaustive,
+)
+from fastpose.poses import PoseBatch
+from fastpose.smoothing import OneEuroSmoother, PerTrack
+
+W, H, FPS = 1920.0, 1080.0, 30.0
+SOLVER_NAMES = sorted(SOLVERS)
+
+
+def _person(frames: int, x0: float, speed: float, phase: int = 0, y: float = 0) -> np.ndarray:
+    """(frames, 33, 2) pixels: the squatting reference person, ``phase`` frames into the squats
+    and ``y`` px lower, walked at ``speed`` px/frame."""
+    ref = reference_squats()[..., :2]
+    ref = ref - ref.mean(axis=(0, 1)) + [0.0, H / 2 + y]
+    k = np.arange(frames)
+    return (
+        ref[(k + phase) % len(ref)] + np.stack([x0 + speed * k, np.zeros(frames)], axis=1)[:, None]
+    )
+
+
+def _batch(people: list[np.ndarray], present: np.ndarray, slots: np.ndarray) -> PoseBatch:
+    """Poses of ``people`` (each (T, 33, 2) pixels) where ``present`` (T, N), person n in slot
+    ``slots[t, n]``."""
+    t, n = present.shape
+    landmarks = np.full((t, n, 33, 5), np.nan, np.float32)
+    world = np.full((t, n, 33, 3), np.nan, np.float32)
+    for p, xy in enumerate(people):
+        rows = np.flatnonzero(present[:, p])
+        landmarks[rows, slots[rows, p], :, :2] = xy[rows] / [W, H]
+        landmarks[rows, slots[rows, p], :, 2:] = [0.0, 0.9, 0.9]
+        world[rows, slots[rows, p]] = 0.1
+    frame = np.arange(t, dtype=np.int64)
+    return PoseBatch(frame, frame / FPS, frame / FPS, landmarks, world)
+
+
+def _crossing(seed: int = 0, frames: int = 150, lost: slice = slice(70, 80)) -> tuple:
+    """Two people walking towards each other and past, slots shuffled, one lost at the crossing."""
+    rng = np.random.default_rng(seed)
+    people = [_person(frames, 300.0, 9.0), _person(frames, 1620.0, -9.0, 20, 30)]
+    present = np.ones((frames, 2), bool)
+    present[lost, 1] = False
+    slots = np.array([rng.permutation(2) for _ in range(frames)])
+    return people, present, slots
+
+
+def _ids(solver: str, poses: PoseBatch, batch: int = 16, **options: float) -> np.ndarray:
+    ident = Identities(W / H, IdentityOptions(**options), solver)
+    parts = [ident(poses.take(slice(i, i + batch))) for i in range(0, len(poses), batch)]
+    return PoseBatch.concat(parts).track_ids
+
+
+def _by_person(ids: np.ndarray, present: np.ndarray, slots: np.ndarray) -> list[np.ndarray]:
+    """Each person's ids over the frames it is present."""
+    return [
+        ids[np.flatnonzero(present[:, p]), slots[present[:, p], p]] for p in range(present.shape[1])
+    ]
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+def test_solvers_find_the_least_total_cost(solver):
+    """Random cost matrices of every small shape, some pairs refused: the same least total as
+    the exhaustive reference, with min(N, M) pairs, each row and column once."""
+    rng = np.random.default_rng(1)
+    for n in range(5):
+        for m in range(5):
+            cost = rng.random((n, m))
+            cost[rng.random((n, m)) < 0.3] = REFUSED
+            rows, cols = SOLVERS[solver](cost)
+            ref_rows, ref_cols = solve_exhaustive(cost)
+            assert len(rows) == len(set(rows)) == len(set(cols)) == min(n, m)
+            assert cost[rows, cols].sum() == pytest.approx(cost[ref_rows, ref_cols].sum())
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_crossing_people_keep_their_ids(solver, seed):
+    """Shuffled slots and a person lost for 1/3 s at the crossing: each person keeps one id."""
+    people, present, slots = _crossing(seed)
+    ids = _ids(solver, _batch(people, present, slots))
+    first, second = _by_person(ids, present, slots)
+    assert set(first) == {first[0]} and set(second) == {second[0]} and first[0] != second[0]
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+def test_every_solver_agrees_with_the_reference(solver):
+    """Three people, shuffled slots, losses and returns: ids as the exhaustive reference's."""
+    rng = np.random.default_rng(7)
+    frames = 240
+    people = [
+        _person(frames, 200, 6),
+        _person(frames, 1700, -6, 20, 30),
+        _person(frames, 900, 1, 40),
+    ]
+    present = rng.random((frames, 3)) > 0.15
+    present[100:150, 2] = False  # gone for longer than a track lives: a new id after
+    slots = np.array([rng.permutation(3) for _ in range(frames)])
+    poses = _batch(people, present, slots)
+    assert (_ids(solver, poses) == _ids("exhaustive", poses)).all()
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_batches_do_not_change_ids(batch):
+    people, present, slots = _crossing()
+    poses = _batch(people, present, slots)
+    assert (_ids("hungarian", poses, batch) == _ids("hungarian", poses, 16)).all()
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+@pytest.mark.parametrize(("gap", "same"), [(20, True), (45, False)])
+def test_a_track_lives_through_short_losses_only(solver, gap, same):
+    """Lost for 0.67 s: the same id; for 1.5 s (> max_age_s): a new one, never an old one."""
+    frames = 100
+    people = [_person(frames, 900, 1)]
+    present = np.ones((frames, 1), bool)
+    present[40 : 40 + gap] = False
+    poses = _batch(people, present, np.zeros((frames, 1), int))
+    (ids,) = _by_person(_ids(solver, poses), present, np.zeros((frames, 1), int))
+    assert (len(set(ids)) == 1) == same
+    assert (np.diff(ids) >= 0).all()  # ids count up: never an old id again
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+def test_a_pose_that_jumps_is_someone_else(solver):
+    """A pose more than half a person's size from where the track was a frame ago: new id."""
+    frames = 40
+    person = _person(frames, 500, 2)
+    person[20:] += [700, 0]  # MediaPipe's slot swapped to someone across the frame
+    present = np.ones((frames, 1), bool)
+    slots = np.zeros((frames, 1), int)
+    (ids,) = _by_person(_ids(solver, _batch([person], present, slots)), present, slots)
+    assert len(set(ids[:20])) == 1 and len(set(ids[20:])) == 1 and ids[19] != ids[20]
+
+
+def test_a_person_found_twice_is_kept_once():
+    """Two poses of one person in a frame (MediaPipe does it): the repeat is dropped, its mask
+    pixels given to the pose it repeats; a second person a person's size away is kept."""
+    frames = 30
+    a = _person(frames, 500, 2)
+    twin = a + 6.0  # 6 px off: the same person again
+    b = _person(frames, 1400, 0)
+    present = np.ones((frames, 3), bool)
+    present[:10, 1] = False  # the twin appears once track A exists
+    slots = np.tile([0, 1, 2], (frames, 1))
+    poses = _batch([a, twin, b], present, slots)
+    masks = np.zeros((frames, 4, 4), np.uint8)
+    masks[:, 0], masks[:, 1], masks[:, 2] = 1, 2, 3
+    poses = replace(poses, masks=masks)
+    out = Identities(W / H)(poses)
+    kept = out.detected[:, :2]
+    assert (kept.sum(axis=1) == 1).all()  # one of the two, whichever matched the track better
+    assert len(set(out.track_ids[:, :2][kept])) == 1
+    assert out.detected[:, 2].all() and len(set(out.track_ids[:, 2])) == 1
+    kept_class = np.where(kept[:, 0], 1, 2)
+    assert (out.masks[10:, :2] == kept_class[10:, None, None]).all()
+    assert (out.masks[:, 2] == 3).all()
+
+
+@pytest.mark.parametrize("solver", SOLVER_NAMES)
+def test_a_restarted_landmarker_continues_the_tracks(solver):
+    """Frames 0-99 from one landmarker, 100-149 from another that saw frames 80-99 as its
+    warm-up, a few pixels off and in another slot order: the ids carry on over the boundary."""
+    people, present, slots = _crossing(3, lost=slice(0, 0))
+    poses = _batch(people, present, slots)
+    ident = Identities(W / H, solver=solver)
+    before = ident(poses.take(slice(0, 100))).track_ids
+    rng = np.random.default_rng(4)
+    jitter = [p + rng.normal(0, 3, p.shape) for p in people]
+    warm = _batch(jitter, present, 1 - slots).take(slice(80, 100))
+    ident.restart(warm)
+    after = ident(_batch(jitter, present, 1 - slots).take(slice(100, 150))).track_ids
+    for p in range(2):
+        assert set(after[np.arange(50), 1 - slots[100:, p]]) == {before[99, slots[99, p]]}
+    assert ident.next_id == 2
+
+
+def test_track_ids_are_validated():
+    people, present, slots = _crossing()
+    poses = _batch(people, present, slots).take(slice(0, 3))
+    good = np.array([[0, 1]] * 3, np.int32)
+    assert (replace(poses, track_ids=good).ids == good).all()
+    for bad, message in [
+        (good.astype(np.int64), "int32"),
+        (good[:, :1], "shape"),
+        (np.array([[0, 0]] * 3, np.int32), "different ids"),
+        (np.array([[0, -1]] * 3, np.int32), "ids >= 0 for poses"),
+    ]:
+        with pytest.raises(ValueError, match=f"track_ids: expected.*{message}"):
+            replace(poses, track_ids=bad)
+
+
+def test_smoothing_follows_each_track_not_each_slot():
+    """Two people swapping slots: each smoothed as if alone (no filter mixes them)."""
+    people, present, slots = _crossing(lost=slice(0, 0))
+    poses = _batch(people, present, slots)
+    ids = _ids("hungarian", poses)
+    smooth = PerTrack(OneEuroSmoother)
+    x = poses.landmarks[..., :2].reshape(len(poses), 2, -1)
+    got = np.concatenate(
+        [
+            smooth(poses.time_s[i : i + 16], ids[i : i + 16], x[i : i + 16])
+            for i in range(0, 150, 16)
+        ]
+    )
+    for p in range(2):
+        rows = np.arange(len(poses))
+        alone = OneEuroSmoother()(poses.time_s, x[rows, slots[:, p]])
+        np.testing.assert_array_equal(got[rows, slots[:, p]], alone)
