@@ -65,8 +65,8 @@ def run_local(
                 free -= n
             done, _ = wait(running, timeout=POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
+                on_row(future.result())  # then forgotten: a signal between the two repeats a row
                 del running[future]
-                on_row(future.result())
     finally:
         stop.set()
         pool.shutdown(wait=True, cancel_futures=True)
