@@ -33,6 +33,8 @@ __version__ = "0.1.0"
 
 #: Public name -> the module that defines it.
 _LAZY = {
+    "batch": "fastpose.batching",
+    "SummaryRow": "fastpose.batching",
     "Landmarker": "fastpose.landmarker",
     "LandmarkerOptions": "fastpose.landmarker",
     "ResolvedModel": "fastpose.models",
@@ -66,15 +68,18 @@ __all__ = [
     "PoseBatch",
     "ResolvedModel",
     "SmoothingOptions",
+    "SummaryRow",
     "TrackOptions",
     "TrackStats",
     "Tracker",
     "VideoInfo",
     "VideoSource",
+    "batch",
     "resolve_model",
 ]
 
 if TYPE_CHECKING:
+    from fastpose.batching import SummaryRow, batch
     from fastpose.landmarker import Landmarker, LandmarkerOptions
     from fastpose.models import ResolvedModel, resolve_model
     from fastpose.parallel import DecodeOptions, Inferred
