@@ -3,12 +3,14 @@
 MediaPipe's pose order is not an identity (with ``num_poses > 1`` poses swap places between
 frames), so :class:`Identities` associates each frame's poses with the tracks so far:
 
-- the cost of giving pose j to track i is the mean distance of their landmarks, weighted by both
-  visibilities, with the track moved ahead by its velocity (a constant-velocity prediction), in
-  units of the track's size (the larger side of its landmarks' box, so near and far people alike);
+- the cost of giving pose j to track i is the mean distance of the closer half of their
+  landmarks, weighted by both visibilities, with the track moved ahead by its velocity (a
+  constant-velocity prediction), in units of the track's size (the median of its last poses'
+  larger box side, so near and far people alike); after a loss longer than ``short_gap_s`` the
+  posture may have changed entirely, and the distance of the centroids alone counts;
 - an assignment solver (:data:`SOLVERS`: SciPy's ``linear_sum_assignment``, the plain-NumPy
-  exhaustive reference, or by default the one of them that suits the size) picks the pairs of
-  least total cost; pairs past the gates are refused;
+  exhaustive reference, or by default whichever suits the size) picks the pairs of least total
+  cost; pairs past the gates are refused;
 - a track lives through losses of up to ``max_age_s`` (crossings, occlusions); an unmatched pose
   starts a new track; ids count up and are never reused;
 - an unmatched pose within ``duplicate`` sizes of another pose of its frame is that person found
@@ -17,7 +19,10 @@ frames), so :class:`Identities` associates each frame's poses with the tracks so
 
 The gates keep a track from jumping to someone else: a pose is refused if it is more than
 ``max_cost`` sizes from the track's prediction, or if its landmarks' centroid moved more than
-``max_jump`` sizes from where the track was last seen (``max_jump_long`` after ``short_gap_s``).
+``max_jump`` sizes from where the track was last seen (``max_jump_long`` after ``short_gap_s``,
+in the smaller of the track's and the pose's sizes). These sit 20% under issue 12's teleport
+limits (half a height within 0.25 s, one height after), as the size a gate sees (of the last 30
+poses) is not the person's size over the whole clip the limits are measured with.
 
 A landmarker restarted mid-video (parallel ranges) calls :meth:`Identities.restart` with the
 poses its warm-up found on frames the stream already has: tracks are matched on those same
@@ -126,9 +131,10 @@ class IdentityOptions:
                 raise ValueError(f"{name}: expected > 0, got {getattr(self, name)}")
         if self.size_frames < 1:
             raise ValueError(f"size_frames: expected >= 1, got {self.size_frames}")
-        for name in ("velocity_smoothing",):
-            if not 0 < getattr(self, name) <= 1:
-                raise ValueError(f"{name}: expected in (0, 1], got {getattr(self, name)}")
+        if not 0 < self.velocity_smoothing <= 1:
+            raise ValueError(
+                f"velocity_smoothing: expected in (0, 1], got {self.velocity_smoothing}"
+            )
 
 
 @dataclass
