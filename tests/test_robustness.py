@@ -323,7 +323,8 @@ def test_rotation_metadata_is_applied(tmp_path, upright_landmarks, rotation):
     and the landmarks are those of the unrotated run turned the same way (within a few px)."""
     video = _remux(_squats(), tmp_path / f"rot{rotation}.mp4", "mp4", rotation=rotation)
     save, export = tmp_path / "out.rrd", tmp_path / "out.parquet"
-    result = run_cli("run", video, "--save", save, "--export", export, "--no-smooth", *FAST)
+    args = ("--no-smooth", "--inference-size", "640", *FAST)  # JPEG frames at 360x640
+    result = run_cli("run", video, "--save", save, "--export", export, *args)
     assert result.returncode == 0, result.stderr
     assert "1280x720" in result.stderr  # upright size: the 720x1280 frames turned a quarter
 
