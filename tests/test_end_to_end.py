@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from clips import ping_pong
 from conftest import data_file, read_rrd, reference_image_landmarks, reference_squats, run_cli
 
 from fastpose.skeleton import NUM_LANDMARKS
@@ -38,7 +39,7 @@ def test_image_matches_mediapipe_reference(tmp_path):
     assert err.max() < 0.03, f"worst landmark error {err.max():.4f}"
 
 
-@pytest.mark.parametrize("inference_size", [0, 640])
+@pytest.mark.parametrize("inference_size", [0, 640, 960])
 def test_squats_match_mediapipe_reference(tmp_path, inference_size):
     """pose_squats.mp4 at 30 fps, unsmoothed: every landmark of every frame within 31 px of the
     reference."""
@@ -109,3 +110,185 @@ def test_gpu_falls_back_to_cpu_with_one_warning(tmp_path):
     assert len(warnings) == 1, result.stderr
     assert "on 1 worker(s), cpu" in result.stderr
     assert len(read_rrd(tmp_path / "g.rrd").frames["video/pose/points"]) == 10
+
+
+# --- several people (issue 12) ---
+
+
+@pytest.fixture(scope="module")
+def two_people(tmp_path_factory):
+    """``fastpose run CLIP --num-poses 2 ARGS`` once per (clip, args) in this module: the
+    recording, the export and the run's stderr."""
+    root = tmp_path_factory.mktemp("two_people")
+    runs = {}
+
+    def run(clip, *args):
+        key = (str(clip), *args)
+        if key not in runs:
+            out = root / f"run{len(runs)}"
+            out.mkdir()
+            rrd, table = out / "out.rrd", out / "landmarks.parquet"
+            result = run_cli(
+                "run", clip, "--num-poses", "2", "--save", rrd, "--export", table, *args
+            )
+            assert result.returncode == 0, result.stderr
+            runs[key] = (rrd, pq.read_table(table), result.stderr)
+        return runs[key]
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def bouncing_clip(tmp_path_factory):
+    """600 frames of sports2d_demo played forwards and backwards (two people, one crossing)."""
+    return ping_pong(
+        data_file("sports2d_demo.mp4"), tmp_path_factory.mktemp("clips") / "pp600.mp4", 600
+    )
+
+
+def _appearances(table) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """track id -> (time_s, landmark centroid (n, 2), size (n,)) of its frames, in order; size
+    is the larger side of the landmarks' box (an upright person's height)."""
+    cols = table.to_pydict()
+    person = np.asarray(cols["person"])
+    xy = np.stack([np.asarray(cols["x_px"]), np.asarray(cols["y_px"])], axis=1)
+    frame, time_s = np.asarray(cols["frame_idx"]), np.asarray(cols["time_s"])
+    out = {}
+    for track in np.unique(person):
+        rows = np.flatnonzero(person == track)
+        order = np.argsort(frame[rows], kind="stable")
+        pts = xy[rows][order].reshape(-1, NUM_LANDMARKS, 2)
+        t = time_s[rows][order][::NUM_LANDMARKS]
+        out[int(track)] = (t, pts.mean(axis=1), (pts.max(1) - pts.min(1)).max(axis=1))
+    return out
+
+
+def _teleports(table) -> list[str]:
+    """Where a track's centroid moves more than half the person's height between appearances
+    less than 0.25 s apart, or more than one height across a longer gap."""
+    found = []
+    for track, (t, center, size) in _appearances(table).items():
+        height = np.median(size)
+        gap = np.diff(t)
+        moved = np.linalg.norm(np.diff(center, axis=0), axis=1)
+        limit = np.where(gap < 0.25, 0.5 * height, height)
+        found += [
+            f"track {track} moved {moved[i]:.0f} px in {gap[i]:.2f} s at {t[i + 1]:.2f} s "
+            f"(height {height:.0f} px)"
+            for i in np.flatnonzero(moved > limit)
+        ]
+    return found
+
+
+def test_two_people_keep_their_identities(two_people):
+    """sports2d_demo (one person on a box, one walking across): no track teleports, and at most
+    3 ids (the jumper lands out of sight of the box: a new id is honest there)."""
+    _, table, _ = two_people(data_file("sports2d_demo.mp4"), "--workers", "1")
+    assert _teleports(table) == []
+    assert len(_appearances(table)) <= 3, sorted(_appearances(table))
+
+
+def test_two_people_keep_their_identities_across_ranges(two_people, bouncing_clip):
+    """The 600-frame bouncing clip on 2 landmarkers (the second range restarted mid-video): no
+    teleport, and no more ids than one landmarker gives (the range boundary adds none). The clip
+    itself needs several ids per pass: the walker is out of sight for ~2 s at each turn."""
+    _, table, stderr = two_people(bouncing_clip, "--workers", "2")
+    assert "on 2 worker(s)" in stderr, stderr
+    assert len(set(table.column("frame_idx").to_pylist())) > 500, stderr
+    assert _teleports(table) == []
+    sequential = _appearances(two_people(bouncing_clip, "--workers", "1")[1])
+    assert len(_appearances(table)) <= len(sequential), (
+        sorted(_appearances(table)),
+        sorted(sequential),
+    )
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_default_size_finds_people_as_native_size_does(two_people, workers):
+    """--num-poses 2 at the default inference size finds people in as many frames of
+    sports2d_demo as at native size, within 2%."""
+    clip = data_file("sports2d_demo.mp4")
+    default = set(two_people(clip, "--workers", workers)[1].column("frame_idx").to_pylist())
+    native = set(
+        two_people(clip, "--workers", workers, "--inference-size", "0")[1]
+        .column("frame_idx")
+        .to_pylist()
+    )
+    assert len(default) >= 0.98 * len(native), (len(default), len(native))
+
+
+def test_two_person_recording_layout(two_people):
+    """Each track at its own entities (2D points and bones, 3D points), one row per frame it is
+    in; a class (skeleton, colour) per track; the mask with a class per track."""
+    rrd, table, _ = two_people(data_file("sports2d_demo.mp4"), "--workers", "1")
+    rec = read_rrd(rrd)
+    cols = table.to_pydict()
+    frames = {}
+    for f, p in zip(cols["frame_idx"], cols["person"], strict=True):
+        frames.setdefault(p, set()).add(f)
+    assert len(frames) >= 2
+    classes = _class_ids(rrd)
+    for track, seen in frames.items():
+        points2d, points3d = f"video/pose/track_{track}/points", f"person/pose/track_{track}/points"
+        bones = f"video/pose/track_{track}/bones"
+        cleared = {f + 1 for f in seen} - seen  # a Clear where the track is gone
+        for entity in (points2d, points3d, bones):
+            assert seen <= rec.frames[entity] <= seen | cleared, entity
+        assert any(c.startswith("Points2D:positions") for c in rec.temporal[points2d])
+        assert any(c.startswith("Points3D:positions") for c in rec.temporal[points3d])
+        assert classes[points2d] == {track + 1}  # the track's own class: skeleton and colour
+    assert "video/pose/points" not in rec.temporal  # the one-person path is for one person
+    assert any("AnnotationContext" in c for c in rec.static["/"])
+    assert any("AnnotationContext" in c for c in rec.static["video/mask"])
+    assert any("TextDocument" in c for c in rec.static["description"])
+    assert rec.frames["video/mask"] == set(range(230))
+
+
+@pytest.mark.parametrize("clip", ["sports2d", "bouncing"])
+def test_masks_hold_a_class_per_track(two_people, bouncing_clip, clip):
+    """In every frame, the mask's person classes are those of the tracks the export has there
+    (sequentially, and on 2 landmarkers, whose later ranges wait with their masks packed)."""
+    if clip == "sports2d":
+        rrd, table, _ = two_people(data_file("sports2d_demo.mp4"), "--workers", "1")
+    else:
+        rrd, table, _ = two_people(bouncing_clip, "--workers", "2")
+    cols = table.to_pydict()
+    people: dict[int, set[int]] = {}
+    for f, p in zip(cols["frame_idx"], cols["person"], strict=True):
+        people.setdefault(f, set()).add(p % 250 + 1)
+    masks = _mask_classes(rrd)
+    wrong = {f: (want, masks.get(f)) for f, want in people.items() if masks.get(f) != want}
+    assert not wrong, f"{len(wrong)} frames, e.g. {sorted(wrong.items())[:3]}"
+
+
+def _mask_classes(rrd) -> dict[int, set[int]]:
+    """frame_idx -> the non-zero classes of the mask logged for it."""
+    from rerun.chunk import RrdReader
+
+    out: dict[int, set[int]] = {}
+    for chunk in RrdReader(rrd).stream().to_chunks():
+        if chunk.is_static or chunk.entity_path.lstrip("/") != "video/mask":
+            continue
+        batch = chunk.to_record_batch()
+        names = [n for n in batch.schema.names if n.startswith("SegmentationImage:buffer")]
+        if not names:
+            continue
+        frames = batch.column("frame_idx").to_pylist()
+        for frame, buffer in zip(frames, batch.column(names[0]).to_pylist(), strict=True):
+            out[frame] = set(np.unique(np.asarray(buffer[0], np.uint8)).tolist()) - {0}
+    return out
+
+
+def _class_ids(rrd) -> dict[str, set[int]]:
+    """entity -> the Points2D class ids logged on it."""
+    from rerun.chunk import RrdReader
+
+    out: dict[str, set[int]] = {}
+    for chunk in RrdReader(rrd).stream().to_chunks():
+        batch = chunk.to_record_batch()
+        for name in batch.schema.names:
+            if name.startswith("Points2D:class_ids"):
+                values = batch.column(name).to_pylist()
+                ids = {v for row in values if row for v in row}
+                out.setdefault(chunk.entity_path.lstrip("/"), set()).update(ids)
+    return out
