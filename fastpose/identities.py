@@ -374,4 +374,4 @@ class Identities:
         for r, c in zip(rows, cols, strict=True):
             a, b = mine.get(gids[c]), theirs.get(lids[r])
             if cost[r, c] < REFUSED and a is not None and b is not None:
-                a.xy, a.vis, a.velocity, a.t = b.xy, b.vis, b.velocity, b.t
+                a.xy, a.vis, a.center, a.velocity, a.t = b.xy, b.vis, b.center, b.velocity, b.t

@@ -225,3 +225,27 @@ def test_smoothing_follows_each_track_not_each_slot():
         rows = np.arange(len(poses))
         alone = OneEuroSmoother()(poses.time_s, x[rows, slots[:, p]])
         np.testing.assert_array_equal(got[rows, slots[:, p]], alone)
+
+
+@pytest.mark.parametrize("restart", [True, False])
+def test_a_restarted_landmarker_that_saw_more_keeps_the_id(restart):
+    """The previous landmarker lost a runner for the last 10 frames of its range (0.33 s, 330 px
+    on by then: too far to be taken for the same person after such a gap), the restarted one saw
+    them all through its warm-up: matched on the warm-up frames both saw, the runner keeps the
+    id (and without that match would not)."""
+    frames = 140
+    walker = _person(frames, 300, 1)
+    ref = _person(frames, -1400, 30, 20)
+    runner = (ref - ref.mean(axis=1, keepdims=True)) * 0.5 + ref.mean(axis=1, keepdims=True)
+    slots = np.tile([0, 1], (frames, 1))
+    seen_before = np.ones((frames, 2), bool)
+    seen_before[90:, 1] = False
+    before = _batch([walker, runner], seen_before, slots)
+    after = _batch([walker, runner], np.ones((frames, 2), bool), slots)
+    ident = Identities(W / H)
+    first = ident(before.take(slice(0, 100))).track_ids
+    if restart:
+        ident.restart(after.take(slice(80, 100)))
+    then = ident(after.take(slice(100, frames))).track_ids
+    assert set(then[:, 0]) == {first[99, 0]}
+    assert (set(then[:, 1]) == {first[89, 1]}) == restart
