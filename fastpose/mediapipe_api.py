@@ -57,9 +57,6 @@ class _Deferred:
             module = importlib.util.module_from_spec(spec)
             module.__getattr__ = self._getattr_of(module)  # type: ignore[method-assign]
             sys.modules[name] = module
-            parent, _, child = name.rpartition(".")
-            if parent:
-                setattr(sys.modules[parent], child, module)
             self._pending.append((module, spec.loader))
 
     def _getattr_of(self, module: ModuleType) -> Any:
@@ -78,6 +75,9 @@ class _Deferred:
         pending, self._pending = self._pending, []
         for module, _ in pending:
             del module.__getattr__
+            parent, _, child = module.__name__.rpartition(".")
+            if parent:  # as the import system binds a package to its parent (not done before:
+                setattr(sys.modules[parent], child, module)  # mediapipe.tasks must ask here)
         for module, loader in reversed(pending):
             loader.exec_module(module)  # type: ignore[attr-defined]
 

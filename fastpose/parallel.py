@@ -151,10 +151,11 @@ def unit_batches(
 
 @dataclass(frozen=True)
 class _Packed:
-    """A buffered batch: masks bit-packed (8x smaller) until its range is consumed."""
+    """A buffered batch: masks bit-packed until its range is consumed, one bit plane per bit of
+    the class ids (one plane, 8x smaller, for one person; two for up to three)."""
 
     item: Inferred  # without masks
-    bits: NDArray[np.uint8]  # (T, h, ceil(w / 8))
+    planes: tuple[NDArray[np.uint8], ...]  # each (T, h, ceil(w / 8))
     width: int
 
     @classmethod
@@ -162,11 +163,14 @@ class _Packed:
         masks = item.poses.masks
         if masks is None:
             return item
-        bits = np.packbits(masks, axis=-1)
-        return cls(replace(item, poses=replace(item.poses, masks=None)), bits, masks.shape[-1])
+        count = max(1, int(masks.max(initial=0)).bit_length())
+        planes = tuple(np.packbits((masks >> b) & 1, axis=-1) for b in range(count))
+        return cls(replace(item, poses=replace(item.poses, masks=None)), planes, masks.shape[-1])
 
     def unpack(self) -> Inferred:
-        masks = np.unpackbits(self.bits, axis=-1, count=self.width)
+        masks = np.unpackbits(self.planes[0], axis=-1, count=self.width)
+        for b, plane in enumerate(self.planes[1:], start=1):
+            masks |= np.unpackbits(plane, axis=-1, count=self.width) << b
         return replace(self.item, poses=replace(self.item.poses, masks=masks))
 
 

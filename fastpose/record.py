@@ -41,6 +41,12 @@ class Written:
     kept: list[Path] = field(default_factory=list)
 
 
+def _load_kernels() -> None:
+    from fastpose.kernels import warm_up
+
+    warm_up()
+
+
 def _asset_problem(uri: str) -> str | None:
     """Why the Rerun viewer cannot play ``uri`` as a video asset (e.g. a truncated MP4), or None.
 
@@ -60,10 +66,12 @@ def _asset_problem(uri: str) -> str | None:
 def open_tracker(video: str, options: TrackOptions) -> Tracker:
     """The tracker; it records JPEG frames instead of the MP4 asset if the viewer can't read it.
 
-    Rerun's check of the asset (and Rerun's import) runs beside the tracker's start: both are
-    needed before the first frame is logged, and the tracker's start is mostly native work.
+    While the tracker starts (mostly native work: probing the file, building the landmarker), a
+    thread loads what the first frame needs next: Numba's kernels (masks, smoothing), then Rerun
+    with its check of the asset. Together ~1 s of imports kept off the first frame's path.
     """
-    with ThreadPoolExecutor(1, thread_name_prefix="fastpose-asset-check") as pool:
+    with ThreadPoolExecutor(1, thread_name_prefix="fastpose-preload") as pool:
+        pool.submit(_load_kernels)
         check = pool.submit(_asset_problem, video)
         tracker = Tracker(video, options)
         try:

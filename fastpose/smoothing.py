@@ -15,8 +15,6 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.kernels import one_euro, one_euro_state
-
 
 class Smoother(Protocol):
     """Smooths (T, N) batches of a stream; ``reset`` forgets the stream (and N)."""
@@ -72,12 +70,14 @@ class OneEuroSmoother:
         self._state: NDArray[np.float64] | None = None
 
     def __call__(self, t: NDArray[np.float64], x: NDArray[np.float32]) -> NDArray[np.float32]:
+        from fastpose import kernels  # Numba: loaded on the first batch, not at import
+
         t, x = self._batches.check(t, x)
         if len(x) == 0:
             return np.empty(x.shape, dtype=np.float32)
         if self._state is None:
-            self._state = one_euro_state(x.shape[1])
-        return one_euro(t, x, self._state, self.min_cutoff, self.beta, self.d_cutoff)
+            self._state = kernels.one_euro_state(x.shape[1])
+        return kernels.one_euro(t, x, self._state, self.min_cutoff, self.beta, self.d_cutoff)
 
     def reset(self) -> None:
         self._batches = _Batches()

@@ -29,7 +29,7 @@ from fastpose.parallel import (
     plan_units,
 )
 from fastpose.poses import PoseBatch
-from fastpose.smoothing import make_smoother
+from fastpose.smoothing import PerTrack, make_smoother
 from fastpose.video import VideoInfo
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,9 @@ class TrackStats:
 
 
 class _PoseSmoother:
-    """Smooths landmark coordinates over the ordered stream; visibility, presence pass through."""
+    """Smooths each person's landmark coordinates over the ordered stream, with filters of its
+    own started when its track starts (no filter mixes two people); visibility and presence
+    pass through."""
 
     def __init__(self, opts: SmoothingOptions) -> None:
         params = {} if opts.method == "none" else {"min_cutoff": opts.min_cutoff, "beta": opts.beta}
@@ -115,17 +117,17 @@ class _PoseSmoother:
             if opts.method == "none"
             else {"min_cutoff": opts.world_min_cutoff, "beta": opts.world_beta}
         )
-        self.image = make_smoother(opts.method, **params)
-        self.world = make_smoother(opts.method, **world)
+        self.image = PerTrack(lambda: make_smoother(opts.method, **params))
+        self.world = PerTrack(lambda: make_smoother(opts.method, **world))
 
     def __call__(self, poses: PoseBatch) -> PoseBatch:
         if len(poses) == 0:
             return poses
-        t = len(poses)
+        t, ids, (n, p) = poses.time_s, poses.ids, poses.landmarks.shape[:2]
         landmarks = poses.landmarks.copy()
         xyz = landmarks[..., :3]
-        landmarks[..., :3] = self.image(poses.time_s, xyz.reshape(t, -1)).reshape(xyz.shape)
-        world = self.world(poses.time_s, poses.world.reshape(t, -1)).reshape(poses.world.shape)
+        landmarks[..., :3] = self.image(t, ids, xyz.reshape(n, p, -1)).reshape(xyz.shape)
+        world = self.world(t, ids, poses.world.reshape(n, p, -1)).reshape(poses.world.shape)
         return replace(poses, landmarks=landmarks, world=world)
 
 
@@ -177,7 +179,8 @@ class Tracker:
         if len(units) <= 1:
             self._runner = RangeRunner.single(self.source, first, self.decode)
             return
-        self.source.close()  # each range decodes its own frames
+        layout = self.source.layout  # each range decodes its own frames, reading no index again
+        self.source.close()
         decode = replace(self.decode, threads=1) if self._busy else self.decode
         ranges = [Range(k, unit) for k, unit in enumerate(units)]
         ranges[0].landmarker = first
@@ -186,7 +189,7 @@ class Tracker:
             self.stats.workers,
             decode,
             open_source=lambda unit: decode.source(
-                unit.uri, start=unit.start - unit.warmup, stop=unit.stop
+                unit.uri, start=unit.start - unit.warmup, stop=unit.stop, layout=layout
             ),
             make_landmarker=lambda: Landmarker(self._landmarker_options),
         )
@@ -202,12 +205,16 @@ class Tracker:
         return replace(opts, gpu=False)
 
     def __iter__(self) -> Iterator[Inferred]:
+        from fastpose.identities import Identities  # SciPy loads when tracking starts
+
+        identities = Identities(aspect=self.info.width / max(self.info.height, 1))
         smooth = _PoseSmoother(self.options.smoothing)
-        raw = self._ranges()
-        for item in raw:
-            poses = smooth(item.poses)
+        for item in self._ranges():
+            if item.overlap is not None:  # a restarted landmarker: match its tracks to ours
+                identities.restart(item.overlap)
+            poses = smooth(identities(item.poses))
             self._count(poses)
-            yield replace(item, poses=poses)
+            yield replace(item, poses=poses, overlap=None)
 
     def _count(self, poses: PoseBatch) -> None:
         if self.stats.first_frame_s is None and len(poses):

@@ -144,3 +144,25 @@ def test_workers_agree_within_restart_variance(tmp_path) -> None:
     assert diff.size > 0.9 * 600 * NUM_LANDMARKS
     median, p95 = np.median(diff), np.percentile(diff, 95)
     assert median <= 3 and p95 <= 10, f"median {median:.2f} px, 95th percentile {p95:.2f} px"
+
+
+# --- the buffer of ranges waiting their turn ----------------------------------------------------
+
+
+@pytest.mark.parametrize("persons", [1, 2, 3, 5])
+def test_buffered_masks_keep_every_class(persons: int) -> None:
+    """A range that waits its turn holds its masks bit-packed, one plane per bit of the class
+    ids: unpacked, each pixel has its person's class again (not only person vs background)."""
+    from fastpose.parallel import Inferred, _Packed
+
+    rng = np.random.default_rng(persons)
+    t = 5
+    masks = rng.integers(0, persons + 1, (t, 9, 21), dtype=np.uint8)
+    nan = np.full((t, persons, NUM_LANDMARKS, 5), np.nan, np.float32)
+    poses = PoseBatch(
+        np.arange(t, dtype=np.int64), np.arange(t) / 30, np.arange(t) / 30, nan, nan[..., :3], masks
+    )
+    packed = _Packed.pack(Inferred(poses))
+    assert isinstance(packed, _Packed) and packed.item.poses.masks is None
+    assert sum(p.nbytes for p in packed.planes) <= masks.nbytes // 2
+    np.testing.assert_array_equal(packed.unpack().poses.masks, masks)

@@ -38,9 +38,9 @@ def test_pose_api_alone_then_whole_mediapipe() -> None:
     loaded = _modules_after(
         "from fastpose.mediapipe_api import pose_api; api = pose_api()\n"
         "import mediapipe as mp\n"
+        "assert mp.tasks.vision.PoseLandmarker is api.PoseLandmarker\n"
         "assert mp.Image is api.Image and mp.ImageFormat is api.ImageFormat\n"
         "assert mp.tasks.BaseOptions is api.BaseOptions\n"
-        "assert mp.tasks.vision.PoseLandmarker is api.PoseLandmarker\n"
         "assert mp.tasks.vision.HandLandmarker is not None"
     )
     assert "mediapipe.tasks.python.audio" in loaded
