@@ -88,7 +88,7 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="session")
 def inference_size() -> int:
-    """`fastpose run`'s default --inference-size."""
-    from fastpose.cli import build_parser
+    """`fastpose run`'s default --inference-size for one person (the benchmarks' clips)."""
+    from fastpose.cli import default_inference_size
 
-    return build_parser().parse_args(["run"]).inference_size
+    return default_inference_size(1)

@@ -26,11 +26,22 @@ from fastpose.signals import Interrupted, SignalGuard
 logger = logging.getLogger("fastpose")
 
 MODEL_NAMES = ("lite", "full", "heavy")
-#: Long side of the frames inference sees. Measured (README, "Inference size"): at 960 two people
-#: are found in as many frames of sports2d_demo as at native size (220 vs 223 of 230; 196 at
-#: 640), for 2-16% more landmarker CPU than 640 and the same error against the references.
-INFERENCE_SIZE = 960
+#: Long side of the frames inference sees, for one person and for several. Measured (README,
+#: "Inference size"): one person is found in as many frames at 640 as at native size (220 vs 221
+#: of sports2d_demo's 230), with the same error against the references, at the least CPU; two
+#: people need 960 to be found as often as at native size (220 vs 223; 196 at 640).
+INFERENCE_SIZE_ONE, INFERENCE_SIZE_SEVERAL = 640, 960
+_INFERENCE_HELP = (
+    "long side of the frames inference sees (0 = native; default "
+    f"{INFERENCE_SIZE_ONE} for one person, {INFERENCE_SIZE_SEVERAL} with --num-poses 2 or more)"
+)
 EXIT_ERROR, EXIT_USAGE = 1, 2
+
+
+def default_inference_size(num_poses: int) -> int:
+    """``--inference-size`` when none is given: the smallest size that finds as many people as
+    the native size does, for one person or several (see INFERENCE_SIZE_ONE)."""
+    return INFERENCE_SIZE_ONE if num_poses <= 1 else INFERENCE_SIZE_SEVERAL
 
 
 def _number(text: str, kind: type[int] | type[float], expected: str) -> int | float:
@@ -150,13 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="frame i is at i/FPS seconds (ignore the container's times)",
     )
     proc.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
-    proc.add_argument(
-        "--inference-size",
-        type=_nonnegative_int,
-        default=INFERENCE_SIZE,
-        metavar="PX",
-        help=f"long side of the frames inference sees (0 = native; default {INFERENCE_SIZE})",
-    )
+    proc.add_argument("--inference-size", type=_nonnegative_int, metavar="PX", help=_INFERENCE_HELP)
     proc.add_argument(
         "--workers",
         type=_positive_int,
@@ -219,10 +224,7 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
     proc.add_argument(
         "--max-frames", type=_positive_int, metavar="N", help="stop each video after N frames"
     )
-    proc.add_argument(
-        "--inference-size", type=_nonnegative_int, default=INFERENCE_SIZE, metavar="PX",
-        help=f"long side of the frames inference sees (0 = native; default {INFERENCE_SIZE})",
-    )  # fmt: skip
+    proc.add_argument("--inference-size", type=_nonnegative_int, metavar="PX", help=_INFERENCE_HELP)
     proc.add_argument(
         "--workers", type=_positive_int, default=default_workers(),
         help="landmarkers at once, over all videos (default: the cores here, "
@@ -333,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "inference_size", 0) is None:
+        args.inference_size = default_inference_size(args.num_poses)
     configure_logging(args.verbose, args.quiet)
     silence = contextlib.nullcontext() if args.verbose else native_stderr_silenced()
     try:
