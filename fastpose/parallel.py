@@ -20,13 +20,12 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from fastpose.landmarker import Landmarker, LandmarkerOptions
 from fastpose.poses import PoseBatch
-from fastpose.video import VideoSource
+from fastpose.video import FrameBatch, VideoSource
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +36,9 @@ WARMUP_FRAMES = 20
 MIN_UNIT_FRAMES = 60
 #: Longer ranges are split further, so the buffer stays bounded whatever the video's length.
 MAX_UNIT_FRAMES = 600
+#: The first range hands on its first frames this many at a time, so the first frame reaches the
+#: outputs after a few frames' inference rather than a whole batch's.
+FIRST_FRAMES = 4
 JPEG_QUALITY = 75
 
 
@@ -118,6 +120,8 @@ def _snap(ideal: int, key_frames: NDArray[np.int64] | None, tolerance: float) ->
 
 
 def encode_jpegs(images: NDArray[np.uint8]) -> list[bytes]:
+    import cv2  # only when the recording holds JPEG frames
+
     params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
     return [
         cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR), params)[1].tobytes()
@@ -135,7 +139,7 @@ def unit_batches(
     """Poses of every batch ``source`` decodes from ``keep_from`` on; the frames before it (a
     restarted range's warm-up) come as the first batch's ``overlap``. ``stop`` ends it early."""
     warmup: list[PoseBatch] = []
-    for frames in source:
+    for frames in _first_split(source, keep_from == 0):
         if stop is not None and stop.is_set():
             return
         poses = landmarker.detect(frames)
@@ -147,6 +151,16 @@ def unit_batches(
             warmup = []
             jpegs = encode_jpegs(frames.images[first:]) if decode.jpeg else None
             yield Inferred(poses.take(slice(first, None)), jpegs, overlap)
+
+
+def _first_split(source: VideoSource, split: bool) -> Iterator[FrameBatch]:
+    """``source``'s batches, the first cut after FIRST_FRAMES frames when ``split``."""
+    for frames in source:
+        if split and len(frames) > FIRST_FRAMES:
+            yield frames.take(slice(0, FIRST_FRAMES))
+            frames = frames.take(slice(FIRST_FRAMES, None))
+        split = False
+        yield frames
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,6 @@ class Written:
     kept: list[Path] = field(default_factory=list)
 
 
-def _load_kernels() -> None:
-    from fastpose.kernels import warm_up
-
-    warm_up()
-
-
 def _asset_problem(uri: str) -> str | None:
     """Why the Rerun viewer cannot play ``uri`` as a video asset (e.g. a truncated MP4), or None.
 
@@ -66,12 +60,10 @@ def _asset_problem(uri: str) -> str | None:
 def open_tracker(video: str, options: TrackOptions) -> Tracker:
     """The tracker; it records JPEG frames instead of the MP4 asset if the viewer can't read it.
 
-    While the tracker starts (mostly native work: probing the file, building the landmarker), a
-    thread loads what the first frame needs next: Numba's kernels (masks, smoothing), then Rerun
-    with its check of the asset. Together ~1 s of imports kept off the first frame's path.
+    Rerun's check of the asset (and Rerun's import, ~0.5 s) runs in a thread beside the tracker's
+    start, which is mostly native work.
     """
-    with ThreadPoolExecutor(1, thread_name_prefix="fastpose-preload") as pool:
-        pool.submit(_load_kernels)
+    with ThreadPoolExecutor(1, thread_name_prefix="fastpose-asset-check") as pool:
         check = pool.submit(_asset_problem, video)
         tracker = Tracker(video, options)
         try:

@@ -55,6 +55,10 @@ class FrameBatch:
     def __len__(self) -> int:
         return len(self.frame_idx)
 
+    def take(self, sl: slice) -> FrameBatch:
+        """The frames in ``sl`` (views; a run of whole frames stays C-contiguous)."""
+        return FrameBatch(self.frame_idx[sl], self.time_s[sl], self.pts_s[sl], self.images[sl])
+
 
 def check_vector(name: str, a: object, dtype: type, n: int | None = None) -> None:
     if not (isinstance(a, np.ndarray) and a.dtype == dtype and a.ndim == 1):

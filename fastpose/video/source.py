@@ -21,7 +21,6 @@ from pathlib import Path
 from types import TracebackType
 
 import av
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -31,7 +30,6 @@ from fastpose.video.prefetch import Prefetch
 from fastpose.video.probe import VideoLayout, mp4_hint, one_line, probe_file, same_file
 from fastpose.video.readers import Reader
 from fastpose.video.readers.decord import DecordReader, decord_message
-from fastpose.video.readers.opencv import OpenCVReader
 from fastpose.video.readers.pyav import PyAVReader, decoder_options
 from fastpose.video.timeline import FALLBACK_FPS, repair_times, scaled_size, swap_size
 
@@ -164,6 +162,8 @@ class VideoSource:
         probe = layout if layout is not None else probe_file(path, uri)
         self.layout = probe
         if probe is None or probe.is_image:
+            import cv2  # OpenCV loads only for images, cameras and streams, not the PyAV path
+
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)  # applies the EXIF orientation
             if bgr is not None:
                 self._open_image(bgr, uri, probe)
@@ -179,6 +179,8 @@ class VideoSource:
         self._open_video(path, uri, probe, handed)
 
     def _open_image(self, bgr: NDArray[np.uint8], uri: str, probe: VideoLayout | None) -> None:
+        import cv2
+
         h, w = bgr.shape[:2]
         self.decode_size = scaled_size(w, h, self._inference_size)
         if self.decode_size != (w, h):
@@ -260,6 +262,8 @@ class VideoSource:
         return reader, len(reader)
 
     def _open_cv(self, path: Path, uri: str, probe: VideoLayout, scale: bool) -> tuple[Reader, int]:
+        from fastpose.video.readers.opencv import OpenCVReader
+
         try:
             reader = OpenCVReader(str(path), uri)
         except InvalidVideoError as err:
@@ -272,6 +276,8 @@ class VideoSource:
         return reader, reader.frame_count
 
     def _open_live(self, uri: str | int, given: str) -> None:
+        from fastpose.video.readers.opencv import OpenCVReader
+
         reader = OpenCVReader(uri, self._name)
         upright = swap_size(reader.coded_size, reader.rotation)
         self.decode_size = scaled_size(*upright, self._inference_size)
