@@ -167,7 +167,7 @@ class Tracker:
         )
         self.units = units or None
         self.stats.workers = min(options.workers, max(len(units), 1))
-        if self.stats.workers < options.workers:
+        if splittable and self.stats.workers < options.workers:
             logger.info(
                 "%s: %d frame(s), too few to split (under %d): running %d landmarker(s), not %d",
                 self.uri,
