@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from fastpose.errors import FastposeError, ViewerError
@@ -66,7 +67,10 @@ def _check_outputs(
         check_writable(path, overwrite=args.overwrite)
 
 
-def _options(args: argparse.Namespace, model_path: Path) -> TrackOptions:
+def track_options(args: argparse.Namespace, model_path: Path) -> TrackOptions:
+    """TrackOptions from the options ``fastpose run`` and ``fastpose batch`` share (one landmarker:
+    each command sets its own ``workers``)."""
+    require_gpu = getattr(args, "require_gpu", False)  # `run` only
     return TrackOptions(
         landmarker=LandmarkerOptions(
             model_path=model_path,
@@ -75,13 +79,12 @@ def _options(args: argparse.Namespace, model_path: Path) -> TrackOptions:
             min_presence_confidence=args.min_presence_confidence,
             min_tracking_confidence=args.min_tracking_confidence,
             segment=not args.no_segment,
-            gpu=args.gpu or args.require_gpu,
+            gpu=args.gpu or require_gpu,
         ),
         decode=DecodeOptions(fps=args.fps, inference_size=args.inference_size),
         smoothing=SmoothingOptions(method="none" if args.no_smooth else "one-euro"),
         max_frames=args.max_frames,
-        workers=args.workers,
-        require_gpu=args.require_gpu,
+        require_gpu=require_gpu,
         video_mode=args.video_mode,
     )
 
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace, guard: SignalGuard) -> int:
     _check_outputs(target, export, video, args)
     check_target(target)
     model = resolve_model(args.model)
-    options = _options(args, model.path)
+    options = replace(track_options(args, model.path), workers=args.workers)
     with contextlib.ExitStack() as stack:
         server = None
         if target.serve:

@@ -11,33 +11,13 @@ from pathlib import Path
 from fastpose.batching.job import STAGING_DIR
 from fastpose.batching.runner import batch
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary
-from fastpose.landmarker import LandmarkerOptions
 from fastpose.models import resolve_model
-from fastpose.parallel import DecodeOptions
+from fastpose.run import track_options
 from fastpose.signals import Interrupted, SignalGuard
-from fastpose.tracker import SmoothingOptions, TrackOptions
 
 logger = logging.getLogger(__name__)
 
 EXIT_FAILED = 1
-
-
-def options(args: argparse.Namespace, model_path: Path) -> TrackOptions:
-    return TrackOptions(
-        landmarker=LandmarkerOptions(
-            model_path=model_path,
-            num_poses=args.num_poses,
-            min_detection_confidence=args.min_detection_confidence,
-            min_presence_confidence=args.min_presence_confidence,
-            min_tracking_confidence=args.min_tracking_confidence,
-            segment=not args.no_segment,
-            gpu=args.gpu,
-        ),
-        decode=DecodeOptions(fps=args.fps, inference_size=args.inference_size),
-        smoothing=SmoothingOptions(method="none" if args.no_smooth else "one-euro"),
-        max_frames=args.max_frames,
-        video_mode=args.video_mode,
-    )
 
 
 def run_batch(args: argparse.Namespace, _guard: SignalGuard) -> int:
@@ -53,7 +33,7 @@ def run_batch(args: argparse.Namespace, _guard: SignalGuard) -> int:
         rows = batch(
             args.inputs,
             out,
-            options(args, model.path),
+            track_options(args, model.path),
             workers=args.workers,
             recursive=args.recursive,
             export_format=args.format,
