@@ -76,16 +76,7 @@ def remux_mpegts(src: Path, dst: Path, frames: int) -> Path:
     if dst.exists():
         return dst
     looped = loop_video(src, dst.with_suffix(".loop.mp4"), frames)
-    tmp = dst.with_suffix(".partial.ts")
-    with av.open(str(looped)) as inp, av.open(str(tmp), "w", format="mpegts") as out:
-        template = inp.streams.video[0]
-        stream = out.add_stream_from_template(template)
-        for packet in inp.demux(template):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
-    tmp.replace(dst)
-    return dst
+    return _remux(looped, dst, "mpegts")
 
 
 def cut_mp4(src: Path, dst: Path, start_s: float, rotation: int | None = None) -> Path:
@@ -120,8 +111,13 @@ def raw_h264(src: Path, dst: Path) -> Path:
     byte stream, no container, no timestamps."""
     if dst.exists():
         return dst
-    tmp = dst.with_suffix(".partial.h264")
-    with av.open(str(src)) as inp, av.open(str(tmp), "w", format="h264") as out:
+    return _remux(src, dst, "h264")
+
+
+def _remux(src: Path, dst: Path, fmt: str) -> Path:
+    """``src``'s video packets, unchanged, into a ``fmt`` file at ``dst`` (then renamed)."""
+    tmp = dst.with_suffix(f".partial{dst.suffix}")
+    with av.open(str(src)) as inp, av.open(str(tmp), "w", format=fmt) as out:
         template = inp.streams.video[0]
         stream = out.add_stream_from_template(template)
         for packet in inp.demux(template):
