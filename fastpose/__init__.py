@@ -2,12 +2,14 @@
 
 The Python API the CLI is built on::
 
-    from fastpose import LandmarkerOptions, Tracker, TrackOptions, resolve_model
+    import fastpose
 
-    model = resolve_model("full")
-    with Tracker("clip.mp4", TrackOptions(LandmarkerOptions(model.path), workers=2)) as tracker:
+    with fastpose.Tracker("clip.mp4", num_poses=2) as tracker:  # the CLI's defaults
         for batch in tracker:
             batch.poses.landmarks  # (frames, persons, 33, 5): x, y, z, visibility, presence
+
+    # or into outputs (sinks), as `fastpose run clip.mp4 --export clip.parquet` does:
+    fastpose.track("clip.mp4", [fastpose.LandmarkTable("clip.parquet")])
 
 Names are imported on first use (PEP 562), so ``import fastpose`` and ``fastpose --help`` don't
 load MediaPipe, Numba or Rerun.
@@ -37,15 +39,25 @@ _LAZY = {
     "SummaryRow": "fastpose.batching",
     "Landmarker": "fastpose.landmarker",
     "LandmarkerOptions": "fastpose.landmarker",
+    "limit_malloc_arenas": "fastpose.memory",
     "ResolvedModel": "fastpose.models",
     "resolve_model": "fastpose.models",
+    "SmoothingOptions": "fastpose.options",
+    "TrackOptions": "fastpose.options",
     "DecodeOptions": "fastpose.parallel",
     "Inferred": "fastpose.parallel",
+    "Recorded": "fastpose.pipeline",
+    "record": "fastpose.pipeline",
+    "track": "fastpose.pipeline",
     "PoseBatch": "fastpose.poses",
-    "SmoothingOptions": "fastpose.tracker",
+    "Sink": "fastpose.sinks.base",
+    "SinkContext": "fastpose.sinks.base",
+    "Tracked": "fastpose.sinks.base",
+    "LandmarkTable": "fastpose.sinks.landmarks",
+    "RerunRecording": "fastpose.sinks.rerun",
     "Tracker": "fastpose.tracker",
-    "TrackOptions": "fastpose.tracker",
     "TrackStats": "fastpose.tracker",
+    "RerunTarget": "fastpose.viewer",
     "FrameBatch": "fastpose.video",
     "VideoInfo": "fastpose.video",
     "VideoSource": "fastpose.video",
@@ -60,32 +72,49 @@ __all__ = [
     "Inferred",
     "InputNotFoundError",
     "InvalidVideoError",
+    "LandmarkTable",
     "Landmarker",
     "LandmarkerOptions",
     "ModelError",
     "ModelUnavailableError",
     "OutputError",
     "PoseBatch",
+    "Recorded",
+    "RerunRecording",
+    "RerunTarget",
     "ResolvedModel",
+    "Sink",
+    "SinkContext",
     "SmoothingOptions",
     "SummaryRow",
     "TrackOptions",
     "TrackStats",
+    "Tracked",
     "Tracker",
     "VideoInfo",
     "VideoSource",
     "batch",
+    "limit_malloc_arenas",
+    "record",
     "resolve_model",
+    "track",
 ]
 
 if TYPE_CHECKING:
     from fastpose.batching import SummaryRow, batch
     from fastpose.landmarker import Landmarker, LandmarkerOptions
+    from fastpose.memory import limit_malloc_arenas
     from fastpose.models import ResolvedModel, resolve_model
+    from fastpose.options import SmoothingOptions, TrackOptions
     from fastpose.parallel import DecodeOptions, Inferred
+    from fastpose.pipeline import Recorded, record, track
     from fastpose.poses import PoseBatch
-    from fastpose.tracker import SmoothingOptions, Tracker, TrackOptions, TrackStats
+    from fastpose.sinks.base import Sink, SinkContext, Tracked
+    from fastpose.sinks.landmarks import LandmarkTable
+    from fastpose.sinks.rerun import RerunRecording
+    from fastpose.tracker import Tracker, TrackStats
     from fastpose.video import FrameBatch, VideoInfo, VideoSource
+    from fastpose.viewer import RerunTarget
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import logging
 import math
 import os
@@ -19,31 +18,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from fastpose import __version__
 from fastpose.cores import default_workers
 from fastpose.errors import FastposeError, ModelError, ModelUnavailableError
-from fastpose.native_log import NativeLog
+from fastpose.memory import limit_malloc_arenas
+from fastpose.native_log import NativeLog, quiet
 from fastpose.signals import Interrupted, SignalGuard
 
 logger = logging.getLogger("fastpose")
 
 MODEL_NAMES = ("lite", "full", "heavy")
-M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
-#: Long side of the frames inference sees, for one person and for several. Measured (README,
-#: "Inference size"): one person is found in as many frames at 640 as at native size (220 vs 221
-#: of sports2d_demo's 230), with the same error against the references, at the least CPU; two
-#: people need 960 to be found as often as at native size (220 vs 223; 196 at 640).
-INFERENCE_SIZE_ONE, INFERENCE_SIZE_SEVERAL = 640, 960
+#: The library's defaults (fastpose.options), repeated here only as help text: importing the
+#: options would load MediaPipe for ``--help``.
 _INFERENCE_HELP = (
-    "long side of the frames inference sees (0 = native; default "
-    f"{INFERENCE_SIZE_ONE} for one person, {INFERENCE_SIZE_SEVERAL} with --num-poses 2 or more)"
+    "long side of the frames inference sees (0 = native; default 640 for one person, 960 with "
+    "--num-poses 2 or more)"
 )
-EXIT_ERROR, EXIT_USAGE = 1, 2
-
-
-def default_inference_size(num_poses: int) -> int:
-    """``--inference-size`` when none is given: the smallest size that finds as many people as
-    the native size does, for one person or several (see INFERENCE_SIZE_ONE)."""
-    return INFERENCE_SIZE_ONE if num_poses <= 1 else INFERENCE_SIZE_SEVERAL
+EXIT_ERROR = 1
 
 
 def _number(text: str, kind: type[int] | type[float], expected: str) -> int | float:
@@ -104,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastpose", description="Fast human pose tracking, shown in Rerun."
     )
+    parser.add_argument("--version", action="version", version=f"fastpose {__version__}")
     _verbosity(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -118,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         "output (default: the viewer if there is a display, else VIDEO.rrd)"
     )
     dest = out.add_mutually_exclusive_group()
-    dest.add_argument("--save", type=Path, metavar="FILE.rrd", help="write a Rerun recording")
+    dest.add_argument(
+        "--save", type=Path, metavar="FILE.rrd", help="write a Rerun recording to FILE.rrd"
+    )
     dest.add_argument("--spawn", action="store_true", help="stream to a new Rerun viewer")
     dest.add_argument(
         "--connect", metavar="URL", help="stream to a running viewer (rerun+http://HOST:PORT/proxy)"
@@ -167,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     proc.add_argument(
         "--workers",
         type=_positive_int,
-        default=default_workers(),
-        help=f"processes inferring in parallel (default: the cores here, {default_workers()})",
+        help="landmarkers inferring in parallel, each a thread on its own range of frames "
+        f"(default: the cores here, {default_workers()})",
     )
     proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
     proc.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -228,7 +222,7 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
     )
     proc.add_argument("--inference-size", type=_nonnegative_int, metavar="PX", help=_INFERENCE_HELP)
     proc.add_argument(
-        "--workers", type=_positive_int, default=default_workers(),
+        "--workers", type=_positive_int,
         help="landmarkers at once, over all videos (default: the cores here, "
         f"{default_workers()}; with --ray, the local runtime's CPUs)",
     )  # fmt: skip
@@ -285,12 +279,9 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
 @contextlib.contextmanager
 def native_stderr_silenced() -> Iterator[NativeLog]:
     """Keep file descriptor 2 (MediaPipe's glog, TFLite) off the terminal, its tail in memory for
-    when a landmarker fails; Python keeps the real stderr.
-
-    Worker processes inherit the descriptor, so their native logs land in the same tail.
-    """
+    when a landmarker fails; Python's output (the log) keeps the real stderr."""
     real_stderr = sys.stderr
-    with NativeLog() as native:
+    with quiet() as native:
         _redirect_python_stderr(native.stderr)
         try:
             yield native
@@ -334,24 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's malloc arenas. glibc gives threads that allocate arenas of their own (up to 8 a
-    core); with a decoder, a landmarker and MediaPipe's threads per range, freed frames stay spread
-    over many of them: peak RSS of a 3,000-frame 1080p run with 2 landmarkers was 1.12 GB, and
-    0.82 GB with 2 arenas, at the same speed (2026-11-29, 2-core VM). Process-wide, so only the CLI
-    sets it (as ``MALLOC_ARENA_MAX=2`` would); elsewhere than glibc it does nothing."""
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
-        return
-    with contextlib.suppress(OSError, AttributeError):  # AttributeError: not glibc
-        ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas)
-
-
 def _main(argv: list[str] | None) -> int:
     limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "inference_size", 0) is None:
-        args.inference_size = default_inference_size(args.num_poses)
     configure_logging(args.verbose, args.quiet)
     silence = contextlib.nullcontext() if args.verbose else native_stderr_silenced()
     try:

@@ -1,11 +1,6 @@
-"""Output files: checked before any frame is processed, written under a working name, moved to
-their final name only when the run finished.
-
-A run that does not finish (Ctrl-C, SIGTERM, an error) never replaces a file: what it wrote stays
-under its working name, ``NAME.partial.SUFFIX`` (``out.partial.rrd``, ``out.partial.parquet``:
-viewers and readers still open it), and the run's last message names it. A run that wrote no
-frame leaves no file at all. So a file under a final name is always a finished run's.
-"""
+"""Output paths, checked before any frame is processed: the suffix, writable, not an input nor
+another output. How they are written (a working name, then the final one) is
+fastpose.transaction's."""
 
 from __future__ import annotations
 
@@ -15,11 +10,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from fastpose.errors import OutputError
-
-
-def partial_path(path: Path) -> Path:
-    """``out.partial.rrd`` for ``out.rrd``: the name an unfinished run's result keeps."""
-    return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
 def check_suffix(path: Path, suffixes: tuple[str, ...], what: str) -> Path:
@@ -86,26 +76,3 @@ def free_name(path: Path) -> Path:
         n += 1
         candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
     return candidate
-
-
-class OutputFile:
-    """One output: written under :attr:`working` (``out.partial.rrd``, or ``out.partial-1.rrd``
-    if that exists), moved to :attr:`path` by :meth:`finish` only when the run is complete."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.working = free_name(partial_path(self.path))
-        self.kept: Path | None = None
-
-    def finish(self, *, complete: bool, frames: int | None) -> Path | None:
-        """Where the result is now: :attr:`path` if ``complete``, :attr:`working` if not; None
-        (and no file) if no frame was written. ``frames=None``: not counted, taken as some."""
-        if frames == 0:
-            self.working.unlink(missing_ok=True)
-            self.kept = None
-        elif complete:
-            os.replace(self.working, self.path)
-            self.kept = self.path
-        else:
-            self.kept = self.working
-        return self.kept

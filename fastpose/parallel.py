@@ -7,23 +7,31 @@ frames early and those frames are only used to match identities (:attr:`Inferred
 :class:`RangeRunner` runs ranges on threads of this process: MediaPipe 1.x infers through ctypes
 without the GIL, PyAV and OpenCV decode and scale without it, so N threads keep N cores busy without
 a second process's imports, memory or pickling. The range being consumed (the head) hands its
-batches on as they are made; later ranges wait their turn in a bounded buffer, masks bit-packed.
+batches on through a short queue (a slow consumer slows inference, it does not fill memory); later
+ranges wait their turn in a buffer of at most ``workers + 1`` ranges, masks bit-packed.
+
+A restarted landmarker may not find at first everyone a landmarker that ran from the start was
+following. When its warm-up finds fewer people than the previous range found on the same frames,
+the range is run again from further back (:data:`WARMUP_GROWTH`), so the number of landmarkers
+changes the speed, not who is found.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import math
-import queue
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.landmarker import Landmarker, LandmarkerOptions
+from fastpose.landmarker import Landmarker
 from fastpose.poses import PoseBatch
 from fastpose.video import FrameBatch, VideoSource
 
@@ -31,6 +39,12 @@ logger = logging.getLogger(__name__)
 
 #: Frames a restarted landmarker runs before its output is kept.
 WARMUP_FRAMES = 20
+#: A restarted range that finds fewer people than its predecessor runs again with this many
+#: times the warm-up, up to MAX_WARMUP_FRAMES.
+WARMUP_GROWTH = 4
+MAX_WARMUP_FRAMES = 320
+#: Frames at the end of a warm-up compared with the previous range's.
+COMPARED_FRAMES = 5
 #: Ranges shorter than this are not split off: the warm-up and a landmarker's start would cost
 #: more than the second core saves.
 MIN_UNIT_FRAMES = 60
@@ -39,7 +53,14 @@ MAX_UNIT_FRAMES = 600
 #: The first range hands on its first frames this many at a time, so the first frame reaches the
 #: outputs after a few frames' inference rather than a whole batch's.
 FIRST_FRAMES = 4
-JPEG_QUALITY = 75
+#: Batches the range being consumed may hold ahead of its consumer.
+HEAD_BATCHES = 4
+
+#: Runs in a landmarker's thread on one batch: the decoded frames (upright RGB at the inference
+#: size) and their raw poses (normalized coordinates; no track ids yet, not smoothed). Must be
+#: thread-safe and keep no state between calls; its result reaches ``Inferred.extras``.
+FrameHook = Callable[[FrameBatch, PoseBatch], Any]
+_NO_HOOKS: Mapping[str, FrameHook] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -47,10 +68,15 @@ class DecodeOptions:
     """How frames are read; the same for the sequential and the parallel paths."""
 
     fps: float | None = None
-    inference_size: int = 0
+    inference_size: int = 0  # long side of the decoded frames; 0: the native size
     batch_size: int = 16
-    jpeg: bool = False  # also return every frame JPEG-encoded, for the viewer
     threads: int = 0  # decoding threads (0: FFmpeg's choice; 1 in each of several workers)
+
+    def __post_init__(self) -> None:
+        if self.inference_size < 0:
+            raise ValueError(f"inference_size: expected >= 0, got {self.inference_size}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size: expected >= 1, got {self.batch_size}")
 
     def source(self, uri: str, **kwargs: object) -> VideoSource:
         return VideoSource(
@@ -79,15 +105,16 @@ class WorkUnit:
 
 @dataclass(frozen=True)
 class Inferred:
-    """Poses of consecutive frames, with the frames as JPEG when the viewer needs them.
+    """Poses of consecutive frames, with what the frame hooks made of those frames.
 
-    ``overlap`` comes with the first batch of a range restarted mid-video: the poses its warm-up
-    found on the frames just before it, which the previous range also inferred, so identities can
-    be matched across the boundary on the same frames.
+    ``extras`` maps each hook's name to its result for these frames (e.g. the JPEG frames of the
+    viewer). ``overlap`` comes with the first batch of a range restarted mid-video: the poses its
+    warm-up found on the frames just before it, which the previous range also inferred, so
+    identities can be matched across the boundary on the same frames.
     """
 
     poses: PoseBatch
-    jpegs: list[bytes] | None = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
     overlap: PoseBatch | None = None
 
 
@@ -119,28 +146,19 @@ def _snap(ideal: int, key_frames: NDArray[np.int64] | None, tolerance: float) ->
     return best if abs(best - ideal) <= tolerance else ideal
 
 
-def encode_jpegs(images: NDArray[np.uint8]) -> list[bytes]:
-    import cv2  # only when the recording holds JPEG frames
-
-    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
-    return [
-        cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR), params)[1].tobytes()
-        for im in images
-    ]
-
-
 def unit_batches(
     source: VideoSource,
     landmarker: Landmarker,
-    decode: DecodeOptions,
+    hooks: Mapping[str, FrameHook] = _NO_HOOKS,
     keep_from: int = 0,
-    stop: threading.Event | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[Inferred]:
-    """Poses of every batch ``source`` decodes from ``keep_from`` on; the frames before it (a
-    restarted range's warm-up) come as the first batch's ``overlap``. ``stop`` ends it early."""
+    """Poses of every batch ``source`` decodes from ``keep_from`` on, with each hook's result on
+    those frames; the frames before ``keep_from`` (a restarted range's warm-up) come as the first
+    batch's ``overlap``. ``stop()`` true ends it early."""
     warmup: list[PoseBatch] = []
     for frames in _first_split(source, keep_from == 0):
-        if stop is not None and stop.is_set():
+        if stop is not None and stop():
             return
         poses = landmarker.detect(frames)
         first = int(np.searchsorted(frames.frame_idx, keep_from))
@@ -149,8 +167,9 @@ def unit_batches(
         if first < len(poses):
             overlap = PoseBatch.concat(warmup) if warmup else None
             warmup = []
-            jpegs = encode_jpegs(frames.images[first:]) if decode.jpeg else None
-            yield Inferred(poses.take(slice(first, None)), jpegs, overlap)
+            kept, kept_frames = poses.take(slice(first, None)), frames.take(slice(first, None))
+            extras = {name: hook(kept_frames, kept) for name, hook in hooks.items()}
+            yield Inferred(kept, extras, overlap)
 
 
 def _first_split(source: VideoSource, split: bool) -> Iterator[FrameBatch]:
@@ -198,9 +217,41 @@ class RangeDone:
     ended_early: bool
 
 
+class _Channel:
+    """A range's messages on their way to the consumer. While the range is the one consumed, a
+    producer waits once ``HEAD_BATCHES`` are held; before, it may hold its whole range (bounded by
+    MAX_UNIT_FRAMES), so the landmarkers ahead keep working."""
+
+    def __init__(self) -> None:
+        self._items: collections.deque[object] = collections.deque()
+        self._ready = threading.Condition()
+
+    def put(self, item: object, *, bounded: Callable[[], bool], stop: Callable[[], bool]) -> None:
+        with self._ready:
+            while bounded() and len(self._items) >= HEAD_BATCHES and not stop():
+                self._ready.wait(0.1)
+            self._items.append(item)
+            self._ready.notify_all()
+
+    def get(self, timeout: float) -> object | None:
+        """The next message, or None after ``timeout`` seconds without one."""
+        with self._ready:
+            if not self._items:
+                self._ready.wait(timeout)
+            if not self._items:
+                return None
+            item = self._items.popleft()
+            self._ready.notify_all()
+            return item
+
+    def wake(self) -> None:
+        with self._ready:
+            self._ready.notify_all()
+
+
 @dataclass
 class Range:
-    """A range for :class:`RangeRunner`, with the queue its batches wait in."""
+    """A range for :class:`RangeRunner`, with the channel its batches wait in."""
 
     index: int
     unit: WorkUnit | None  # None: the whole of a source opened by the caller
@@ -208,7 +259,8 @@ class Range:
     landmarker: Landmarker | None = None  # created by the caller (errors surface before outputs)
 
     def __post_init__(self) -> None:
-        self.queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.channel = _Channel()
+        self.cancelled = threading.Event()  # replaced by a run from further back
 
 
 class RangeRunner:
@@ -217,81 +269,105 @@ class RangeRunner:
     A thread starts a range only while it is at most ``workers`` ranges ahead of the one being
     consumed, so at most ``workers + 1`` ranges are held. ``open_source(unit)`` and
     ``make_landmarker()`` build a range's own decoder and landmarker, in its thread; the first range
-    may come with the caller's. An error in a range is raised from the iterator; :meth:`close`
-    stops every thread after its current batch.
+    may come with the caller's. ``hooks`` run in the range's thread on every batch kept. An error
+    in a range is raised from the iterator; :meth:`close` stops every thread after its current
+    batch.
     """
 
     def __init__(
         self,
         ranges: list[Range],
         workers: int,
-        decode: DecodeOptions,
         open_source: Callable[[WorkUnit], VideoSource],
         make_landmarker: Callable[[], Landmarker],
+        hooks: Mapping[str, FrameHook] = _NO_HOOKS,
     ) -> None:
         self._ranges = ranges
-        self._decode = decode
         self._open_source = open_source
         self._make_landmarker = make_landmarker
+        self._hooks = dict(hooks)
         self._stop = threading.Event()
         self._turn = threading.Condition()
+        self._workers = min(workers, len(ranges))
         self._head = 0  # the range being consumed
         self._next = 0  # the next range a thread takes
         self.done: list[RangeDone] = []
+        self.reruns = 0  # ranges run again from further back
+        self._tail: collections.deque[tuple[int, int]] = collections.deque(maxlen=COMPARED_FRAMES)
         self._threads = [
-            threading.Thread(target=self._work, name=f"fastpose-range-{k}", daemon=True)
-            for k in range(min(workers, len(ranges)))
+            threading.Thread(target=self._work, args=(None,), name=f"fastpose-range-{k}")
+            for k in range(self._workers)
         ]
         for thread in self._threads:
+            thread.daemon = True
             thread.start()
 
     @classmethod
     def single(
-        cls, source: VideoSource, landmarker: Landmarker, decode: DecodeOptions
+        cls,
+        source: VideoSource,
+        landmarker: Landmarker,
+        hooks: Mapping[str, FrameHook] = _NO_HOOKS,
     ) -> RangeRunner:
         """One range over ``source`` (a camera, a stream, an image, a short clip), on one thread."""
         ranges = [Range(0, None, source, landmarker)]
-        return cls(ranges, 1, decode, _no_source, _no_landmarker)
+        return cls(ranges, 1, _no_source, _no_landmarker, hooks)
 
     def _take(self) -> Range | None:
         with self._turn:
-            while self._next > self._head + len(self._threads) and not self._stop.is_set():
+            while self._next > self._head + self._workers and not self._stop.is_set():
                 self._turn.wait(0.1)
             if self._stop.is_set() or self._next >= len(self._ranges):
                 return None
             self._next += 1
             return self._ranges[self._next - 1]
 
-    def _work(self) -> None:
-        while (r := self._take()) is not None:
+    def _work(self, only: Range | None) -> None:
+        while (r := only or self._take()) is not None:
             try:
                 self._run(r)
             except BaseException as exc:  # handed to the consumer, which raises it
-                r.queue.put(exc)
+                r.channel.put(exc, bounded=lambda: False, stop=self._stop.is_set)
+                return
+            if only is not None:
                 return
 
     def _run(self, r: Range) -> None:
         opened = r.source is None
         source = self._open_source(r.unit) if opened else r.source
+
+        def stop() -> bool:
+            return self._stop.is_set() or r.cancelled.is_set()
+
+        def head() -> bool:
+            return r.index == self._head
+
         try:
             landmarker = r.landmarker or self._make_landmarker()
             r.landmarker = None
             with landmarker:
                 keep_from = r.unit.start if r.unit is not None else 0
                 frames = 0
-                for item in unit_batches(source, landmarker, self._decode, keep_from, self._stop):
+                for item in unit_batches(source, landmarker, self._hooks, keep_from, stop):
                     frames += len(item.poses)
-                    r.queue.put(item if r.index == self._head else _Packed.pack(item))
-            r.queue.put(RangeDone(r.unit, frames, source.decode_errors, source.ended_early))
+                    message = item if head() else _Packed.pack(item)
+                    r.channel.put(message, bounded=head, stop=stop)
+            r.channel.put(
+                RangeDone(r.unit, frames, source.decode_errors, source.ended_early),
+                bounded=lambda: False,
+                stop=stop,
+            )
         finally:
             if opened:
                 source.close()
 
     def __iter__(self) -> Iterator[Inferred]:
-        for r in self._ranges:
+        for k, r in enumerate(self._ranges):
             with self._turn:
                 self._head = r.index
                 self._turn.notify_all()
+            r.channel.wake()
+            first = True
             while True:
                 message = self._get(r)
                 if isinstance(message, RangeDone):
@@ -300,21 +376,74 @@ class RangeRunner:
                     break
                 if isinstance(message, BaseException):
                     raise message
-                yield message.unpack() if isinstance(message, _Packed) else message
+                item = message.unpack() if isinstance(message, _Packed) else message
+                if first and item.overlap is not None and self._fewer_found(item.overlap):
+                    again = self._rerun(r)
+                    if again is not None:  # its messages replace the first run's
+                        r = self._ranges[k] = again
+                        continue
+                first = False
+                self._remember(item.poses)
+                yield item
+
+    def _remember(self, poses: PoseBatch) -> None:
+        counts = poses.detected.sum(axis=1)
+        for frame, n in zip(poses.frame_idx, counts, strict=True):
+            self._tail.append((int(frame), int(n)))
+
+    def _fewer_found(self, overlap: PoseBatch) -> bool:
+        """The restarted landmarker's warm-up found fewer people, on the last frames before its
+        range, than the previous range handed on for the same frames."""
+        before = dict(self._tail)
+        found = overlap.detected.sum(axis=1)
+        pairs = [
+            (before[int(f)], int(n))
+            for f, n in zip(overlap.frame_idx, found, strict=True)
+            if int(f) in before
+        ]
+        return bool(pairs) and sum(n for _, n in pairs) < sum(b for b, _ in pairs)
+
+    def _rerun(self, r: Range) -> Range | None:
+        """Cancel ``r`` and run its frames again from further back, on a thread of its own;
+        None if its warm-up can't grow (it starts at the first frame or at the longest)."""
+        unit = r.unit
+        assert unit is not None  # only restarted ranges have an overlap
+        warmup = min(unit.start, unit.warmup * WARMUP_GROWTH, MAX_WARMUP_FRAMES)
+        if warmup <= unit.warmup:
+            return None
+        r.cancelled.set()
+        r.channel.wake()
+        again = Range(r.index, replace(unit, warmup=warmup))
+        self.reruns += 1
+        logger.debug(
+            "frames %d-%d: the restarted landmarker found fewer people than the previous one; "
+            "running them again from frame %d",
+            unit.start,
+            unit.stop - 1,
+            unit.start - warmup,
+        )
+        thread = threading.Thread(
+            target=self._work, args=(again,), name=f"fastpose-rerun-{r.index}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+        return again
 
     def _get(self, r: Range) -> object:
         while True:  # a timeout, so signals reach the main thread promptly
-            try:
-                return r.queue.get(timeout=0.25)
-            except queue.Empty:
-                if self._stop.is_set():
-                    raise RuntimeError("the range runner was closed") from None
+            message = r.channel.get(timeout=0.25)
+            if message is not None:
+                return message
+            if self._stop.is_set():
+                raise RuntimeError("the range runner was closed")
 
     def close(self) -> None:
         """Stop every thread after the batch it is on, and wait for them; safe to call twice."""
         self._stop.set()
         with self._turn:
             self._turn.notify_all()
+        for r in self._ranges:
+            r.channel.wake()
         for thread in self._threads:
             thread.join()
         for r in self._ranges:  # landmarkers handed in but never run
@@ -351,14 +480,3 @@ def _no_source(unit: WorkUnit) -> VideoSource:
 
 def _no_landmarker() -> Landmarker:
     raise AssertionError("a single range makes no landmarker")
-
-
-def run_unit(
-    unit: WorkUnit, landmarker: LandmarkerOptions, decode: DecodeOptions
-) -> list[Inferred]:
-    """One range, decoded and inferred here: for engines that run ranges elsewhere (Ray tasks)."""
-    with (
-        decode.source(unit.uri, start=unit.start - unit.warmup, stop=unit.stop) as source,
-        Landmarker(landmarker) as lm,
-    ):
-        return list(unit_batches(source, lm, decode, keep_from=unit.start))

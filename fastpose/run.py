@@ -1,50 +1,61 @@
-"""``fastpose run``: a tracker feeding the Rerun sink, the landmark export and a progress bar.
+"""``fastpose run``: the parsed arguments -> a tracker feeding the sinks asked for, a progress bar
+and a last line.
 
 Everything that can fail before the first frame (output paths, the model, MediaPipe's libraries, the
 input, an output that would overwrite an input, a viewer that does not answer) is checked before
 any output is opened, so a failed run leaves no file behind. Once outputs are open, each batch
 reaches all of them or none; they reach their final names only if the run finishes, and an error
 or a signal keeps every frame processed so far under ``NAME.partial.SUFFIX``, named in its message.
+With no output named, the recording goes to a viewer (a display) or ``VIDEO.rrd``; naming any
+output (``--export``, ``--save``, ``--spawn``, ``--connect``, ``--serve``) writes only those.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import logging
 import os
-from dataclasses import replace
+import threading
 from pathlib import Path
 
-from fastpose.errors import FastposeError, ViewerError
-from fastpose.export import check_export
-from fastpose.landmarker import LandmarkerOptions
+from fastpose.errors import FastposeError, OutputError, ViewerError
 from fastpose.models import ResolvedModel, resolve_model
+from fastpose.options import TrackOptions
 from fastpose.outputs import check_distinct, check_suffix, check_writable, free_name
-from fastpose.parallel import DecodeOptions
-from fastpose.record import Written, open_tracker, record
+from fastpose.pipeline import Recorded, record
 from fastpose.samples import resolve_sample
 from fastpose.signals import Interrupted, SignalGuard
-from fastpose.tracker import SmoothingOptions, Tracker, TrackOptions
+from fastpose.sinks.base import Sink
+from fastpose.tracker import Tracker
 from fastpose.viewer import RerunTarget, ServedViewer, check_target, check_url, has_display
 
 logger = logging.getLogger(__name__)
 
-EXIT_ERROR = 1
+#: Where the landmark table may go.
+EXPORT_FORMATS = (".parquet", ".csv")
 
 
-def _target(args: argparse.Namespace, video: str) -> RerunTarget:
+def _target(args: argparse.Namespace, video: str) -> RerunTarget | None:
     """Where the recording goes, checked: a writable ``.rrd`` path, a display for ``--spawn``, a
-    well-formed URL where a viewer answers for ``--connect``."""
+    well-formed URL where a viewer answers for ``--connect``; None when only other outputs were
+    asked for."""
     if args.save is not None:
+        if Path(args.save).is_dir():
+            raise OutputError(f"{args.save}: is a directory; --save takes a FILE.rrd path")
         return RerunTarget(save=check_suffix(args.save, (".rrd",), "--save"))
-    if args.spawn or (args.connect is None and not args.serve and has_display()):
+    if args.spawn:
         return RerunTarget(spawn=True)
     if args.connect is not None:
         check_url(args.connect)
         return RerunTarget(connect=args.connect)
     if args.serve:
         return RerunTarget(serve=True)
+    if _file_outputs(args):  # a table (or a video...) was asked for, not a recording
+        return None
+    if has_display():
+        return RerunTarget(spawn=True)
     path = Path(video)
     default = (
         path.with_suffix(".rrd") if path.is_file() and os.access(path.parent, os.W_OK) else None
@@ -54,56 +65,79 @@ def _target(args: argparse.Namespace, video: str) -> RerunTarget:
     return RerunTarget(save=free_name(default))
 
 
-def _check_outputs(
-    target: RerunTarget, export: Path | None, video: str, args: argparse.Namespace
-) -> None:
-    """No output may be an input (the video, a model file) or the other output; then each must
+def _file_outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The file outputs asked for besides the recording, as (option, path)."""
+    given = [("--export", args.export)]
+    return [(what, Path(path)) for what, path in given if path is not None]
+
+
+def _check_outputs(target: RerunTarget | None, video: str, args: argparse.Namespace) -> None:
+    """No output may be an input (the video, a model file) or another output; then each must
     be writable. Checked before any work, so nothing is overwritten."""
-    outputs = [("--save", target.save), ("--export", export)]
-    outputs = [(what, Path(path)) for what, path in outputs if path is not None]
+    save = target.save if target is not None else None
+    outputs = [*([("--save", Path(save))] if save is not None else []), *_file_outputs(args)]
+    if args.export is not None:
+        check_suffix(args.export, EXPORT_FORMATS, "--export")
     inputs = [("the input video", Path(video)), ("the model", Path(args.model))]
     check_distinct(outputs, [(what, path) for what, path in inputs if path.is_file()])
     for _, path in outputs:
         check_writable(path, overwrite=args.overwrite)
 
 
-def track_options(args: argparse.Namespace, model_path: Path) -> TrackOptions:
-    """TrackOptions from the options ``fastpose run`` and ``fastpose batch`` share (one landmarker:
-    each command sets its own ``workers``)."""
+def track_options(args: argparse.Namespace, model: ResolvedModel) -> TrackOptions:
+    """The options ``fastpose run`` and ``fastpose batch`` share, parsed into the library's."""
     require_gpu = getattr(args, "require_gpu", False)  # `run` only
-    return TrackOptions(
-        landmarker=LandmarkerOptions(
-            model_path=model_path,
-            num_poses=args.num_poses,
-            min_detection_confidence=args.min_detection_confidence,
-            min_presence_confidence=args.min_presence_confidence,
-            min_tracking_confidence=args.min_tracking_confidence,
-            segment=not args.no_segment,
-            gpu=args.gpu or require_gpu,
-        ),
-        decode=DecodeOptions(fps=args.fps, inference_size=args.inference_size),
-        smoothing=SmoothingOptions(method="none" if args.no_smooth else "one-euro"),
-        max_frames=args.max_frames,
+    return TrackOptions.create(
+        model=model,
+        num_poses=args.num_poses,
+        min_detection_confidence=args.min_detection_confidence,
+        min_presence_confidence=args.min_presence_confidence,
+        min_tracking_confidence=args.min_tracking_confidence,
+        segment=not args.no_segment,
+        gpu=args.gpu,
         require_gpu=require_gpu,
-        video_mode=args.video_mode,
+        fps=args.fps,
+        max_frames=args.max_frames,
+        inference_size=args.inference_size,
+        workers=args.workers,
+        smooth=not args.no_smooth,
+        verbose=args.verbose,
     )
+
+
+def _sinks(args: argparse.Namespace, target: RerunTarget | None) -> list[Sink]:
+    """The outputs asked for, in the order they are opened (the recording first)."""
+    sinks: list[Sink] = []
+    if target is not None:
+        from fastpose.sinks.rerun import RerunRecording
+
+        sinks.append(RerunRecording(target, video_mode=args.video_mode))
+    if args.export is not None:
+        from fastpose.sinks.landmarks import LandmarkTable
+
+        sinks.append(LandmarkTable(args.export))
+    return sinks
 
 
 def run(args: argparse.Namespace, guard: SignalGuard) -> int:
     video = args.video if args.video is not None else str(resolve_sample())
     target = _target(args, video)
-    export = check_export(args.export, overwrite=args.overwrite) if args.export else None
-    _check_outputs(target, export, video, args)
-    check_target(target)
+    _check_outputs(target, video, args)
+    if target is not None:
+        check_target(target)
+        # Rerun loads (~0.5 s) in a thread while the tracker starts, which is mostly native work.
+        threading.Thread(
+            target=importlib.import_module, args=("fastpose.sinks.rerun",), daemon=True
+        ).start()
     model = resolve_model(args.model)
-    options = replace(track_options(args, model.path), workers=args.workers)
+    options = track_options(args, model)
     with contextlib.ExitStack() as stack:
         server = None
-        if target.serve:
+        if target is not None and target.serve:
             server = stack.enter_context(ServedViewer(args.bind))
             target = RerunTarget(connect=server.grpc_url, serve=True)
             logger.info("web viewer: %s", server.web_url)
-        code = _track(args, guard, video, target, export, model, options)
+        code = _track(args, guard, video, target, model, options)
         if code or server is None:
             return code
         logger.info("tracking done; still serving %s until Ctrl-C", server.web_url)
@@ -118,46 +152,42 @@ def _track(
     args: argparse.Namespace,
     guard: SignalGuard,
     video: str,
-    target: RerunTarget,
-    export: Path | None,
+    target: RerunTarget | None,
     model: ResolvedModel,
     options: TrackOptions,
 ) -> int:
-    written = Written()
+    result = Recorded()
     try:
-        with open_tracker(video, options) as tracker:
+        with Tracker(video, options) as tracker:
             _describe(tracker, model)
-            record(
-                tracker,
-                target,
-                export,
-                num_persons=args.num_poses,
-                guard=guard,
-                written=written,
-                progress=not args.no_progress,
-            )
-            _summary(tracker, written, target)
+            sinks = _sinks(args, target)
+            record(tracker, sinks, guard=guard, progress=not args.no_progress, result=result)
+            _summary(tracker, result)
     except Interrupted as exc:
-        logger.error(
-            "interrupted by %s after %d frames; %s", exc, written.frames, _kept(written, target)
-        )
+        logger.error("interrupted by %s after %d frames; %s", exc, result.frames, _kept(result))
         return 128 + exc.signum
     except FastposeError as exc:
-        if not written.frames or isinstance(exc, ViewerError):
+        if not result.frames or isinstance(exc, ViewerError):
             raise
-        raise type(exc)(f"{exc}; after {written.frames} frames, {_kept(written, target)}") from exc
+        raise type(exc)(f"{exc}; after {result.frames} frames, {_kept(result)}") from exc
     return 0
 
 
-def _kept(written: Written, target: RerunTarget) -> str:
+def _streams(result: Recorded) -> list[str]:
+    """The outputs that are not files (a viewer), by name."""
+    return [
+        s.describe()
+        for s in result.sinks
+        if getattr(getattr(s, "target", None), "save", "file") is None
+    ]
+
+
+def _kept(result: Recorded) -> str:
     """Where the frames of an unfinished run are, and that no earlier file was replaced."""
-    if written.frames == 0:
+    if result.frames == 0:
         return "no output was written"
-    files = [str(path) for path in written.kept]
-    where = ", ".join(reversed(files))  # closed last to first: the recording first
-    if target.save is None:
-        where = ", ".join([target.describe(), *reversed(files)])
-    text = f"every frame processed so far is in {where}"
+    files = [str(path) for path in result.kept]
+    text = f"every frame processed so far is in {', '.join([*_streams(result), *files])}"
     if files:
         text += " (not under the final names: the run did not finish, no file was replaced)"
     return text
@@ -182,9 +212,8 @@ def _describe(tracker: Tracker, model: ResolvedModel) -> None:
     logger.debug("model file: %s", model.path)
 
 
-def _summary(tracker: Tracker, written: Written, target: RerunTarget) -> None:
-    files = [str(path) for path in reversed(written.kept)]
-    outputs = ", ".join(files if target.save is not None else [target.describe(), *files])
+def _summary(tracker: Tracker, result: Recorded) -> None:
+    outputs = ", ".join([*_streams(result), *map(str, result.kept)])
     s = tracker.stats
     fps = s.frames / s.elapsed_s if s.elapsed_s > 0 else 0.0
     without = s.frames - s.frames_with_person
@@ -196,9 +225,10 @@ def _summary(tracker: Tracker, written: Written, target: RerunTarget) -> None:
         line += f", first frame after {s.first_frame_s:.1f} s"
     if s.ended_early:
         logger.warning("%s: the file ended early; read %d frames", tracker.uri, s.frames)
-    if written.frames == 0:
+    if result.frames == 0:
         logger.warning("%s: no frame was read; no output was written", tracker.uri)
         return
     logger.info("%s -> %s", line, outputs)
-    if target.save is not None:
-        logger.info("open it with: rerun %s", target.save)
+    rrd = [p for p in result.kept if p.suffix == ".rrd"]
+    if rrd:
+        logger.info("open it with: rerun %s", rrd[0])

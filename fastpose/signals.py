@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import Protocol
 
 
 class Interrupted(BaseException):
@@ -65,3 +67,27 @@ class SignalGuard:
         if not self._depth and self._pending and self._received is not None:
             self._pending = False
             raise Interrupted(self._received)
+
+
+class Guard(Protocol):
+    """What a recording asks of whoever may stop it: a section that is written whole."""
+
+    def deferred(self) -> contextlib.AbstractContextManager[None]: ...
+
+
+class Stopped(Exception):
+    """A run was asked to stop (a batch's other thread saw a signal); raised between batches."""
+
+
+class StopCheckpoint:
+    """A :class:`Guard` for threads that get no signals (a batch's jobs): once ``stop`` is set,
+    the run stops after the batch being written, with :class:`Stopped`."""
+
+    def __init__(self, stop: threading.Event | None) -> None:
+        self.stop = stop
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        yield
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped

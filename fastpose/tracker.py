@@ -1,28 +1,32 @@
-"""The tracking pipeline as an iterator: video source -> landmarker(s) -> smoothing, in frame order.
+"""The tracking pipeline as an iterator: video source -> landmarker(s) -> identities -> smoothing,
+in frame order. It knows nothing of outputs: sinks (fastpose.sinks) take what it yields.
 
-:class:`Tracker` is the Python API the CLI is built on::
+:class:`Tracker` is the Python API everything is built on::
 
-    with Tracker("clip.mp4", TrackOptions(LandmarkerOptions(model.path))) as tracker:
+    with Tracker("clip.mp4") as tracker:  # the CLI's defaults; or num_poses=2, workers=1...
         for batch in tracker:
-            ...  # batch.poses: smoothed PoseBatch of consecutive frames
+            ...  # batch.poses: smoothed PoseBatch of consecutive frames, with track ids
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Literal
+from typing import Any
 
 from fastpose.cores import default_workers
 from fastpose.errors import GpuUnavailableError
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
+from fastpose.native_log import quiet
+from fastpose.options import SmoothingOptions, TrackOptions
 from fastpose.parallel import (
     MIN_UNIT_FRAMES,
-    DecodeOptions,
+    FrameHook,
     Inferred,
     Range,
     RangeRunner,
@@ -30,61 +34,10 @@ from fastpose.parallel import (
 )
 from fastpose.poses import PoseBatch
 from fastpose.smoothing import PerTrack, make_smoother
-from fastpose.video import VideoInfo
 
 logger = logging.getLogger(__name__)
 
-VideoMode = Literal["asset", "jpeg", "none"]
-#: Codecs the Rerun viewer decodes from an MP4 asset.
-ASSET_CODECS = frozenset({"h264", "hevc", "h265", "av1", "vp9"})
-#: Larger files go to the viewer as JPEG frames: Rerun holds a whole asset in memory (twice over,
-#: measured: a 156 MB file raised the process's RSS by 317 MB), so memory would grow with length.
-ASSET_MAX_BYTES = 64 * 2**20
-
-
-def choose_video_mode(info: VideoInfo, requested: VideoMode | Literal["auto"]) -> VideoMode:
-    """How the viewer gets frames: ``asset`` for an upright MP4 in a codec it plays, up to
-    ``ASSET_MAX_BYTES``; else ``jpeg``."""
-    if requested != "auto":
-        return requested
-    playable = (
-        not info.is_image
-        and info.codec in ASSET_CODECS
-        and info.container is not None
-        and "mp4" in info.container
-        and info.rotation == 0
-        and info.backend in ("pyav", "decord")  # frame indices exact by presentation time
-        and os.path.getsize(info.uri) <= ASSET_MAX_BYTES
-    )
-    return "asset" if playable else "jpeg"
-
-
-@dataclass(frozen=True)
-class SmoothingOptions:
-    """One Euro parameters for normalized image and world coordinates (see smoothing.py)."""
-
-    method: str = "one-euro"  # or "none"
-    min_cutoff: float = 1.0
-    beta: float = 10.0
-    world_min_cutoff: float = 1.0
-    world_beta: float = 10.0
-
-
-@dataclass(frozen=True)
-class TrackOptions:
-    landmarker: LandmarkerOptions
-    decode: DecodeOptions = field(default_factory=DecodeOptions)
-    smoothing: SmoothingOptions = field(default_factory=SmoothingOptions)
-    max_frames: int | None = None
-    workers: int = 1
-    require_gpu: bool = False
-    video_mode: VideoMode | Literal["auto"] = "auto"
-
-    def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ValueError(f"workers: expected >= 1, got {self.workers}")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise ValueError(f"max_frames: expected >= 1, got {self.max_frames}")
+__all__ = ["SmoothingOptions", "TrackOptions", "TrackStats", "Tracker"]
 
 
 @dataclass
@@ -97,6 +50,7 @@ class TrackStats:
     ended_early: bool = False
     delegate: str = "cpu"
     workers: int = 1
+    reruns: int = 0  # restarted ranges run again from further back
     started: float = field(default_factory=time.perf_counter)
     first_frame_s: float | None = None
 
@@ -134,18 +88,31 @@ class _PoseSmoother:
 class Tracker:
     """Tracks poses through a video; iterate for smoothed :class:`Inferred` batches in frame order.
 
-    With ``workers > 1`` and a video long enough to split, frame ranges run on that many threads,
-    each decoding its own frames with its own landmarker; otherwise one thread decodes and infers
-    while the caller's thread smooths and writes. The first landmarker is made here, so a model or
-    library MediaPipe rejects fails before the caller opens any output.
+    ``Tracker("clip.mp4")`` runs with ``fastpose run``'s defaults; keywords are its options
+    (``num_poses=2``, ``workers=1``, ``model="lite"``, ``inference_size=0``... see
+    :meth:`TrackOptions.create`), or pass a whole ``options``. With ``workers > 1`` and a video
+    long enough to split, frame ranges run on that many threads, each decoding its own frames with
+    its own landmarker. The video is opened and the first landmarker made here, so a bad input or
+    a model MediaPipe rejects fails before any output is opened. MediaPipe's native log stays off
+    the terminal unless ``verbose``.
     """
 
-    def __init__(self, uri: str | int | os.PathLike, options: TrackOptions) -> None:
-        self.options = options
-        self.uri = str(uri)
-        self.source = options.decode.source(uri, max_frames=options.max_frames)
+    def __init__(
+        self, video: str | int | os.PathLike, options: TrackOptions | None = None, **keywords: Any
+    ) -> None:
+        if options is not None and keywords:
+            raise TypeError(f"Tracker: pass options or keywords, got both ({', '.join(keywords)})")
+        self.options = options if options is not None else TrackOptions.create(**keywords)
+        self.uri = os.fspath(video) if not isinstance(video, int) else str(video)
+        self._exit = contextlib.ExitStack()
         self._runner: RangeRunner | None = None
+        self._first: Landmarker | None = None
         try:
+            if not self.options.verbose:
+                self.native_log = self._exit.enter_context(quiet())
+            self.source = self._exit.enter_context(
+                self.options.decode.source(video, max_frames=self.options.max_frames)
+            )
             self._start()
         except BaseException:
             self.close()
@@ -154,21 +121,19 @@ class Tracker:
     def _start(self) -> None:
         options = self.options
         self.info = self.source.info
-        self.video_mode = choose_video_mode(self.info, options.video_mode)
-        self.decode = replace(options.decode, jpeg=self.video_mode == "jpeg")
+        self.frame_size: tuple[int, int] = self.source.decode_size
         self.stats = TrackStats()
         self._landmarker_options = self._choose_delegate(options.landmarker)
         self.stats.delegate = "gpu" if self._landmarker_options.gpu else "cpu"
-        first = Landmarker(self._landmarker_options)
+        self._first = Landmarker(self._landmarker_options)
         n = self.info.num_frames
         splittable = bool(n) and not self.info.is_image and options.workers > 1
-        units = (
+        self._units = (
             plan_units(self.uri, n, options.workers, self.source.key_frames) if splittable else []
         )
-        self.units = units or None
-        self.stats.workers = min(options.workers, max(len(units), 1))
+        self.stats.workers = min(options.workers, max(len(self._units), 1))
         if splittable and self.stats.workers < options.workers:
-            logger.info(
+            logger.debug(
                 "%s: %d frame(s), too few to split (under %d): running %d landmarker(s), not %d",
                 self.uri,
                 n or 0,
@@ -176,22 +141,28 @@ class Tracker:
                 self.stats.workers,
                 options.workers,
             )
-        if len(units) <= 1:
-            self._runner = RangeRunner.single(self.source, first, self.decode)
-            return
+
+    def _runner_for(self, hooks: Mapping[str, FrameHook]) -> RangeRunner:
+        first, self._first = self._first, None
+        if first is None:
+            raise RuntimeError("Tracker: a tracker runs once; make another to track again")
+        decode = self.options.decode
+        if len(self._units) <= 1:
+            return RangeRunner.single(self.source, first, hooks)
         layout = self.source.layout  # each range decodes its own frames, reading no index again
         self.source.close()
-        decode = replace(self.decode, threads=1) if self._busy else self.decode
-        ranges = [Range(k, unit) for k, unit in enumerate(units)]
+        if self.stats.workers >= default_workers():  # no spare core for a decoder's own threads
+            decode = replace(decode, threads=1)
+        ranges = [Range(k, unit) for k, unit in enumerate(self._units)]
         ranges[0].landmarker = first
-        self._runner = RangeRunner(
+        return RangeRunner(
             ranges,
             self.stats.workers,
-            decode,
             open_source=lambda unit: decode.source(
                 unit.uri, start=unit.start - unit.warmup, stop=unit.stop, layout=layout
             ),
             make_landmarker=lambda: Landmarker(self._landmarker_options),
+            hooks=hooks,
         )
 
     def _choose_delegate(self, opts: LandmarkerOptions) -> LandmarkerOptions:
@@ -204,17 +175,23 @@ class Tracker:
         logger.warning("GPU delegate unavailable here; running on the CPU")
         return replace(opts, gpu=False)
 
-    def __iter__(self) -> Iterator[Inferred]:
+    def batches(self, hooks: Mapping[str, FrameHook] | None = None) -> Iterator[Inferred]:
+        """Smoothed batches with track ids, in frame order; ``hooks`` run in the landmarkers'
+        threads on each batch's frames, their results in ``Inferred.extras`` by name."""
         from fastpose.identities import Identities  # SciPy loads when tracking starts
 
+        self._runner = self._runner_for(hooks or {})
         identities = Identities(aspect=self.info.width / max(self.info.height, 1))
         smooth = _PoseSmoother(self.options.smoothing)
-        for item in self._ranges():
+        for item in self._ranges(self._runner):
             if item.overlap is not None:  # a restarted landmarker: match its tracks to ours
                 identities.restart(item.overlap)
             poses = smooth(identities(item.poses))
             self._count(poses)
             yield replace(item, poses=poses, overlap=None)
+
+    def __iter__(self) -> Iterator[Inferred]:
+        return self.batches()
 
     def _count(self, poses: PoseBatch) -> None:
         if self.stats.first_frame_s is None and len(poses):
@@ -222,23 +199,21 @@ class Tracker:
         self.stats.frames += len(poses)
         self.stats.frames_with_person += int(poses.detected.any(axis=1).sum())
 
-    def _ranges(self) -> Iterator[Inferred]:
-        runner = self._runner
+    def _ranges(self, runner: RangeRunner) -> Iterator[Inferred]:
         yield from runner
         self.stats.decode_errors = sum(d.decode_errors for d in runner.done)
         self.stats.ended_early = any(d.ended_early for d in runner.done)
-
-    @property
-    def _busy(self) -> bool:
-        """As many landmarkers as cores: no spare core for a decoder's own threads."""
-        return self.stats.workers >= default_workers()
+        self.stats.reruns = runner.reruns
 
     def close(self) -> None:
         """Stop the landmarker threads (after their current batch) and close the video."""
         if self._runner is not None:
             self._runner.close()
             self._runner = None
-        self.source.close()
+        if self._first is not None:
+            self._first.close()
+            self._first = None
+        self._exit.close()
 
     def __enter__(self) -> Tracker:
         return self

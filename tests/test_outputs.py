@@ -21,9 +21,12 @@ import pytest
 from conftest import ROOT, data_file, read_rrd, run_cli
 
 from fastpose.errors import OutputError
-from fastpose.export import LandmarkExporter
-from fastpose.outputs import OutputFile, check_distinct, partial_path
+from fastpose.outputs import check_distinct
 from fastpose.poses import PoseBatch
+from fastpose.sinks.base import SinkContext, Tracked
+from fastpose.sinks.landmarks import LandmarkTable, read_settings
+from fastpose.transaction import Transaction
+from fastpose.video import VideoInfo
 
 FAST = ("--no-segment", "--no-progress")
 PREVIOUS = b"a previous run's output\n"
@@ -162,33 +165,62 @@ def _poses(n: int) -> PoseBatch:
     )
 
 
+def _context(settings: dict[str, str] | None = None) -> SinkContext:
+    info = VideoInfo("clip.mp4", 64, 64, 10.0, 5, "h264", "mp4", 0, False, "pyav")
+    return SinkContext(info, (64, 64), 1, settings or {"model": "full"})
+
+
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
-def test_exporter_finishes_only_a_complete_run(tmp_path, suffix):
+def test_table_finishes_only_a_complete_run(tmp_path, suffix):
     path = tmp_path / f"out{suffix}"
     path.write_bytes(PREVIOUS)
-    with pytest.raises(KeyboardInterrupt), LandmarkExporter(path, 64, 64) as exporter:
-        exporter.write(_poses(3))
-        raise KeyboardInterrupt
+    staging = Transaction()
+    table = LandmarkTable(path)
+    table.open(_context(), staging)
+    table.write(Tracked(_poses(3)))
+    table.close(complete=False)
+    kept = staging.finish(complete=False, frames=3)
     assert path.read_bytes() == PREVIOUS
-    kept = partial_path(path)
-    assert exporter.output.kept == kept == tmp_path / f"out.partial{suffix}"
+    assert kept == [tmp_path / f"out.partial{suffix}"]
     if suffix == ".parquet":
-        assert pq.read_table(kept).num_rows == 3 * 33
+        assert pq.read_table(kept[0]).num_rows == 3 * 33
 
-    again = LandmarkExporter(path, 64, 64)  # out.partial.* exists: the next one is beside it
-    assert again.output.working == tmp_path / f"out.partial-1{suffix}"
-    again.write(_poses(2))
-    assert again.close(complete=True, frames=2) == path
-    assert not again.output.working.exists()
-    assert kept.exists(), "an earlier partial result was removed"
+    again, table = Transaction(), LandmarkTable(path)  # out.partial.* exists: the next is beside it
+    table.open(_context(), again)
+    assert again.files == [(path, tmp_path / f"out.partial-1{suffix}")]
+    table.write(Tracked(_poses(2)))
+    table.close(complete=True)
+    assert again.finish(complete=True, frames=2) == [path]
+    assert not (tmp_path / f"out.partial-1{suffix}").exists()
+    assert kept[0].exists(), "an earlier partial result was removed"
+
+
+def test_parquet_records_the_settings(tmp_path):
+    path = tmp_path / "out.parquet"
+    staging, table = Transaction(), LandmarkTable(path)
+    table.open(_context({"model": "lite", "num_poses": "2"}), staging)
+    table.write(Tracked(_poses(1)))
+    table.close(complete=True)
+    staging.finish(complete=True, frames=1)
+    assert read_settings(path) == {"model": "lite", "num_poses": "2"}
 
 
 def test_no_frame_written_leaves_no_file(tmp_path):
-    path = tmp_path / "out.parquet"
-    exporter = LandmarkExporter(path, 64, 64)
-    assert exporter.close(complete=True, frames=0) is None
+    staging, table = Transaction(), LandmarkTable(tmp_path / "out.parquet")
+    table.open(_context(), staging)
+    table.close(complete=True)
+    staging.claim(tmp_path / "out.rrd").write_bytes(b"header only")
+    assert staging.finish(complete=False, frames=0) == []
     assert list(tmp_path.iterdir()) == []
-    output = OutputFile(tmp_path / "out.rrd")
-    output.working.write_bytes(b"header only")
-    assert output.finish(complete=False, frames=0) is None
-    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_claimed_name_is_never_shared(tmp_path):
+    """Two runs staging the same output get two working files (an exclusive create), and a
+    batch's staging, which may not number its names, refuses a taken one."""
+    final = tmp_path / "out.rrd"
+    first, second = Transaction().claim(final), Transaction().claim(final)
+    assert first != second and first.exists() and second.exists()
+    strict = Transaction(lambda f: tmp_path / f.name, numbered=False)
+    (tmp_path / "x.rrd").write_bytes(b"someone else's")
+    with pytest.raises(OutputError, match="exists"):
+        strict.claim(tmp_path / "sub" / "x.rrd")

@@ -11,7 +11,7 @@ import pytest
 from clips import loop_video
 from conftest import data_file, reference_squats, run_cli
 
-from fastpose.landmarker import LandmarkerOptions
+from fastpose.landmarker import Landmarker, LandmarkerOptions
 from fastpose.parallel import (
     MAX_UNIT_FRAMES,
     MIN_UNIT_FRAMES,
@@ -19,7 +19,7 @@ from fastpose.parallel import (
     DecodeOptions,
     WorkUnit,
     plan_units,
-    run_unit,
+    unit_batches,
 )
 from fastpose.poses import PoseBatch
 from fastpose.skeleton import NUM_LANDMARKS
@@ -101,7 +101,14 @@ def test_split_squats_still_match_the_reference(model_path) -> None:
     options = LandmarkerOptions(model_path, segment=False)
     decode = DecodeOptions(fps=30, inference_size=640)
     units = [WorkUnit(uri, 0, 33), WorkUnit(uri, 33, len(ref), warmup=WARMUP_FRAMES)]
-    poses = PoseBatch.concat([part.poses for u in units for part in run_unit(u, options, decode)])
+    parts = []
+    for u in units:
+        with (
+            decode.source(u.uri, start=u.start - u.warmup, stop=u.stop) as src,
+            Landmarker(options) as lm,
+        ):
+            parts += [item.poses for item in unit_batches(src, lm, keep_from=u.start)]
+    poses = PoseBatch.concat(parts)
     np.testing.assert_array_equal(poses.frame_idx, np.arange(len(ref)))
     got = poses.pixels(720, 1280)[:, 0]
     err = np.linalg.norm(got - ref[..., :2], axis=-1)

@@ -33,13 +33,13 @@ def run_batch(args: argparse.Namespace, _guard: SignalGuard) -> int:
         rows = batch(
             args.inputs,
             out,
-            track_options(args, model.path),
+            track_options(args, model),
             workers=args.workers,
             recursive=args.recursive,
             export_format=args.format,
             overwrite=args.overwrite,
             ray=args.ray,
-            model=args.model,
+            video_mode=args.video_mode,
             progress=not args.no_progress,
         )
     except Interrupted as exc:

@@ -1,47 +1,68 @@
-"""One video of a batch: tracked into staged outputs, moved to their final names once complete.
+"""One video of a batch: claimed, tracked into staged outputs, moved to their final names once
+complete.
 
-Both the local threads and the Ray tasks run :func:`run_job`. The outputs are written in
+Both the local threads and the Ray tasks run :func:`run_job`. A job first claims its video (an
+exclusive lock: see fastpose.batching.claims), so two batches on one folder never write the same
+outputs; a video claimed elsewhere is skipped and said so. The outputs are written in
 ``DIR/.incomplete/`` and renamed into ``DIR`` only when the whole video reached them, so a video
-whose outputs exist under their final names is complete, whatever stopped an earlier run. What a
-failed or interrupted video wrote stays in ``DIR/.incomplete/`` (replaced when it is redone).
+whose outputs exist under their final names is complete. What a failed or interrupted video
+wrote stays in ``DIR/.incomplete/`` until the video is redone; a completed video leaves nothing
+there.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastpose.batching.claims import VideoClaim
 from fastpose.batching.summary import SummaryRow
 from fastpose.errors import FastposeError
-from fastpose.record import Written, open_tracker, record
-from fastpose.rerun_sink import RerunTarget
-from fastpose.tracker import TrackOptions, TrackStats
+from fastpose.options import TrackOptions
+from fastpose.pipeline import Recorded, record
+from fastpose.signals import StopCheckpoint, Stopped
+from fastpose.sinks.base import Sink
+from fastpose.tracker import Tracker
+from fastpose.transaction import Transaction, partial_path
 
 logger = logging.getLogger(__name__)
 
 STAGING_DIR = ".incomplete"
 
+__all__ = ["STAGING_DIR", "Job", "Stopped", "run_job"]
+
 
 @dataclass(frozen=True)
 class Job:
-    """A video and its two outputs under their final names."""
+    """A video and its outputs under their final names (``rrd`` and ``landmarks`` always;
+    ``others`` as asked), and the frames' mode in the recording."""
 
     video: Path
     rrd: Path
     landmarks: Path
+    others: tuple[Path, ...] = ()
+    video_mode: str = field(default="auto", compare=False)
 
-    def staged(self, final: Path) -> Path:
-        return final.parent / STAGING_DIR / final.name
+    @property
+    def name(self) -> str:
+        return self.rrd.stem
+
+    @property
+    def staging(self) -> Path:
+        return self.rrd.parent / STAGING_DIR
+
+    @property
+    def outputs(self) -> tuple[Path, ...]:
+        """Every output, the recording last: it is the last to appear under its final name."""
+        return (self.landmarks, *self.others, self.rrd)
 
     def complete(self) -> bool:
-        """Both outputs exist under their final names (they appear there only when complete)."""
-        return self.rrd.is_file() and self.landmarks.is_file()
+        """Every output exists under its final name (they appear there only when complete)."""
+        return all(p.is_file() for p in self.outputs)
 
     def size(self) -> int:
         """The video's bytes (0 if unreadable): a cheap stand-in for its length, for ordering."""
@@ -50,28 +71,25 @@ class Job:
         except OSError:
             return 0
 
+    def staged_names(self) -> list[str]:
+        """Names its staged outputs have, or had under earlier versions (``NAME.partial.rrd``,
+        ``NAME.partial-1.rrd``): what a dead run may have left in the staging folder."""
+        names = []
+        for path in self.outputs:
+            names.append(path.name)
+            partial = partial_path(path)
+            names += [partial.name, *(f"{partial.stem}-{n}{path.suffix}" for n in range(1, 10))]
+        return names
 
-class Stopped(Exception):
-    """The batch was asked to stop; raised in a job's thread between two batches of frames."""
+    def sinks(self) -> list[Sink]:
+        from fastpose.sinks.landmarks import LandmarkTable
+        from fastpose.sinks.rerun import RerunRecording
+        from fastpose.viewer import RerunTarget
 
-
-class _Checkpoint:
-    """Stands in for the signal guard in a job's thread: reports each batch's frames, then stops
-    the job if the batch was asked to stop (signals reach only the main thread)."""
-
-    def __init__(
-        self, stop: threading.Event | None, on_frames: Callable[[int], None] | None, w: Written
-    ) -> None:
-        self.stop, self.on_frames, self.written = stop, on_frames, w
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        before = self.written.frames
-        yield
-        if self.on_frames is not None:
-            self.on_frames(self.written.frames - before)
-        if self.stop is not None and self.stop.is_set():
-            raise Stopped
+        return [
+            RerunRecording(RerunTarget(save=self.rrd), video_mode=self.video_mode),  # type: ignore[arg-type]
+            LandmarkTable(self.landmarks),
+        ]
 
 
 def run_job(
@@ -90,72 +108,72 @@ def run_job(
     if stop is not None and stop.is_set():
         raise Stopped
     started = time.perf_counter()
-    written = Written()
-    staged_rrd, staged_table = job.staged(job.rrd), job.staged(job.landmarks)
-    stats: TrackStats | None = None
-    row = _Row(job, started, written)
+    result = Recorded()
+    row = _Row(job, started, result, options)
     try:
-        staged_rrd.parent.mkdir(exist_ok=True)
-        for stale in (staged_rrd, staged_table):  # an earlier attempt's
-            stale.unlink(missing_ok=True)
-        with open_tracker(str(job.video), options) as tracker:
-            stats = tracker.stats
-            if on_open is not None:
-                on_open(str(job.video), tracker.info.num_frames)
-            record(
-                tracker,
-                RerunTarget(save=staged_rrd),
-                staged_table,
-                num_persons=options.landmarker.num_poses,
-                guard=_Checkpoint(stop, on_frames, written),  # type: ignore[arg-type]
-                written=written,
-                progress=False,
-            )
+        job.staging.mkdir(exist_ok=True)
+        claim = VideoClaim(job.staging, job.name)
+        if not claim.acquire():
+            return row("skipped", "another batch is tracking it now")
+        with claim:
+            claim.clear_stale(job.staged_names())
+            staging = Transaction(lambda final: job.staging / final.name, numbered=False)
+            with Tracker(job.video, options) as tracker:
+                if on_open is not None:
+                    on_open(str(job.video), tracker.info.num_frames)
+                record(
+                    tracker,
+                    job.sinks(),
+                    staging=staging,
+                    guard=StopCheckpoint(stop),
+                    on_batch=on_frames,
+                    result=result,
+                )
     except Stopped:
-        return row("interrupted", stats, f"stopped after {written.frames} frames{row.kept}")
+        return row("interrupted", f"stopped after {result.frames} frames{row.kept}")
     except FastposeError as exc:
         message = _one_line(exc).removeprefix(f"{job.video}: ")  # the row names the video
-        return row("failed", stats, message + (row.kept if written.frames else ""))
+        return row("failed", message + (row.kept if result.frames else ""))
+    except OSError as exc:  # a write that failed (a full disk...): one line, the row says it
+        return row("failed", f"{exc.strerror or _one_line(exc)}{row.kept if result.frames else ''}")
     except Exception as exc:  # one bad video must not end the batch
         logger.debug("%s: failed", job.video, exc_info=True)
-        return row("failed", stats, f"{type(exc).__name__}: {_one_line(exc)}{row.kept}")
-    if stats.ended_early:
-        return row("failed", stats, f"truncated: the file ended early{row.kept}")
-    if written.frames == 0:
-        return row("failed", stats, "no frames were read")
-    os.replace(staged_table, job.landmarks)  # the table first: the .rrd is the last to appear
-    os.replace(staged_rrd, job.rrd)
+        return row("failed", f"{type(exc).__name__}: {_one_line(exc)}{row.kept}")
+    stats = result.stats
+    if stats is not None and stats.ended_early:
+        return row("failed", f"truncated: the file ended early{row.kept}")
+    if result.frames == 0:
+        return row("failed", "no frames were read")
     warnings = (
-        f"{stats.decode_errors} frames skipped (decode errors)" if stats.decode_errors else ""
+        f"{stats.decode_errors} frames skipped (decode errors)"
+        if stats is not None and stats.decode_errors
+        else ""
     )
-    return row("done", stats, warnings)
+    return row("done", warnings)
 
 
 class _Row:
-    def __init__(self, job: Job, started: float, written: Written) -> None:
-        self.job, self.started, self.written = job, started, written
-        where = job.staged(job.rrd).parent
-        self.kept = f"; what it wrote is in {where}"
+    def __init__(self, job: Job, started: float, result: Recorded, options: TrackOptions) -> None:
+        self.job, self.started, self.result = job, started, result
+        self.settings = options.settings()
+        self.kept = f"; what it wrote is in {job.staging}"
 
-    def __call__(self, status: str, stats: TrackStats | None, message: str) -> SummaryRow:
+    def __call__(self, status: str, message: str) -> SummaryRow:
         done = status == "done"
+        stats = self.result.stats
+        written = self.result.frames
         return SummaryRow(
             video=str(self.job.video),
             status=status,  # type: ignore[arg-type]
-            frames=self.written.frames if stats is not None else None,
-            frames_with_person=_with_person(stats, self.written.frames),
+            frames=written if stats is not None else None,
+            # the tracker counts one batch ahead at most: only frames written count
+            frames_with_person=min(stats.frames_with_person, written) if stats else None,
             seconds=time.perf_counter() - self.started,
             message=message,
             rrd=str(self.job.rrd) if done else "",
             landmarks=str(self.job.landmarks) if done else "",
+            settings=self.settings if done else {},
         )
-
-
-def _with_person(stats: TrackStats | None, written: int) -> int | None:
-    """Frames with a person among those written (the tracker counts one batch ahead at most)."""
-    if stats is None:
-        return None
-    return min(stats.frames_with_person, written)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -22,7 +22,8 @@ from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary, wr
 from fastpose.cores import default_workers
 from fastpose.errors import InputNotFoundError, OutputError
 from fastpose.landmarker import Landmarker, LandmarkerOptions
-from fastpose.tracker import TrackOptions
+from fastpose.options import TrackOptions, differing
+from fastpose.sinks.landmarks import read_settings
 
 logger = logging.getLogger(__name__)
 
@@ -39,20 +40,25 @@ def batch(
     export_format: ExportFormat = "parquet",
     overwrite: bool = False,
     ray: bool | str = False,
-    model: str = "full",
+    video_mode: str = "auto",
     progress: bool = False,
+    **keywords: Any,
 ) -> list[SummaryRow]:
     """Track every video ``inputs`` name into ``out``: ``<name>.rrd``, ``<name>.parquet`` (or
     ``.csv``) and ``summary.csv``; returns the summary's rows, one per video, in input order.
 
     ``inputs``: video files, folders (``recursive`` descends), glob patterns or ``@FILE`` lists.
-    ``options``: how to track (default: the ``model`` bundle, ``fastpose run``'s defaults); its
-    ``workers`` is ignored, the batch gives each video its share of ``workers`` (default: the
-    cores here). A video whose outputs exist is skipped unless ``overwrite``. ``ray``: True starts
-    a local Ray runtime, an address joins a cluster (``model`` is resolved again on nodes that
-    don't see the driver's file). A failed video gets a ``failed`` row, never an exception; an
-    exception (Ctrl-C, a signal) stops the videos running, writes the summary of what ran, and
-    propagates."""
+    How to track: ``options``, or keywords as :meth:`TrackOptions.create`'s (``model``,
+    ``num_poses``...), with ``fastpose run``'s defaults; the batch gives each video its share of
+    ``workers`` (default: the cores here), whatever ``options.workers`` says. A video whose
+    outputs exist is skipped unless ``overwrite``; if they were made with other settings,
+    :class:`~fastpose.errors.OutputError` names them (``overwrite`` redoes those videos). ``ray``:
+    True starts a local Ray runtime, an address joins a cluster (the model is resolved again on
+    nodes that don't see the driver's file). A failed video gets a ``failed`` row, never an
+    exception; an exception (Ctrl-C, a signal) stops the videos running, writes the summary of
+    what ran, and propagates."""
+    if options is not None and keywords:
+        raise TypeError(f"batch: pass options or keywords, got both ({', '.join(keywords)})")
     empty: list[str] = []
     videos = expand_inputs(inputs, recursive=recursive, empty=empty)
     if not videos:
@@ -64,20 +70,36 @@ def batch(
     names = output_names(
         videos, reserved=[Path(SUMMARY_NAME).stem] if export_format == "csv" else []
     )
-    jobs = [Job(v, out / f"{names[v]}.rrd", out / f"{names[v]}.{export_format}") for v in videos]
+    jobs = [
+        Job(v, out / f"{names[v]}.rrd", out / f"{names[v]}.{export_format}", video_mode=video_mode)
+        for v in videos
+    ]
     if options is None:
-        from fastpose.models import resolve_model
-
-        options = TrackOptions(LandmarkerOptions(resolve_model(model).path))
+        options = TrackOptions.create(**keywords)
     cores = workers or default_workers()
     rows: dict[str, SummaryRow] = {}
     todo = []
     previous = read_summary(out / SUMMARY_NAME)
+    wanted = options.settings()
+    changed: list[tuple[Job, list[str]]] = []
     for job in jobs:
-        if job.complete() and not overwrite:
-            rows[str(job.video)] = _skipped(job, previous.get(str(job.video)))
-        else:
+        if not job.complete() or overwrite:
             todo.append(job)
+            continue
+        before = previous.get(str(job.video))
+        recorded = dict(before.settings) if before is not None and before.settings else {}
+        if not recorded and export_format == "parquet":
+            recorded = read_settings(job.landmarks)
+        if differences := differing(recorded, wanted):
+            changed.append((job, differences))
+        rows[str(job.video)] = _skipped(job, before)
+    if changed:
+        job, differences = changed[0]
+        raise OutputError(
+            f"{out}: {len(changed)} video(s) there were tracked with other settings "
+            f"({job.video.name}: {', '.join(differences)}); pass --overwrite to redo them, "
+            "or choose another --out"
+        )
     if rows:
         logger.info(
             "%d of %d videos already have their outputs in %s: skipped (--overwrite redoes them)",
@@ -85,6 +107,7 @@ def batch(
             len(jobs),
             out,
         )
+    ordered: list[SummaryRow] = []
     try:
         if todo:
             _preflight(options.landmarker)
@@ -105,13 +128,29 @@ def batch(
                     from fastpose.batching.ray import run_ray
 
                     address = None if ray is True else str(ray)
-                    run_ray(todo, options, address=address, cores=cores, model=model, on_row=on_row)
+                    run_ray(
+                        todo, options, address=address, cores=cores, model=options.model,
+                        on_row=on_row,
+                    )  # fmt: skip
     finally:
         ordered = [rows[str(j.video)] for j in jobs if str(j.video) in rows]
-        write_summary(out / SUMMARY_NAME, ordered)
+        _write_summary(out / SUMMARY_NAME, ordered)
         with contextlib.suppress(OSError):  # kept only while it holds something
             (out / STAGING_DIR).rmdir()
     return ordered
+
+
+def _write_summary(path: Path, rows: list[SummaryRow]) -> None:
+    """The summary, or, where it can't be written (a full disk), its rows in the log."""
+    try:
+        write_summary(path, rows)
+    except OSError as exc:
+        logger.error(
+            "%s: cannot write the summary (%s); it would list:\n%s",
+            path,
+            exc.strerror or exc,
+            "\n".join(f"  {r.video}: {r.status} {r.message}".rstrip() for r in rows),
+        )
 
 
 def _output_folder(out: Path) -> Path:
@@ -140,6 +179,7 @@ def _skipped(job: Job, before: SummaryRow | None) -> SummaryRow:
         message="outputs exist",
         rrd=str(job.rrd),
         landmarks=str(job.landmarks),
+        settings=before.settings if known else {},
     )
 
 

@@ -1,10 +1,15 @@
-"""``summary.csv``: one row per video of a batch, written whole (through a temporary file)."""
+"""``summary.csv``: one row per video of a batch, written whole (through a temporary file) and
+merged with what another batch on the same folder wrote meanwhile."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
+import json
 import os
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -20,7 +25,8 @@ class SummaryRow:
     ``frames`` and ``frames_with_person`` are those that reached the outputs (for ``skipped``,
     those the earlier run's summary recorded, if any); ``seconds`` is this run's wall time on it;
     ``message`` is one line (why it failed, or a warning); ``rrd`` and ``landmarks`` name its
-    outputs under their final names."""
+    outputs under their final names; ``settings`` are those its outputs were made with (see
+    TrackOptions.settings; a resumed batch compares them)."""
 
     video: str
     status: Status
@@ -30,6 +36,7 @@ class SummaryRow:
     message: str = ""
     rrd: str = ""
     landmarks: str = ""
+    settings: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -41,17 +48,46 @@ class SummaryRow:
 COLUMNS = tuple(f.name for f in fields(SummaryRow))
 
 
-def write_summary(path: Path, rows: list[SummaryRow]) -> None:
-    """Write ``rows`` to ``path`` as CSV, replacing it only once complete."""
-    tmp = path.with_name(f".{path.name}.partial")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
+def write_summary(path: Path, rows: list[SummaryRow]) -> list[SummaryRow]:
+    """Write ``rows`` to ``path`` as CSV, merged with the rows already there (another batch's on
+    the same folder): a video's new row replaces its old one, except that a ``skipped`` row does
+    not replace what the run that did the video wrote. The file is replaced only once complete,
+    under a lock, so two batches never lose each other's rows. Returns the rows written."""
+    with _locked(path):
+        merged = read_summary(path)
         for row in rows:
-            record = asdict(row)
-            record["seconds"] = f"{row.seconds:.2f}"
-            writer.writerow(record)
-    os.replace(tmp, path)
+            old = merged.get(row.video)
+            if row.status == "skipped" and old is not None and old.status != "skipped":
+                continue
+            merged[row.video] = row
+        order = [r.video for r in rows]
+        ordered = [merged[v] for v in order] + [r for v, r in merged.items() if v not in order]
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            with tmp.open("w", newline="") as f:
+                writer = csv.DictWriter(f, COLUMNS)
+                writer.writeheader()
+                for row in ordered:
+                    record = asdict(row)
+                    record["seconds"] = f"{row.seconds:.2f}"
+                    record["settings"] = json.dumps(dict(row.settings), sort_keys=True)
+                    writer.writerow(record)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    return ordered
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock beside ``path`` while it is read, merged and replaced."""
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def read_summary(path: Path) -> dict[str, SummaryRow]:
@@ -73,6 +109,7 @@ def read_summary(path: Path) -> dict[str, SummaryRow]:
                 message=r.get("message") or "",
                 rrd=r.get("rrd") or "",
                 landmarks=r.get("landmarks") or "",
+                settings=json.loads(r.get("settings") or "{}"),
             )
         except (KeyError, TypeError, ValueError):
             continue

@@ -12,20 +12,17 @@ in the landmarkers' threads on the decoded frames, and its result for a batch re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from fastpose.parallel import FrameHook  # the tracker's: per-frame work in its threads
+
 if TYPE_CHECKING:
     from fastpose.poses import PoseBatch
-    from fastpose.video import FrameBatch, VideoInfo
-
-#: Runs in a landmarker's thread on one batch: the decoded frames (upright RGB at the inference
-#: size, ``SinkContext.frame_size``) and their raw poses (normalized coordinates; no track ids
-#: yet, not smoothed). Must be thread-safe and keep no state between calls.
-FrameHook = Callable[["FrameBatch", "PoseBatch"], Any]
+    from fastpose.video import VideoInfo
 
 
 class Staging(Protocol):
@@ -85,7 +82,7 @@ class Sink:
         """Start writing (claim files from ``staging``); called once, before any frame hook runs."""
 
     def frame_hook(self) -> FrameHook | None:
-        """Per-frame work for the landmarkers' threads, asked once after :meth:`open`; None: none."""
+        """Per-frame work for the landmarkers' threads, asked once after :meth:`open`."""
         return None
 
     def write(self, batch: Tracked) -> None:

@@ -1,9 +1,10 @@
-"""Landmark tables: one row per frame x person x landmark, streamed to Parquet or CSV."""
+"""The landmark table as a sink: one row per frame x person x landmark, streamed to Parquet or CSV,
+the run's settings in the Parquet file's key-value metadata (``fastpose.*`` keys)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 import pyarrow as pa
@@ -11,8 +12,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fastpose.errors import OutputError
-from fastpose.outputs import OutputFile, check_suffix, check_writable
+from fastpose.outputs import check_suffix, check_writable
 from fastpose.poses import PoseBatch
+from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.skeleton import LANDMARK_NAMES, NUM_LANDMARKS
 
 SCHEMA = pa.schema(
@@ -63,30 +65,55 @@ def check_export(path: Path, *, overwrite: bool) -> Path:
     return check_writable(check_suffix(path, FORMATS, "--export"), overwrite=overwrite)
 
 
-class LandmarkExporter:
-    """Streams tables to ``path`` (``.parquet`` or ``.csv``) through a working file
-    (``out.partial.parquet``), moved to ``path`` on close only if the run is complete: a
-    reader never sees a half-written table under the final name, and an interrupted run keeps
-    what it wrote under the working name (see :mod:`fastpose.outputs`)."""
+#: Prefix of the settings' keys in a Parquet file's metadata.
+METADATA_PREFIX = "fastpose."
 
-    def __init__(self, path: Path, width: int, height: int) -> None:
-        self.path = check_suffix(path, FORMATS, "--export")
-        self.width, self.height = width, height
+
+def settings_metadata(settings: Mapping[str, str]) -> dict[bytes, bytes]:
+    """A run's settings as Parquet key-value metadata."""
+    return {f"{METADATA_PREFIX}{k}".encode(): str(v).encode() for k, v in settings.items()}
+
+
+def read_settings(path: Path) -> dict[str, str]:
+    """The settings a Parquet file of fastpose's records (empty if none, or not Parquet)."""
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowInvalid):
+        return {}
+    return {
+        k.decode()[len(METADATA_PREFIX) :]: v.decode()
+        for k, v in meta.items()
+        if k.decode().startswith(METADATA_PREFIX)
+    }
+
+
+class LandmarkTable(Sink):
+    """Streams the landmarks to ``path`` (``.parquet`` or ``.csv``), through the working file the
+    run's staging hands out: a reader never sees a half-written table under the final name."""
+
+    name = "landmarks"
+
+    def __init__(self, path: Path) -> None:
+        self.path = check_suffix(Path(path), FORMATS, "--export")
         self.rows = 0
-        self.output = OutputFile(self.path)
-        self._tmp = self.output.working
+        self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+
+    def open(self, context: SinkContext, staging: Staging) -> None:
+        self.width, self.height = context.info.width, context.info.height
+        working = staging.claim(self.path)
         try:
             if self.path.suffix.lower() == ".parquet":
-                self._writer = pq.ParquetWriter(self._tmp, SCHEMA, compression="zstd")
+                schema = SCHEMA.with_metadata(settings_metadata(context.settings))
+                self._writer = pq.ParquetWriter(working, schema, compression="zstd")
             else:
                 self._writer = pacsv.CSVWriter(
-                    self._tmp, SCHEMA.set(3, pa.field("landmark", pa.string()))
+                    working, SCHEMA.set(3, pa.field("landmark", pa.string()))
                 )
         except OSError as exc:
-            raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+            raise OutputError(f"{self.path}: cannot write: {exc.strerror or exc}") from exc
 
-    def write(self, poses: PoseBatch) -> None:
-        t = table(poses, self.width, self.height)
+    def write(self, batch: Tracked) -> None:
+        t = table(batch.poses, self.width, self.height)
         if t.num_rows == 0:
             return
         if isinstance(self._writer, pacsv.CSVWriter):
@@ -94,22 +121,11 @@ class LandmarkExporter:
         self._writer.write_table(t)
         self.rows += t.num_rows
 
-    def close(self, *, complete: bool = True, frames: int | None = None) -> Path | None:
-        """Finish the file; move it to its final name if ``complete``, drop it if ``frames`` is
-        0. Returns where it is (None: no file). Safe to call twice."""
+    def close(self, *, complete: bool) -> None:
         if self._writer is None:
-            return self.output.kept
+            return
         writer, self._writer = self._writer, None
         writer.close()
-        return self.output.finish(complete=complete, frames=frames)
 
-    def __enter__(self) -> LandmarkExporter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close(complete=exc_type is None)
+    def describe(self) -> str:
+        return str(self.path)

@@ -1,4 +1,5 @@
-"""Rerun output: static contexts and blueprint once, then columnar batches of poses, masks, frames.
+"""The Rerun recording as a sink: static contexts and blueprint once, then columnar batches of
+poses, masks and frames.
 
 Layout (as Rerun's human-pose example): ``video`` frames, ``video/mask`` segmentation,
 ``video/pose/points`` 2D landmarks in original image pixels, ``person/pose/points`` 3D world
@@ -13,18 +14,19 @@ per entity per batch. Frames are referenced from the video file (``asset``), JPE
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
-from types import TracebackType
+from typing import Literal
 
 import numpy as np
 import rerun as rr
 import rerun.blueprint as rrb
 
-from fastpose.outputs import OutputFile
+from fastpose.errors import InvalidVideoError
 from fastpose.poses import PoseBatch
+from fastpose.sinks.base import FrameHook, Sink, SinkContext, Staging, Tracked
 from fastpose.skeleton import CONNECTIONS, LANDMARK_NAMES, NUM_LANDMARKS
-from fastpose.tracker import VideoMode
-from fastpose.video import VideoInfo
+from fastpose.video import FrameBatch, VideoInfo
 from fastpose.viewer import (
     INTERRUPTED_FLUSH_TIMEOUT_S,
     RerunTarget,
@@ -33,6 +35,14 @@ from fastpose.viewer import (
 )
 
 logger = logging.getLogger(__name__)
+
+VideoMode = Literal["asset", "jpeg", "none"]
+#: Codecs the Rerun viewer decodes from an MP4 asset.
+ASSET_CODECS = frozenset({"h264", "hevc", "h265", "av1", "vp9"})
+#: Larger files go to the viewer as JPEG frames: Rerun holds a whole asset in memory (twice over,
+#: measured: a 156 MB file raised the process's RSS by 317 MB), so memory would grow with length.
+ASSET_MAX_BYTES = 64 * 2**20
+JPEG_QUALITY = 75
 
 PERSON_CLASS = 1
 #: Track colours: saturated and far apart in hue, each seen both on grass and on skin.
@@ -116,41 +126,121 @@ def _skeleton(class_id: int, label: str, color: tuple[int, int, int]) -> rr.Clas
     )
 
 
-class RerunSink:
-    """Writes one recording. Close it (or use it as a context manager) so everything is written."""
+def choose_video_mode(info: VideoInfo, requested: VideoMode | Literal["auto"]) -> VideoMode:
+    """How the viewer gets frames: ``asset`` for an upright MP4 in a codec it plays, up to
+    ``ASSET_MAX_BYTES``; else ``jpeg``."""
+    if requested != "auto":
+        return requested
+    playable = (
+        not info.is_image
+        and info.codec in ASSET_CODECS
+        and info.container is not None
+        and "mp4" in info.container
+        and info.rotation == 0
+        and info.backend in ("pyav", "decord")  # frame indices exact by presentation time
+        and os.path.getsize(info.uri) <= ASSET_MAX_BYTES
+    )
+    return "asset" if playable else "jpeg"
+
+
+def asset_problem(uri: str) -> str | None:
+    """Why the Rerun viewer cannot play ``uri`` as a video asset (e.g. a truncated MP4), or None."""
+    if not os.path.isfile(uri):
+        return "not a file"
+    try:
+        rr.AssetVideo(path=uri).read_frame_timestamps_nanos()
+    except (RuntimeError, ValueError, OSError) as exc:
+        return " ".join(str(exc).split())[:200] or type(exc).__name__
+    return None
+
+
+def encode_jpegs(frames: FrameBatch, _poses: PoseBatch) -> list[bytes]:
+    """The frames as JPEG, for the recording: a frame hook (it runs in the landmarkers' threads)."""
+    import cv2  # only when the recording holds JPEG frames
+
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+    return [
+        cv2.imencode(".jpg", cv2.cvtColor(im, cv2.COLOR_RGB2BGR), params)[1].tobytes()
+        for im in frames.images
+    ]
+
+
+class RerunRecording(Sink):
+    """The Rerun recording: a file (``--save``), a spawned viewer, a viewer's URL or a served web
+    viewer (``target``). Frames come from the MP4 itself (``asset``), as JPEG at the inference
+    size (``jpeg``: encoded in the landmarkers' threads) or not at all; ``auto`` picks the asset
+    when the viewer can play it."""
+
+    name = "rerun"
 
     def __init__(
         self,
         target: RerunTarget,
-        info: VideoInfo,
         *,
-        video_mode: VideoMode,
-        num_persons: int = 1,
-        display_size: tuple[int, int] | None = None,
+        video_mode: VideoMode | Literal["auto"] = "auto",
         recording_name: str | None = None,
     ) -> None:
-        self.info = info
         self.target = target
-        self.video_mode = video_mode
-        self.num_persons = num_persons
-        # Frames are shown at ``display_size``; landmarks stay in original pixels, scaled to it.
-        self.display_size = display_size or (info.width, info.height)
+        self.requested_mode = video_mode
+        self.recording_name = recording_name
+        self.rec: rr.RecordingStream | None = None
+        self._working: Path | None = None
         self._mask_format: tuple[int, int] | None = None
         self._shown: dict[int | None, bool] = {}  # track (None: the one person) -> on screen
         self._classes = 0  # tracks with a class described in the annotation context
         self._styled: set[int] = set()  # tracks whose keypoint radius is logged
         self._asset_nanos: np.ndarray | None = None
+
+    def open(self, context: SinkContext, staging: Staging) -> None:
+        info = self.info = context.info
+        self.num_persons = context.num_poses
+        self.video_mode = self._video_mode(info)
+        # Frames are shown at ``display_size``; landmarks stay in original pixels, scaled to it.
+        self.display_size = (
+            (info.width, info.height) if self.video_mode == "asset" else context.frame_size
+        )
+        if self.target.save is not None:
+            self._working = staging.claim(self.target.save)
         self.rec = rr.RecordingStream("fastpose")
-        if recording_name:
-            self.rec.send_recording_name(recording_name)
-        self._open(target)
+        self.rec.send_recording_name(self.recording_name or Path(info.uri).name)
+        self.rec.send_property("fastpose", rr.AnyValues(**dict(context.settings)))
+        open_stream(self.rec, self.target, blueprint(self.num_persons), self._working)
         self._log_static()
 
-    def _open(self, target: RerunTarget) -> None:
-        """A file is written as ``out.partial.rrd`` until :meth:`close` (see fastpose.outputs)."""
-        self.output = OutputFile(target.save) if target.save is not None else None
-        working = self.output.working if self.output is not None else None
-        open_stream(self.rec, target, blueprint(self.num_persons), working)
+    def _video_mode(self, info: VideoInfo) -> VideoMode:
+        """The requested mode, or ``auto``'s choice; an MP4 the viewer can't read as an asset
+        gets JPEG frames (``auto``) or fails (``asset``)."""
+        mode = choose_video_mode(info, self.requested_mode)
+        if mode != "asset":
+            return mode
+        if info.rotation:
+            raise InvalidVideoError(
+                f"{info.uri}: --video-mode asset: the video is rotated {info.rotation} degrees "
+                "by its metadata, which Rerun's video player ignores (it would play sideways "
+                "under upright landmarks); use --video-mode jpeg or auto"
+            )
+        problem = asset_problem(info.uri)
+        if problem is None:
+            return mode
+        if self.requested_mode == "asset":
+            raise InvalidVideoError(
+                f"{info.uri}: --video-mode asset: Rerun cannot read this MP4 ({problem})"
+            )
+        logger.warning(
+            "%s: Rerun cannot read this MP4 (%s); recording the frames as JPEG", info.uri, problem
+        )
+        return "jpeg"
+
+    def frame_hook(self) -> FrameHook | None:
+        return encode_jpegs if self.video_mode == "jpeg" else None
+
+    def write(self, batch: Tracked) -> None:
+        self.log_poses(batch.poses)
+        self.log_masks(batch.poses)
+        self.log_frames(batch.poses, batch.extras.get(self.name))
+
+    def describe(self) -> str:
+        return self.target.describe()
 
     def _log_static(self) -> None:
         log = self.rec.log
@@ -361,30 +451,16 @@ class RerunSink:
         elif self.video_mode == "jpeg" and jpegs:
             self.rec.send_columns("video", idx, rr.EncodedImage.columns(blob=jpegs))
 
-    def close(self, *, complete: bool = True, frames: int | None = None) -> Path | None:
-        """Flush and close the output; safe to call twice. A file moves to its final name only
-        if ``complete``, and is dropped if ``frames`` is 0; returns where it is (None: no file).
-        A viewer gets a bounded time to take the end (a shorter one if not ``complete``), else
-        :class:`~fastpose.errors.ViewerError`."""
+    def close(self, *, complete: bool) -> None:
+        """Flush and close the stream; safe to call twice. A viewer gets a bounded time to take
+        the end (a shorter one if not ``complete``), else :class:`~fastpose.errors.ViewerError`."""
         if self.rec is None:
-            return self.output.kept if self.output is not None else None
+            return
         rec, self.rec = self.rec, None
         if complete:
             close_stream(rec, self.target)
         else:
             close_stream(rec, self.target, INTERRUPTED_FLUSH_TIMEOUT_S)
-        return self.output.finish(complete=complete, frames=frames) if self.output else None
-
-    def __enter__(self) -> RerunSink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close(complete=exc_type is None)
 
 
 def _track_classes(masks: np.ndarray, ids: np.ndarray) -> np.ndarray:

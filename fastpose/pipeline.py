@@ -1,0 +1,171 @@
+"""One video into its outputs: a tracker feeding every sink, in one recording transaction.
+
+``fastpose run``, ``fastpose batch`` and Python users all record through :func:`record` (or
+:func:`track`, which also builds the tracker and the sinks from keywords). Each batch reaches every
+sink or none (a signal is held while it is written); the sinks are closed however the run ends,
+and their files reach their final names only if it finished (see fastpose.transaction).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastpose.errors import OutputError, ViewerError
+from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
+from fastpose.tracker import Tracker, TrackStats
+from fastpose.transaction import Transaction
+
+logger = logging.getLogger(__name__)
+
+
+class _Unguarded:
+    """Stands in for the CLI's signal guard where there is none (the Python API)."""
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Recorded:
+    """What a recording wrote: frames that reached every sink, the files holding them (final
+    names if complete, working names if not), whether it completed, the tracker's counts."""
+
+    frames: int = 0
+    kept: list[Path] = field(default_factory=list)
+    complete: bool = False
+    stats: TrackStats | None = None
+    sinks: list[Sink] = field(default_factory=list)
+
+
+def record(
+    tracker: Tracker,
+    sinks: Sequence[Sink],
+    *,
+    staging: Transaction | None = None,
+    guard: Any = None,
+    progress: bool = False,
+    on_batch: Callable[[int], None] | None = None,
+    result: Recorded | None = None,
+) -> Recorded:
+    """Run ``tracker`` into ``sinks``; close them however it ends and finish ``staging``.
+
+    ``guard.deferred()`` (the CLI's :class:`~fastpose.signals.SignalGuard`, or a batch's stop
+    checkpoint) wraps each batch's writing; ``on_batch`` gets each batch's frame count once
+    written. ``result`` (made here if not given) is filled as it goes, so a caller that catches
+    an exception still knows what was kept."""
+    staging = staging or Transaction()
+    guard = guard or _Unguarded()
+    result = result if result is not None else Recorded()
+    result.stats, result.sinks = tracker.stats, list(sinks)
+    names = [s.name for s in sinks]
+    if len(set(names)) != len(names):
+        raise ValueError(f"sinks: expected distinct names, got {names}")
+    context = SinkContext(
+        info=tracker.info,
+        frame_size=tracker.frame_size,
+        num_poses=tracker.options.landmarker.num_poses,
+        settings=tracker.options.settings(),
+    )
+    measurer = _measurer(sinks, context)
+    with contextlib.ExitStack() as stack:
+        stack.push(_finisher(staging, result))
+        for sink in sinks:
+            stack.push(_closer(sink))
+            sink.open(context, staging)
+        hooks = {s.name: h for s in sinks if (h := s.frame_hook()) is not None}
+        bar = stack.enter_context(_progress(tracker, progress))
+        for item in tracker.batches(hooks):
+            batch = Tracked(item.poses, item.extras, measurer(item.poses) if measurer else None)
+            with guard.deferred():  # a batch reaches every output or none
+                for sink in sinks:
+                    _write(sink, batch)
+                result.frames += len(batch)
+            if on_batch is not None:
+                on_batch(len(batch))
+            bar.update(len(batch))
+    return result
+
+
+def _write(sink: Sink, batch: Tracked) -> None:
+    try:
+        sink.write(batch)
+    except OSError as exc:
+        if isinstance(exc, OutputError | ViewerError):
+            raise
+        raise OutputError(f"{sink.describe()}: {exc.strerror or exc}") from exc
+
+
+def _closer(sink: Sink) -> Callable[..., bool]:
+    """An exit callback closing ``sink``, complete only if no exception is unwinding; a viewer
+    that fails to take the end while another error unwinds is logged, not raised over it."""
+
+    def exit_(exc_type: type[BaseException] | None, *_: object) -> bool:
+        try:
+            sink.close(complete=exc_type is None)
+        except ViewerError as exc:
+            if exc_type is None:
+                raise
+            logger.warning("%s", exc)
+        return False
+
+    return exit_
+
+
+def _finisher(staging: Transaction, result: Recorded) -> Callable[..., bool]:
+    """An exit callback, run after every sink closed: the files move into place only if no
+    exception is unwinding."""
+
+    def exit_(exc_type: type[BaseException] | None, *_: object) -> bool:
+        result.complete = exc_type is None
+        staging.finish(complete=result.complete, frames=result.frames)
+        result.kept = staging.kept
+        return False
+
+    return exit_
+
+
+def _measurer(sinks: Sequence[Sink], context: SinkContext) -> Callable[..., Any] | None:
+    """Angles and speeds, computed once for every sink that wants them (fastpose.measures)."""
+    if not any(s.wants_measures for s in sinks):
+        return None
+    from fastpose.measures import Measurer
+
+    height_m = next((getattr(s, "height_m", None) for s in sinks if s.wants_measures), None)
+    return Measurer(context.info.width, context.info.height, height_m=height_m)
+
+
+def _progress(tracker: Tracker, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(
+        total=tracker.info.num_frames,
+        unit="frame",
+        disable=not enabled or not sys.stderr.isatty(),
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+
+def track(
+    video: str | int | os.PathLike,
+    sinks: Sequence[Sink] = (),
+    *,
+    progress: bool = False,
+    **options: Any,
+) -> Recorded:
+    """Track ``video`` into ``sinks`` with ``fastpose run``'s defaults (keywords as
+    :meth:`fastpose.TrackOptions.create`'s), e.g.
+    ``track("clip.mp4", [LandmarkTable("clip.parquet")], num_poses=2)``."""
+    with Tracker(video, **options) as tracker:
+        return record(tracker, sinks, progress=progress)
+
+
+__all__ = ["Recorded", "Staging", "record", "track"]

@@ -1,0 +1,188 @@
+"""The library is the product: the Python API, `fastpose run` and `fastpose batch` give the same
+landmarks; the number of landmarkers changes the speed, not who is found; outputs are only those
+asked for, and each says how it was made; a slow consumer slows inference instead of filling
+memory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from clips import transcode
+from conftest import ROOT, data_file, run_cli
+
+import fastpose
+from fastpose.sinks.landmarks import read_settings
+from fastpose.skeleton import NUM_LANDMARKS
+
+
+def _table(path) -> dict[tuple[int, int], np.ndarray]:
+    """(frame_idx, person) -> (33, 2) x_px, y_px from an exported table."""
+    cols = pq.read_table(path, columns=["frame_idx", "person", "x_px", "y_px"]).to_pydict()
+    frame, person = np.asarray(cols["frame_idx"]), np.asarray(cols["person"])
+    xy = np.stack([cols["x_px"], cols["y_px"]], axis=1).reshape(-1, NUM_LANDMARKS, 2)
+    keys = zip(frame[::NUM_LANDMARKS].tolist(), person[::NUM_LANDMARKS].tolist(), strict=True)
+    return dict(zip(keys, xy, strict=True))
+
+
+def _api_poses(video, **options) -> dict[tuple[int, int], np.ndarray]:
+    """What ``fastpose.Tracker(video, **options)`` finds, keyed like :func:`_table`."""
+    out = {}
+    with fastpose.Tracker(video, **options) as tracker:
+        w, h = tracker.info.width, tracker.info.height
+        for batch in tracker:
+            poses = batch.poses
+            pixels = poses.pixels(w, h)
+            for f, k in zip(*np.nonzero(poses.detected), strict=True):
+                out[(int(poses.frame_idx[f]), int(poses.track_ids[f, k]))] = pixels[f, k]
+    return out
+
+
+def _assert_same(a: dict, b: dict, tolerance_px: float = 0.5) -> None:
+    assert a.keys() == b.keys(), f"frames/ids differ: {sorted(a.keys() ^ b.keys())[:10]}"
+    worst = max(float(np.abs(a[k] - b[k]).max()) for k in a)
+    assert worst <= tolerance_px, f"worst difference {worst:.3f} px"
+
+
+@pytest.fixture(scope="module")
+def sports2d_two(tmp_path_factory) -> dict[str, dict]:
+    """sports2d_demo at --num-poses 2: the CLI on every core, the API with no options but
+    num_poses, and the API on one landmarker."""
+    tmp = tmp_path_factory.mktemp("sports2d")
+    clip = data_file("sports2d_demo.mp4")
+    result = run_cli(
+        "run", clip, "--num-poses", "2", "--workers", "2", "--export", tmp / "t.parquet"
+    )
+    assert result.returncode == 0, result.stderr
+    return {
+        "cli": _table(tmp / "t.parquet"),
+        "api": _api_poses(clip, num_poses=2, workers=2),
+        "one": _api_poses(clip, num_poses=2, workers=1),
+    }
+
+
+def test_api_with_no_options_equals_the_cli_one_person(tmp_path) -> None:
+    clip = data_file("pose2sim_single_cam01.mp4")
+    result = run_cli("run", clip, "--export", tmp_path / "t.parquet")
+    assert result.returncode == 0, result.stderr
+    _assert_same(_api_poses(clip), _table(tmp_path / "t.parquet"))
+
+
+def test_api_equals_the_cli_two_people(sports2d_two) -> None:
+    _assert_same(sports2d_two["api"], sports2d_two["cli"])
+
+
+def test_one_or_two_landmarkers_find_the_same_people(sports2d_two) -> None:
+    """MediaPipe's tracker is path-dependent: a landmarker restarted mid-clip may not find the
+    athlete the one that ran from the start follows. The restarted range runs again from further
+    back, so the people count per frame is the same in >= 98% of frames."""
+    one, two = sports2d_two["one"], sports2d_two["api"]
+    frames = range(230)
+    count_one = np.array([sum(1 for (f, _) in one if f == i) for i in frames])
+    count_two = np.array([sum(1 for (f, _) in two if f == i) for i in frames])
+    same = float((count_one == count_two).mean())
+    assert same >= 0.98, f"same people count in {same:.1%} of frames"
+    assert (count_one == 2).sum() >= 100, "both people should be found in most frames"
+
+
+def test_batch_equals_run(tmp_path) -> None:
+    clip = data_file("pose_squats.mp4")
+    run = run_cli("run", clip, "--export", tmp_path / "run.parquet")
+    assert run.returncode == 0, run.stderr
+    batch = run_cli("batch", clip, "--out", tmp_path / "out")
+    assert batch.returncode == 0, batch.stderr
+    _assert_same(_table(tmp_path / "out" / "pose_squats.parquet"), _table(tmp_path / "run.parquet"))
+
+
+def test_export_alone_writes_no_recording(tmp_path) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(data_file("pose_squats.mp4").read_bytes())
+    result = run_cli("run", clip, "--export", tmp_path / "t.csv", "--max-frames", "5")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "t.csv"]
+    assert not list(ROOT.glob("clip*.rrd")), "a recording was written beside the tests"
+
+
+def _rrd_settings(path) -> dict[str, str]:
+    from rerun.chunk import RrdReader
+
+    for chunk in RrdReader(path).stream().to_chunks():
+        if chunk.entity_path == "/__properties/fastpose":
+            batch = chunk.to_record_batch()
+            return {
+                n: str(batch.column(n)[0].as_py()[0]) for n in batch.schema.names if "." not in n
+            }
+    return {}
+
+
+def test_every_output_records_its_settings(tmp_path) -> None:
+    clip = data_file("pose_squats.mp4")
+    result = run_cli(
+        "run", clip, "--save", tmp_path / "r.rrd", "--export", tmp_path / "t.parquet",
+        "--num-poses", "2", "--max-frames", "8", "--min-detection-confidence", "0.4",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for settings in (read_settings(tmp_path / "t.parquet"), _rrd_settings(tmp_path / "r.rrd")):
+        assert settings["num_poses"] == "2"
+        assert settings["inference_size"] == "960"
+        assert settings["min_detection_confidence"] == "0.4"
+        assert settings["model"] == "full"
+        assert settings["mediapipe"].startswith("1.")
+        assert settings["fastpose"] == fastpose.__version__
+        assert "one-euro" in settings["smoothing"]
+
+
+def test_a_batch_resumed_with_other_settings_is_not_skipped(tmp_path) -> None:
+    clip = data_file("pose_squats.mp4")
+    out = tmp_path / "out"
+    first = run_cli("batch", clip, "--out", out, "--max-frames", "4")
+    assert first.returncode == 0, first.stderr
+    again = run_cli("batch", clip, "--out", out, "--max-frames", "4", "--num-poses", "2")
+    assert again.returncode == 1
+    lines = [line for line in again.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "num_poses 1 -> 2" in lines[0] and "--overwrite" in lines[0], lines
+    redone = run_cli(
+        "batch", clip, "--out", out, "--max-frames", "4", "--num-poses", "2", "--overwrite"
+    )
+    assert redone.returncode == 0, redone.stderr
+    assert read_settings(out / "pose_squats.parquet")["num_poses"] == "2"
+    same = run_cli("batch", clip, "--out", out, "--max-frames", "4", "--num-poses", "2")
+    assert same.returncode == 0 and "skipped" in same.stderr, same.stderr
+    assert not (out / ".incomplete").exists()
+
+
+# --- a slow consumer ----------------------------------------------------------------------------
+
+_CONSUMER = textwrap.dedent(
+    """
+    import resource, sys, time
+    import fastpose
+    clip, workers, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    with fastpose.Tracker(clip, workers=workers) as tracker:
+        for batch in tracker:
+            time.sleep(pause)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    """
+)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_slow_consumer_does_not_fill_memory(tmp_path, workers) -> None:
+    """A loop slower than inference (it sleeps per batch) over a 3,000-frame 360p clip holds at
+    most a few batches more than one that doesn't: peak RSS within 1.2x."""
+    clip = transcode(
+        data_file("pose2sim_single_cam01.mp4"), tmp_path / "clip.mp4", (360, 640), 3000
+    )
+    peaks = {}
+    for pause in (0.0, 0.5):
+        proc = subprocess.run(
+            [sys.executable, "-c", _CONSUMER, str(clip), str(workers), str(pause)],
+            capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        peaks[pause] = int(proc.stdout.split()[-1]) / 1024
+    assert peaks[0.5] <= 1.2 * peaks[0.0], f"peak RSS MB, fast vs slow consumer: {peaks}"
