@@ -169,3 +169,11 @@ def landmark_groups() -> dict[str, tuple[int, ...]]:
 
     index = {name: i for i, name in enumerate(LANDMARK_NAMES)}
     return {point: tuple(index[lm] for lm in lms) for point, lms in POINTS.items()}
+
+
+def period(name: str, unit: str) -> float:
+    """The period a measure's values wrap with (360 or 180 degrees), 0 for one that doesn't wrap
+    (3D flexions lie in [0, 180], speeds are magnitudes)."""
+    if unit != DEG:
+        return 0.0
+    return next((a.period for a in ANGLES_2D if a.name == name), 0.0)
