@@ -10,8 +10,9 @@ from fastpose.measures.definitions import landmark_groups
 
 
 def visible(landmarks: NDArray[np.float32], min_visibility: float) -> NDArray[np.bool_]:
-    """(..., 33) which landmarks count: detected, with visibility >= ``min_visibility``."""
-    return landmarks[..., 3] >= min_visibility  # NaN (no person) compares False
+    """(..., 33) which landmarks count: detected (finite x, y), visibility >= ``min_visibility``."""
+    finite = np.isfinite(landmarks[..., :2]).all(axis=-1)
+    return finite & (landmarks[..., 3] >= min_visibility)  # NaN (no person) compares False
 
 
 def gather(
