@@ -105,3 +105,44 @@ def read_rrd(path: Path) -> RrdSummary:
         if "frame_idx" in batch.schema.names:
             frames[entity] |= set(batch.column("frame_idx").to_pylist())
     return RrdSummary(dict(static), dict(temporal), dict(rows), timelines, dict(frames))
+
+
+@dataclass
+class TrackedClip:
+    """A clip tracked as `fastpose run` tracks it: its smoothed batches, in order, and its info."""
+
+    batches: list  # [PoseBatch]
+    info: object  # VideoInfo
+    decode_size: tuple[int, int]
+
+    @property
+    def poses(self):
+        from fastpose.poses import PoseBatch
+
+        return PoseBatch.concat(self.batches)
+
+
+_TRACKED: dict[tuple[str, int], TrackedClip] = {}
+
+
+@pytest.fixture(scope="session")
+def track_clip():
+    """``track_clip(name, num_poses)``: a tests/data clip tracked once per session (the one place
+    the tests call the tracker for measures)."""
+    from fastpose.landmarker import LandmarkerOptions
+    from fastpose.models import resolve_model
+    from fastpose.tracker import Tracker, TrackOptions
+
+    def track(name: str, num_poses: int = 1) -> TrackedClip:
+        key = (name, num_poses)
+        if key not in _TRACKED:
+            options = TrackOptions(
+                LandmarkerOptions(resolve_model("full").path, num_poses=num_poses, segment=False),
+                workers=1,
+            )
+            with Tracker(data_file(name), options) as tracker:
+                batches = [item.poses for item in tracker]
+                _TRACKED[key] = TrackedClip(batches, tracker.info, tracker.source.decode_size)
+        return _TRACKED[key]
+
+    return track

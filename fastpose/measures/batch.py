@@ -1,0 +1,88 @@
+"""Measures of consecutive frames as arrays: what the pipeline hands to the sinks that want them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fastpose.measures.definitions import UNITS
+
+
+def _expect(ok: bool, what: str, expected: str, got: object) -> None:
+    if not ok:
+        raise ValueError(f"{what}: expected {expected}, got {got}")
+
+
+@dataclass(frozen=True)
+class MeasureBatch:
+    """Angles and speeds of consecutive frames, per person slot.
+
+    ``values[t, p, m]`` is measure ``names[m]`` in ``units[m]`` for the person in slot ``p`` of
+    frame ``t``, whose track id is ``track_ids[t, p]`` (-1: an empty slot, all NaN). NaN wherever a
+    point the measure needs is missing or not visible enough. A name may come twice with two
+    units (a speed in px/s and in m/s); a (name, unit) pair only once.
+    """
+
+    frame_idx: NDArray[np.int64]  # (T,)
+    time_s: NDArray[np.float64]  # (T,)
+    track_ids: NDArray[np.int32]  # (T, P)
+    names: tuple[str, ...]
+    units: tuple[str, ...]
+    values: NDArray[np.float64]  # (T, P, M)
+
+    def __post_init__(self) -> None:
+        t = len(self.frame_idx)
+        _expect(self.frame_idx.ndim == 1, "frame_idx", "1-D", self.frame_idx.shape)
+        _expect(self.frame_idx.dtype == np.int64, "frame_idx", "int64", self.frame_idx.dtype)
+        _expect(self.time_s.shape == (t,), "time_s", f"shape ({t},)", self.time_s.shape)
+        _expect(self.time_s.dtype == np.float64, "time_s", "float64", self.time_s.dtype)
+        ids = self.track_ids
+        _expect(ids.dtype == np.int32, "track_ids", "int32", ids.dtype)
+        _expect(ids.ndim == 2 and ids.shape[0] == t, "track_ids", f"shape ({t}, P)", ids.shape)
+        _expect(
+            isinstance(self.names, tuple) and isinstance(self.units, tuple),
+            "names, units",
+            "tuples",
+            (type(self.names).__name__, type(self.units).__name__),
+        )
+        _expect(
+            len(self.names) == len(self.units),
+            "units",
+            f"one per name ({len(self.names)})",
+            len(self.units),
+        )
+        bad = [u for u in self.units if u not in UNITS]
+        _expect(not bad, "units", f"one of {UNITS}", bad[:1])
+        pairs = list(zip(self.names, self.units, strict=True))
+        twice = [p for p in pairs if pairs.count(p) > 1]
+        _expect(not twice, "names", "each (name, unit) once", twice[:1])
+        shape = (*ids.shape, len(self.names))
+        _expect(self.values.dtype == np.float64, "values", "float64", self.values.dtype)
+        _expect(self.values.shape == shape, "values", f"shape {shape}", self.values.shape)
+
+    def __len__(self) -> int:
+        return len(self.frame_idx)
+
+    def index(self, name: str, unit: str | None = None) -> int:
+        """Where measure ``name`` (in ``unit``; None: its first unit) is along the last axis."""
+        for m, (n, u) in enumerate(zip(self.names, self.units, strict=True)):
+            if n == name and (unit is None or u == unit):
+                return m
+        raise KeyError(f"no measure {name!r}{f' in {unit}' if unit else ''}")
+
+    def column(self, name: str, unit: str | None = None) -> NDArray[np.float64]:
+        """(T, P) the values of one measure."""
+        return self.values[:, :, self.index(name, unit)]
+
+    def take(self, sl: slice) -> MeasureBatch:
+        """The frames in ``sl`` (views, no copy)."""
+        return MeasureBatch(
+            self.frame_idx[sl],
+            self.time_s[sl],
+            self.track_ids[sl],
+            self.names,
+            self.units,
+            self.values[sl],
+        )

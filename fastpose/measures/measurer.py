@@ -1,0 +1,76 @@
+"""The measures of tracked poses, batch by batch: :class:`Measurer`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastpose.measures import angles2d, angles3d
+from fastpose.measures.batch import MeasureBatch
+from fastpose.measures.definitions import DEG, M_S, PX_S, SPEEDS
+from fastpose.measures.points import gather, visible
+from fastpose.measures.speeds import TrackScale, TrackSpeeds, body_heights
+from fastpose.poses import PoseBatch
+
+_SPEED_NAMES = tuple(SPEEDS)
+_SPEED_POINTS = tuple(SPEEDS.values())
+
+
+class Measurer:
+    """Joint and segment angles (2D, on pixels of the ``width`` x ``height`` original frame),
+    flexions (3D, on world landmarks) and speeds (px/s; and m/s given the person's height
+    ``height_m``) of each tracked person, batch by batch in frame order.
+
+    Landmarks with visibility under ``min_visibility`` count as missing: the measures needing
+    them are NaN. The speeds' state is kept per track (see speeds.py), so consecutive batches
+    give what one batch of all their frames would. ``kernel`` picks the angle kernels
+    (``angles2d.KERNELS``, ``angles3d.KERNELS``).
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        *,
+        height_m: float | None = None,
+        min_visibility: float = 0.5,
+        kernel: str = "numpy",
+        speed_window_s: float = 0.25,
+    ) -> None:
+        if width < 1 or height < 1:
+            raise ValueError(f"width, height: expected positive sizes, got {width}x{height}")
+        if not 0.0 <= min_visibility <= 1.0:
+            raise ValueError(f"min_visibility: expected 0..1, got {min_visibility}")
+        if kernel not in angles2d.KERNELS:
+            raise ValueError(f"kernel: expected one of {sorted(angles2d.KERNELS)}, got {kernel!r}")
+        self.size = np.array([width, height], dtype=np.float64)
+        self.min_visibility = min_visibility
+        self.angles2d, self.angles3d = angles2d.KERNELS[kernel], angles3d.KERNELS[kernel]
+        self.speeds = TrackSpeeds(speed_window_s)
+        self.scale = None if height_m is None else TrackScale(height_m)
+        speeds_m = _SPEED_NAMES if self.scale is not None else ()
+        self.names: tuple[str, ...] = angles2d.NAMES + angles3d.NAMES + _SPEED_NAMES + speeds_m
+        self.units: tuple[str, ...] = (
+            (DEG,) * (len(angles2d.NAMES) + len(angles3d.NAMES))
+            + (PX_S,) * len(_SPEED_NAMES)
+            + (M_S,) * len(speeds_m)
+        )
+
+    def __call__(self, poses: PoseBatch) -> MeasureBatch:
+        t, p = poses.landmarks.shape[:2]
+        ids = poses.ids
+        lm = poses.landmarks.reshape(t * p, *poses.landmarks.shape[2:])
+        ok = visible(lm, self.min_visibility)
+        xy = lm[..., :2].astype(np.float64) * self.size
+        world = poses.world.reshape(t * p, *poses.world.shape[2:]).astype(np.float64)
+        parts = [self.angles2d(xy, ok), self.angles3d(world, ok)]
+        pts = gather(xy, ok, _SPEED_POINTS).reshape(t, p, len(_SPEED_POINTS), 2)
+        px_s = self.speeds(poses.time_s, ids, pts).reshape(t * p, -1)
+        parts.append(px_s)
+        if self.scale is not None:
+            px_per_m = self.scale(ids, body_heights(xy, ok).reshape(t, p)).reshape(t * p, 1)
+            parts.append(px_s / px_per_m)
+        values = np.concatenate(parts, axis=1).reshape(t, p, len(self.names))
+        values[ids < 0] = np.nan
+        return MeasureBatch(
+            poses.frame_idx, poses.time_s, ids.astype(np.int32), self.names, self.units, values
+        )

@@ -1,0 +1,112 @@
+"""The measures in a Rerun recording: angles and speeds as time series, one entity per track and
+measure, sent as columns (``rec.send_columns``) on the ``time`` and ``frame_idx`` timelines.
+
+Paths: ``angles/track_<id>/<name>`` and ``speeds/track_<id>/<name>`` (``angles/<name>`` with
+one person), the name with spaces as underscores (``angles/track_1/right_knee``); the series keep
+the measure's own name (``right knee``) in the legend. A speed is logged in m/s when the run
+knows the person's height, else in px/s. Only finite values are sent, so a missing point leaves
+a gap in the line instead of a jump to zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import rerun as rr
+import rerun.blueprint as rrb
+
+from fastpose.measures.batch import MeasureBatch
+from fastpose.measures.definitions import DEG, M_S, PX_S
+
+#: What the measures' view shows by default: the main joints' angles.
+MAIN_ANGLES = ("right knee", "left knee", "right hip", "left hip", "right elbow", "left elbow")
+#: Series colours by side (RGB): right red, left blue, the rest grey.
+_COLOURS = {"right": (230, 60, 60), "left": (60, 110, 230)}
+_OTHER = (160, 160, 160)
+
+
+def _part(name: str) -> str:
+    return name.replace(" ", "_")
+
+
+def _root(unit: str) -> str:
+    return "angles" if unit == DEG else "speeds"
+
+
+def measure_path(name: str, unit: str, track: int, single_person: bool) -> str:
+    """The entity path of measure ``name`` of ``track``."""
+    if single_person:
+        return f"{_root(unit)}/{_part(name)}"
+    return f"{_root(unit)}/track_{track}/{_part(name)}"
+
+
+def _logged(names: tuple[str, ...], units: tuple[str, ...]) -> list[int]:
+    """Which measures go to the recording: every angle, and each speed once (m/s if there)."""
+    metric = {n for n, u in zip(names, units, strict=True) if u == M_S}
+    return [
+        m
+        for m, (n, u) in enumerate(zip(names, units, strict=True))
+        if u in (DEG, M_S) or (u == PX_S and n not in metric)
+    ]
+
+
+def log_measure_styles(
+    rec: rr.RecordingStream,
+    names: tuple[str, ...],
+    units: tuple[str, ...],
+    tracks: Iterable[int],
+    *,
+    single_person: bool,
+) -> None:
+    """Static line styles (legend name, colour by side) for the measures of ``tracks``; call it
+    when tracks first appear (static data can be sent again at no harm)."""
+    for track in tracks:
+        for m in _logged(names, units):
+            name, unit = names[m], units[m]
+            colour = _COLOURS.get(name.split(" ")[0], _OTHER)
+            label = name if unit == DEG else f"{name} ({unit})"
+            rec.log(
+                measure_path(name, unit, track, single_person),
+                rr.SeriesLines(colors=[colour], names=[label], widths=[1.5]),
+                static=True,
+            )
+
+
+def log_measures(rec: rr.RecordingStream, measures: MeasureBatch, single_person: bool) -> None:
+    """Each track's angles and speeds of one batch as ``rr.Scalars`` columns."""
+    if len(measures) == 0:
+        return
+    ids = measures.track_ids
+    for track in np.unique(ids[ids >= 0]).tolist():
+        rows, slots = np.nonzero(ids == track)
+        values = measures.values[rows, slots]  # (n, M)
+        for m in _logged(measures.names, measures.units):
+            finite = np.isfinite(values[:, m])
+            if not finite.any():
+                continue
+            frames = rows[finite]
+            rec.send_columns(
+                measure_path(measures.names[m], measures.units[m], track, single_person),
+                indexes=[
+                    rr.TimeColumn("time", duration=measures.time_s[frames]),
+                    rr.TimeColumn("frame_idx", sequence=measures.frame_idx[frames]),
+                ],
+                columns=rr.Scalars.columns(scalars=values[finite, m]),
+            )
+
+
+def measures_view(
+    tracks: Iterable[int] = (), *, single_person: bool = False, name: str = "Joint angles"
+) -> rrb.TimeSeriesView:
+    """A time-series view of the knees', hips' and elbows' angles of ``tracks`` (Rerun's queries
+    take no wildcard inside a path, so the view names each track's entities: send the blueprint
+    again when tracks appear). With no tracks yet, every angle."""
+    tracks = list(tracks)
+    if single_person:
+        contents = [measure_path(n, DEG, 0, True) for n in MAIN_ANGLES]
+    elif tracks:
+        contents = [measure_path(n, DEG, t, False) for t in tracks for n in MAIN_ANGLES]
+    else:
+        contents = ["angles/**"]
+    return rrb.TimeSeriesView(origin="/", contents=contents, name=name)

@@ -1,0 +1,137 @@
+"""OpenSim files from real clips: TRC read back with a strict reader (OpenSim's rules: header
+fields, marker count and names, frame count, rate, units, row width), MOT's header and columns,
+short gaps filled and long ones left empty, one file per track."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from test_measures import blank, run_sink
+
+from fastpose.measures import Measurer
+from fastpose.sinks.opensim import MotWriter, TrcWriter
+
+#: Pose2Sim's Markers_BlazePose.xml, in its order.
+BLAZEPOSE_MARKERS = [
+    "Nose", "LEye", "REye", "LShoulder", "RShoulder", "LElbow", "RElbow", "LWrist", "RWrist",
+    "LHip", "RHip", "LKnee", "RKnee", "LAnkle", "RAnkle", "LBigToe", "LHeel", "RBigToe", "RHeel",
+    "RThumb", "RPinky", "RIndex", "LThumb", "LPinky", "LIndex",
+]  # fmt: skip
+KEYS = (
+    "DataRate CameraRate NumFrames NumMarkers Units OrigDataRate OrigDataStartFrame OrigNumFrames"
+)
+
+
+def read_trc(path: Path) -> dict:
+    """A TRC file, read strictly as OpenSim's TRCFileAdapter does, failing on any deviation."""
+    lines = path.read_text().split("\n")
+    assert lines[-1] == "", "ends with a newline"
+    lines = lines[:-1]
+    first = lines[0].split("\t")
+    assert first[:3] == ["PathFileType", "4", "(X/Y/Z)"], first
+    keys = [k for k in lines[1].split("\t") if k]
+    assert keys == KEYS.split(), keys
+    values = [v for v in lines[2].split("\t") if v]
+    assert len(values) == len(keys)
+    meta = dict(zip(keys, values, strict=True))
+    n_markers, n_frames = int(meta["NumMarkers"]), int(meta["NumFrames"])
+    labels = [c for c in lines[3].split("\t") if c]
+    assert labels[:2] == ["Frame#", "Time"] and len(labels) == n_markers + 2
+    xyz = [c for c in lines[4].split("\t") if c]
+    assert xyz == [f"{a}{i}" for i in range(1, n_markers + 1) for a in "XYZ"]
+    rows = [r for r in lines[5:]]
+    assert all(rows), "no blank line inside the data"
+    assert len(rows) == n_frames == int(meta["OrigNumFrames"])
+    frames, times, data = [], [], np.full((n_frames, n_markers, 3), np.nan)
+    for i, row in enumerate(rows):
+        cells = row.split("\t")
+        assert len(cells) == 2 + 3 * n_markers, (i, len(cells))
+        frames.append(int(cells[0]))
+        times.append(float(cells[1]))
+        for m in range(n_markers):
+            xyz_cells = cells[2 + 3 * m : 5 + 3 * m]
+            assert all(xyz_cells) or not any(xyz_cells), "a marker is whole or empty"
+            if all(xyz_cells):
+                data[i, m] = [float(c) for c in xyz_cells]
+    assert np.all(np.diff(times) > 0), "time increases"
+    return {
+        "rate": float(meta["DataRate"]),
+        "camera_rate": float(meta["CameraRate"]),
+        "units": meta["Units"],
+        "start": int(meta["OrigDataStartFrame"]),
+        "markers": labels[2:],
+        "frames": np.array(frames),
+        "time": np.array(times),
+        "data": data,
+    }
+
+
+def test_trc_reads_strictly_with_pose2sim_markers_in_metres_y_up(track_clip, tmp_path):
+    clip = track_clip("pose_squats.mp4", 1)
+    staging = run_sink(TrcWriter(tmp_path / "squats.trc"), clip, tmp_path)
+    assert list(staging.claimed) == ["squats.trc"], "one track: no id in the name"
+    trc = read_trc(staging.claimed["squats.trc"])
+    assert trc["markers"] == BLAZEPOSE_MARKERS
+    assert trc["rate"] == trc["camera_rate"] == clip.info.fps == 5
+    assert trc["units"] == "m"
+    assert (trc["frames"] == np.arange(65)).all() and trc["start"] == 0
+    np.testing.assert_allclose(trc["time"], clip.poses.time_s, atol=1e-6)
+    data = trc["data"]
+    assert np.isfinite(data).mean() > 0.9
+    nose, ankles = data[0, 0], data[0, [13, 14]]
+    assert nose[1] - ankles[:, 1].mean() > 1.0, "standing: the nose a metre above the ankles, Y up"
+    # the values are MediaPipe's world landmarks (x, -y, -z)
+    world = clip.poses.world[:, 0]
+    seen = clip.poses.landmarks[:, 0, 25, 3] >= 0.5
+    knee = data[:, BLAZEPOSE_MARKERS.index("LKnee")]
+    np.testing.assert_allclose(knee[seen], world[seen, 25] * [1, -1, -1], atol=2e-6)
+
+
+def test_trc_fills_short_gaps_and_leaves_long_ones_empty(track_clip, tmp_path):
+    clip = track_clip("pose_squats.mp4", 1)
+    short, long_ = blank(range(10, 20)), blank(range(30, 41))
+    staging = run_sink(
+        TrcWriter(tmp_path / "gaps.trc"), clip, tmp_path, drop=lambda p: long_(short(p))
+    )
+    trc = read_trc(staging.claimed["gaps.trc"])
+    assert len(trc["frames"]) == 65, "every frame of the track's lifetime"
+    hip = trc["data"][:, BLAZEPOSE_MARKERS.index("RHip")]
+    assert np.isfinite(hip[10:20]).all(), "10 frames: interpolated"
+    assert np.isnan(hip[30:41]).all(), "11 frames: left empty"
+    # linear in time between the frames around the gap
+    t = trc["time"]
+    expected = hip[9] + (hip[20] - hip[9]) * ((t[10:20] - t[9]) / (t[20] - t[9]))[:, None]
+    np.testing.assert_allclose(hip[10:20], expected, atol=2e-6)
+
+
+def test_one_file_per_track_and_mot_as_sports2d_writes_it(track_clip, tmp_path):
+    clip = track_clip("sports2d_demo.mp4", 2)
+    measurer = Measurer(clip.info.width, clip.info.height)
+    staging = run_sink(TrcWriter(tmp_path / "demo.trc"), clip, tmp_path)
+    ids = clip.poses.ids
+    tracks = sorted(set(ids[ids >= 0].tolist()))
+    assert len(tracks) >= 2
+    assert sorted(staging.claimed) == sorted(f"demo_{t}.trc" for t in tracks)
+    for t in tracks:
+        trc = read_trc(staging.claimed[f"demo_{t}.trc"])
+        frames = clip.poses.frame_idx[(ids == t).any(axis=1)]
+        assert trc["frames"][0] == trc["start"] == frames[0]
+        assert (trc["frames"] == np.arange(frames[0], frames[-1] + 1)).all()
+
+    staging = run_sink(MotWriter(tmp_path / "demo.mot"), clip, tmp_path, measurer=measurer)
+    assert sorted(staging.claimed) == sorted(f"demo_{t}.mot" for t in tracks)
+    longest = max(tracks, key=lambda t: (ids == t).sum())
+    lines = staging.claimed[f"demo_{longest}.mot"].read_text().split("\n")
+    end = lines.index("endheader")
+    header = dict(line.split("=") for line in lines[:end] if "=" in line)
+    columns = lines[end + 1].split("\t")
+    angles = [n for n, u in zip(measurer.names, measurer.units, strict=True) if u == "deg"]
+    assert lines[0] == "Coordinates" and header["inDegrees"] == "yes"
+    assert columns == ["time", *angles]
+    rows = [r.split("\t") for r in lines[end + 2 : -1]]
+    assert int(header["nRows"]) == len(rows) and int(header["nColumns"]) == len(columns)
+    assert all(len(r) == len(columns) for r in rows)
+    knee = [float(r[columns.index("right knee")] or "nan") for r in rows]
+    assert sum(math.isfinite(k) for k in knee) > 0.5 * len(rows)
