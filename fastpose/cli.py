@@ -34,6 +34,7 @@ _INFERENCE_HELP = (
     "long side of the frames inference sees (0 = native; default 640 for one person, 960 with "
     "--num-poses 2 or more)"
 )
+_HEIGHT_HELP = "the person's height, for speeds in m/s (else in px/s only)"
 EXIT_ERROR = 1
 
 
@@ -127,6 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--export", type=Path, metavar="FILE", help="write landmarks to FILE.parquet or FILE.csv"
     )
+    out.add_argument(
+        "--angles",
+        type=Path,
+        metavar="FILE",
+        help="write joint angles and speeds to FILE.parquet, FILE.csv or FILE.mot (OpenSim)",
+    )
+    out.add_argument(
+        "--trc",
+        type=Path,
+        metavar="FILE.trc",
+        help="write the 3D landmarks as OpenSim markers (FILE_<id>.trc with several people)",
+    )
     out.add_argument("--overwrite", action="store_true", help="replace existing output files")
     out.add_argument(
         "--video-mode",
@@ -165,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: the cores here, {default_workers()})",
     )
     proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
+    proc.add_argument("--height", type=_positive_float, metavar="METRES", help=_HEIGHT_HELP)
     proc.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
     _add_batch(sub)
@@ -194,7 +208,11 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
     )
     out = batch.add_argument_group("output")
     out.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for outputs")
-    out.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="landmarks")
+    out.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="tables")
+    out.add_argument(
+        "--angles", action="store_true", help="also DIR/<name>.angles.parquet (or .csv)"
+    )
+    out.add_argument("--trc", action="store_true", help="also DIR/<name>.trc (OpenSim markers)")
     out.add_argument("--overwrite", action="store_true", help="redo videos that are done")
     out.add_argument(
         "--video-mode", choices=("auto", "asset", "jpeg", "none"), default="auto",
@@ -227,6 +245,7 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
         f"{default_workers()}; with --ray, the local runtime's CPUs)",
     )  # fmt: skip
     proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
+    proc.add_argument("--height", type=_positive_float, metavar="METRES", help=_HEIGHT_HELP)
     proc.add_argument("--no-progress", action="store_true", help="no progress bar")
     proc.add_argument(
         "--ray", nargs="?", const=True, default=False, metavar="ADDRESS",

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LandmarkerOptions:
-    """How to build the landmarker; picklable, so worker processes can build their own."""
+    """How to build the landmarker; picklable, so Ray tasks on other nodes can build their own."""
 
     model_path: Path
     num_poses: int = 1

@@ -54,13 +54,15 @@ def record(
     progress: bool = False,
     on_batch: Callable[[int], None] | None = None,
     result: Recorded | None = None,
+    height: float | None = None,
 ) -> Recorded:
     """Run ``tracker`` into ``sinks``; close them however it ends and finish ``staging``.
 
     ``guard.deferred()`` (the CLI's :class:`~fastpose.signals.SignalGuard`, or a batch's stop
     checkpoint) wraps each batch's writing; ``on_batch`` gets each batch's frame count once
-    written. ``result`` (made here if not given) is filled as it goes, so a caller that catches
-    an exception still knows what was kept."""
+    written. ``height``: the person's height in metres, for speeds in m/s (fastpose.measures).
+    ``result`` (made here if not given) is filled as it goes, so a caller that catches an
+    exception still knows what was kept."""
     staging = staging or Transaction()
     guard = guard or _Unguarded()
     result = result if result is not None else Recorded()
@@ -68,13 +70,16 @@ def record(
     names = [s.name for s in sinks]
     if len(set(names)) != len(names):
         raise ValueError(f"sinks: expected distinct names, got {names}")
+    settings = tracker.options.settings()
+    if height is not None:
+        settings["height_m"] = f"{height:g}"
     context = SinkContext(
         info=tracker.info,
         frame_size=tracker.frame_size,
         num_poses=tracker.options.landmarker.num_poses,
-        settings=tracker.options.settings(),
+        settings=settings,
     )
-    measurer = _measurer(sinks, context)
+    measurer = _measurer(sinks, context, height)
     with contextlib.ExitStack() as stack:
         stack.push(_finisher(staging, result))
         for sink in sinks:
@@ -132,14 +137,15 @@ def _finisher(staging: Transaction, result: Recorded) -> Callable[..., bool]:
     return exit_
 
 
-def _measurer(sinks: Sequence[Sink], context: SinkContext) -> Callable[..., Any] | None:
+def _measurer(
+    sinks: Sequence[Sink], context: SinkContext, height: float | None
+) -> Callable[..., Any] | None:
     """Angles and speeds, computed once for every sink that wants them (fastpose.measures)."""
     if not any(s.wants_measures for s in sinks):
         return None
     from fastpose.measures import Measurer
 
-    height_m = next((getattr(s, "height_m", None) for s in sinks if s.wants_measures), None)
-    return Measurer(context.info.width, context.info.height, height_m=height_m)
+    return Measurer(context.info.width, context.info.height, height_m=height)
 
 
 def _progress(tracker: Tracker, enabled: bool) -> Any:
@@ -159,13 +165,14 @@ def track(
     sinks: Sequence[Sink] = (),
     *,
     progress: bool = False,
+    height: float | None = None,
     **options: Any,
 ) -> Recorded:
     """Track ``video`` into ``sinks`` with ``fastpose run``'s defaults (keywords as
     :meth:`fastpose.TrackOptions.create`'s), e.g.
     ``track("clip.mp4", [LandmarkTable("clip.parquet")], num_poses=2)``."""
     with Tracker(video, **options) as tracker:
-        return record(tracker, sinks, progress=progress)
+        return record(tracker, sinks, progress=progress, height=height)
 
 
 __all__ = ["Recorded", "Staging", "record", "track"]

@@ -33,8 +33,9 @@ from fastpose.viewer import RerunTarget, ServedViewer, check_target, check_url, 
 
 logger = logging.getLogger(__name__)
 
-#: Where the landmark table may go.
+#: Where the landmark table and the measures may go.
 EXPORT_FORMATS = (".parquet", ".csv")
+ANGLES_FORMATS = (".parquet", ".csv", ".mot")
 
 
 def _target(args: argparse.Namespace, video: str) -> RerunTarget | None:
@@ -67,7 +68,7 @@ def _target(args: argparse.Namespace, video: str) -> RerunTarget | None:
 
 def _file_outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
     """The file outputs asked for besides the recording, as (option, path)."""
-    given = [("--export", args.export)]
+    given = [("--export", args.export), ("--angles", args.angles), ("--trc", args.trc)]
     return [(what, Path(path)) for what, path in given if path is not None]
 
 
@@ -78,6 +79,10 @@ def _check_outputs(target: RerunTarget | None, video: str, args: argparse.Namesp
     outputs = [*([("--save", Path(save))] if save is not None else []), *_file_outputs(args)]
     if args.export is not None:
         check_suffix(args.export, EXPORT_FORMATS, "--export")
+    if args.angles is not None:
+        check_suffix(args.angles, ANGLES_FORMATS, "--angles")
+    if args.trc is not None:
+        check_suffix(args.trc, (".trc",), "--trc")
     inputs = [("the input video", Path(video)), ("the model", Path(args.model))]
     check_distinct(outputs, [(what, path) for what, path in inputs if path.is_file()])
     for _, path in outputs:
@@ -116,6 +121,14 @@ def _sinks(args: argparse.Namespace, target: RerunTarget | None) -> list[Sink]:
         from fastpose.sinks.landmarks import LandmarkTable
 
         sinks.append(LandmarkTable(args.export))
+    if args.angles is not None:
+        from fastpose.sinks.angles import angles_sink
+
+        sinks.append(angles_sink(args.angles))
+    if args.trc is not None:
+        from fastpose.sinks.opensim import TrcWriter
+
+        sinks.append(TrcWriter(args.trc))
     return sinks
 
 

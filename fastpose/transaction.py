@@ -54,13 +54,19 @@ class Transaction:
     ``working(final)`` names a file's working path (default: ``out.partial.rrd``); ``numbered``
     takes ``out.partial-1.rrd`` when that exists (a ``fastpose run`` beside an earlier one's
     partial), else a taken name is an error (a batch holds its video's lock: see
-    fastpose.batching.claims)."""
+    fastpose.batching.claims). ``last``: the file moved into place last (a batch's recording:
+    once it is there, every output of the video is)."""
 
     def __init__(
-        self, working: Callable[[Path], Path] = partial_path, *, numbered: bool = True
+        self,
+        working: Callable[[Path], Path] = partial_path,
+        *,
+        numbered: bool = True,
+        last: Path | None = None,
     ) -> None:
         self._working = working
         self._numbered = numbered
+        self._last = last
         self.files: list[tuple[Path, Path]] = []  # (final, working)
         self.kept: list[Path] = []
 
@@ -79,7 +85,8 @@ class Transaction:
                     working.unlink()
             self.kept = []
         elif complete:
-            for final, working in self.files:
+            order = sorted(self.files, key=lambda f: f[0] == self._last)  # stable: last at the end
+            for final, working in order:
                 try:
                     os.replace(working, final)
                 except OSError as exc:

@@ -129,20 +129,14 @@ _TRACKED: dict[tuple[str, int], TrackedClip] = {}
 def track_clip():
     """``track_clip(name, num_poses)``: a tests/data clip tracked once per session (the one place
     the tests call the tracker for measures)."""
-    from fastpose.landmarker import LandmarkerOptions
-    from fastpose.models import resolve_model
-    from fastpose.tracker import Tracker, TrackOptions
+    from fastpose.tracker import Tracker
 
     def track(name: str, num_poses: int = 1) -> TrackedClip:
         key = (name, num_poses)
         if key not in _TRACKED:
-            options = TrackOptions(
-                LandmarkerOptions(resolve_model("full").path, num_poses=num_poses, segment=False),
-                workers=1,
-            )
-            with Tracker(data_file(name), options) as tracker:
+            with Tracker(data_file(name), num_poses=num_poses, segment=False, workers=1) as tracker:
                 batches = [item.poses for item in tracker]
-                _TRACKED[key] = TrackedClip(batches, tracker.info, tracker.source.decode_size)
+                _TRACKED[key] = TrackedClip(batches, tracker.info, tracker.frame_size)
         return _TRACKED[key]
 
     return track

@@ -16,21 +16,23 @@ logger = logging.getLogger(__name__)
 
 
 class VideoClaim:
-    """An exclusive, non-blocking ``flock`` on ``folder/NAME.lock``, held while one video is
-    tracked. The kernel drops it when its process dies, however it dies, so a lock that can be
-    taken means that every file its earlier holders staged for the video is stale."""
+    """An exclusive ``flock`` on ``folder/NAME.lock``, held while one video is tracked (or the
+    summary merged), the file removed when released. The kernel drops it when its process
+    dies, however it dies, so a lock that can be taken means that every file its earlier
+    holders staged for the video is stale."""
 
     def __init__(self, folder: Path, name: str) -> None:
         self.folder, self.name = folder, name
         self.path = folder / f"{name}.lock"
         self._fd: int | None = None
 
-    def acquire(self) -> bool:
-        """True once held; False if another process (or thread) holds it now."""
+    def acquire(self, *, wait: bool = False) -> bool:
+        """True once held; False if another process (or thread) holds it now (``wait``: wait
+        for it instead)."""
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 os.close(fd)
                 return False

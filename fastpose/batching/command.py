@@ -40,6 +40,9 @@ def run_batch(args: argparse.Namespace, _guard: SignalGuard) -> int:
             overwrite=args.overwrite,
             ray=args.ray,
             video_mode=args.video_mode,
+            angles=args.angles,
+            trc=args.trc,
+            height=args.height,
             progress=not args.no_progress,
         )
     except Interrupted as exc:

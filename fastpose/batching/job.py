@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastpose.batching.claims import VideoClaim
-from fastpose.batching.summary import SummaryRow
+from fastpose.batching.summary import BUSY, SummaryRow
 from fastpose.errors import FastposeError
 from fastpose.options import TrackOptions
 from fastpose.pipeline import Recorded, record
@@ -39,13 +39,15 @@ __all__ = ["STAGING_DIR", "Job", "Stopped", "run_job"]
 @dataclass(frozen=True)
 class Job:
     """A video and its outputs under their final names (``rrd`` and ``landmarks`` always;
-    ``others`` as asked), and the frames' mode in the recording."""
+    ``others`` as asked: ``NAME.angles.parquet``, ``NAME.trc``...), the frames' mode in the
+    recording and the person's height for speeds in m/s."""
 
     video: Path
     rrd: Path
     landmarks: Path
     others: tuple[Path, ...] = ()
     video_mode: str = field(default="auto", compare=False)
+    height: float | None = field(default=None, compare=False)  # metres, for speeds in m/s
 
     @property
     def name(self) -> str:
@@ -61,8 +63,9 @@ class Job:
         return (self.landmarks, *self.others, self.rrd)
 
     def complete(self) -> bool:
-        """Every output exists under its final name (they appear there only when complete)."""
-        return all(p.is_file() for p in self.outputs)
+        """Every output exists under its final name (they appear there only when complete; a
+        TRC of several people is one file per track, ``NAME_<id>.trc``)."""
+        return all(_exists(p) for p in self.outputs)
 
     def size(self) -> int:
         """The video's bytes (0 if unreadable): a cheap stand-in for its length, for ordering."""
@@ -82,14 +85,34 @@ class Job:
         return names
 
     def sinks(self) -> list[Sink]:
+        """The sinks writing its outputs, by their names (``.angles.parquet``, ``.trc``...)."""
         from fastpose.sinks.landmarks import LandmarkTable
         from fastpose.sinks.rerun import RerunRecording
         from fastpose.viewer import RerunTarget
 
-        return [
-            RerunRecording(RerunTarget(save=self.rrd), video_mode=self.video_mode),  # type: ignore[arg-type]
-            LandmarkTable(self.landmarks),
-        ]
+        mode = self.video_mode
+        sinks: list[Sink] = [LandmarkTable(self.landmarks)]
+        sinks += [_sink_for(path) for path in self.others]
+        sinks.append(RerunRecording(RerunTarget(save=self.rrd), video_mode=mode))  # type: ignore[arg-type]
+        return sinks
+
+
+def _sink_for(path: Path) -> Sink:
+    if path.suffix == ".trc":
+        from fastpose.sinks.opensim import TrcWriter
+
+        return TrcWriter(path)
+    if ".angles" in path.suffixes:
+        from fastpose.sinks.angles import angles_sink
+
+        return angles_sink(path)
+    raise ValueError(f"no sink writes {path.name}")
+
+
+def _exists(path: Path) -> bool:
+    if path.suffix == ".trc":
+        return path.is_file() or any(path.parent.glob(f"{path.stem}_*.trc"))
+    return path.is_file()
 
 
 def run_job(
@@ -114,10 +137,12 @@ def run_job(
         job.staging.mkdir(exist_ok=True)
         claim = VideoClaim(job.staging, job.name)
         if not claim.acquire():
-            return row("skipped", "another batch is tracking it now")
+            return row("skipped", BUSY)
         with claim:
             claim.clear_stale(job.staged_names())
-            staging = Transaction(lambda final: job.staging / final.name, numbered=False)
+            staging = Transaction(
+                lambda final: job.staging / final.name, numbered=False, last=job.rrd
+            )
             with Tracker(job.video, options) as tracker:
                 if on_open is not None:
                     on_open(str(job.video), tracker.info.num_frames)
@@ -128,6 +153,7 @@ def run_job(
                     guard=StopCheckpoint(stop),
                     on_batch=on_frames,
                     result=result,
+                    height=job.height,
                 )
     except Stopped:
         return row("interrupted", f"stopped after {result.frames} frames{row.kept}")

@@ -41,11 +41,16 @@ def batch(
     overwrite: bool = False,
     ray: bool | str = False,
     video_mode: str = "auto",
+    angles: bool = False,
+    trc: bool = False,
+    height: float | None = None,
     progress: bool = False,
     **keywords: Any,
 ) -> list[SummaryRow]:
     """Track every video ``inputs`` name into ``out``: ``<name>.rrd``, ``<name>.parquet`` (or
-    ``.csv``) and ``summary.csv``; returns the summary's rows, one per video, in input order.
+    ``.csv``), with ``angles`` ``<name>.angles.parquet`` (joint angles and speeds; ``height``
+    in metres adds m/s), with ``trc`` ``<name>.trc`` (OpenSim markers), and ``summary.csv``;
+    returns the summary's rows, one per video, in input order.
 
     ``inputs``: video files, folders (``recursive`` descends), glob patterns or ``@FILE`` lists.
     How to track: ``options``, or keywords as :meth:`TrackOptions.create`'s (``model``,
@@ -70,8 +75,20 @@ def batch(
     names = output_names(
         videos, reserved=[Path(SUMMARY_NAME).stem] if export_format == "csv" else []
     )
+
+    def others(name: str) -> tuple[Path, ...]:
+        wanted = [(angles, f"{name}.angles.{export_format}"), (trc, f"{name}.trc")]
+        return tuple(out / file for asked, file in wanted if asked)
+
     jobs = [
-        Job(v, out / f"{names[v]}.rrd", out / f"{names[v]}.{export_format}", video_mode=video_mode)
+        Job(
+            v,
+            out / f"{names[v]}.rrd",
+            out / f"{names[v]}.{export_format}",
+            others(names[v]),
+            video_mode=video_mode,
+            height=height,
+        )
         for v in videos
     ]
     if options is None:

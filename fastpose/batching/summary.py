@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -16,6 +15,9 @@ from typing import Literal
 Status = Literal["done", "skipped", "failed", "interrupted"]
 STATUSES: tuple[Status, ...] = ("done", "skipped", "failed", "interrupted")
 SUMMARY_NAME = "summary.csv"
+#: The message of a video skipped because another batch holds it: its row never replaces the
+#: row the batch doing it writes.
+BUSY = "another batch is tracking it now"
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,15 @@ COLUMNS = tuple(f.name for f in fields(SummaryRow))
 
 def write_summary(path: Path, rows: list[SummaryRow]) -> list[SummaryRow]:
     """Write ``rows`` to ``path`` as CSV, merged with the rows already there (another batch's on
-    the same folder): a video's new row replaces its old one, except that a ``skipped`` row does
-    not replace what the run that did the video wrote. The file is replaced only once complete,
-    under a lock, so two batches never lose each other's rows. Returns the rows written."""
+    the same folder): a video's new row replaces its old one, except that a video skipped as
+    another batch's (:data:`BUSY`) keeps the row that batch writes. The file is replaced only
+    once complete, under a lock, so two batches never lose each other's rows. Returns the rows
+    written."""
     with _locked(path):
         merged = read_summary(path)
         for row in rows:
             old = merged.get(row.video)
-            if row.status == "skipped" and old is not None and old.status != "skipped":
+            if row.message == BUSY and old is not None:
                 continue
             merged[row.video] = row
         order = [r.video for r in rows]
@@ -82,12 +85,11 @@ def write_summary(path: Path, rows: list[SummaryRow]) -> list[SummaryRow]:
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock beside ``path`` while it is read, merged and replaced."""
-    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    from fastpose.batching.claims import VideoClaim
+
+    with VideoClaim(path.parent, f".{path.name}") as lock:
+        lock.acquire(wait=True)
         yield
-    finally:
-        os.close(fd)
 
 
 def read_summary(path: Path) -> dict[str, SummaryRow]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -23,8 +24,10 @@ import rerun as rr
 import rerun.blueprint as rrb
 
 from fastpose.errors import InvalidVideoError
+from fastpose.measures.batch import MeasureBatch
 from fastpose.poses import PoseBatch
 from fastpose.sinks.base import FrameHook, Sink, SinkContext, Staging, Tracked
+from fastpose.sinks.rerun_measures import log_measure_styles, log_measures, measures_view
 from fastpose.skeleton import CONNECTIONS, LANDMARK_NAMES, NUM_LANDMARKS
 from fastpose.video import FrameBatch, VideoInfo
 from fastpose.viewer import (
@@ -74,6 +77,8 @@ MediaPipe's Pose Landmarker on every frame, smoothed per person (One Euro filter
 
 - **Result**: the video, the person mask and the 2D skeleton of the 33 landmarks, in the
   video's pixels.
+- **Joint angles**: knees, hips and elbows in degrees (0 = straight), synced to the video;
+  every angle and speed is under `angles/` and `speeds/`.
 - **3D pose**: the world landmarks, in metres around each person's hips.
 - **Raw video**: the frames as they are.
 {people}
@@ -81,13 +86,21 @@ Timelines: `time` (seconds) and `frame_idx`.
 """
 
 
-def blueprint(num_persons: int = 1) -> rrb.Blueprint:
-    """Result (video, mask, 2D skeletons) beside the 3D poses, the raw video and a description,
-    as the seed's; every track shows in the result and the 3D view (they are under ``video`` and
+#: Tracks whose main joint angles the default time-series view shows (the first ones seen).
+PLOTTED_TRACKS = 4
+
+
+def blueprint(num_persons: int = 1, tracks: Sequence[int] = ()) -> rrb.Blueprint:
+    """Result (video, mask, 2D skeletons) over the main joint angles of ``tracks`` (a time
+    series, synced to the video), beside the 3D poses, the raw video and a description, as the
+    seed's; every track shows in the result and the 3D view (they are under ``video`` and
     ``person``)."""
+    angles = measures_view(tracks[:PLOTTED_TRACKS], single_person=num_persons == 1)
     return rrb.Blueprint(
         rrb.Horizontal(
-            rrb.Spatial2DView(origin="video", name="Result"),
+            rrb.Vertical(
+                rrb.Spatial2DView(origin="video", name="Result"), angles, row_shares=[3, 1]
+            ),
             rrb.Vertical(
                 rrb.Spatial3DView(origin="person", name="3D pose"),
                 rrb.Spatial2DView(origin="video", contents="$origin", name="Raw video"),
@@ -172,6 +185,7 @@ class RerunRecording(Sink):
     when the viewer can play it."""
 
     name = "rerun"
+    wants_measures = True  # joint angles and speeds, plotted beside the video
 
     def __init__(
         self,
@@ -190,6 +204,7 @@ class RerunRecording(Sink):
         self._classes = 0  # tracks with a class described in the annotation context
         self._styled: set[int] = set()  # tracks whose keypoint radius is logged
         self._asset_nanos: np.ndarray | None = None
+        self._measured: list[int] = []  # tracks whose measures are styled, in order seen
 
     def open(self, context: SinkContext, staging: Staging) -> None:
         info = self.info = context.info
@@ -238,6 +253,21 @@ class RerunRecording(Sink):
         self.log_poses(batch.poses)
         self.log_masks(batch.poses)
         self.log_frames(batch.poses, batch.extras.get(self.name))
+        if batch.measures is not None:
+            self.log_measures(batch.measures)
+
+    def log_measures(self, measures: MeasureBatch) -> None:
+        """Angles and speeds as time series; the default view follows the first tracks seen."""
+        ids = measures.track_ids
+        new = [t for t in np.unique(ids[ids >= 0]).tolist() if t not in self._measured]
+        single = self.num_persons == 1
+        if new:
+            log_measure_styles(self.rec, measures.names, measures.units, new, single_person=single)
+            plotted = len(self._measured) < PLOTTED_TRACKS
+            self._measured += new
+            if not single and plotted:  # the view names each track's series
+                self.rec.send_blueprint(blueprint(self.num_persons, self._measured))
+        log_measures(self.rec, measures, single)
 
     def describe(self) -> str:
         return self.target.describe()

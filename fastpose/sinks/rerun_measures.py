@@ -21,8 +21,17 @@ from fastpose.measures.definitions import DEG, M_S, PX_S
 
 #: What the measures' view shows by default: the main joints' angles.
 MAIN_ANGLES = ("right knee", "left knee", "right hip", "left hip", "right elbow", "left elbow")
-#: Series colours by side (RGB): right red, left blue, the rest grey.
-_COLOURS = {"right": (230, 60, 60), "left": (60, 110, 230)}
+#: Series colours (RGB): the right side in warm hues, the left in cool ones, a hue a joint;
+#: the rest grey.
+_COLOURS = {
+    "right knee": (230, 50, 50),
+    "right hip": (255, 150, 40),
+    "right elbow": (230, 70, 170),
+    "left knee": (50, 110, 240),
+    "left hip": (40, 200, 230),
+    "left elbow": (140, 90, 240),
+}
+_SIDES = {"right": (230, 110, 90), "left": (90, 140, 230)}
 _OTHER = (160, 160, 160)
 
 
@@ -64,7 +73,7 @@ def log_measure_styles(
     for track in tracks:
         for m in _logged(names, units):
             name, unit = names[m], units[m]
-            colour = _COLOURS.get(name.split(" ")[0], _OTHER)
+            colour = _COLOURS.get(name, _SIDES.get(name.split(" ")[0], _OTHER))
             label = name if unit == DEG else f"{name} ({unit})"
             rec.log(
                 measure_path(name, unit, track, single_person),
