@@ -105,3 +105,32 @@ def read_rrd(path: Path) -> RrdSummary:
         if "frame_idx" in batch.schema.names:
             frames[entity] |= set(batch.column("frame_idx").to_pylist())
     return RrdSummary(dict(static), dict(temporal), dict(rows), timelines, dict(frames))
+
+
+@pytest.fixture(scope="session")
+def track_poses(model_path):
+    """``track_poses(clip, workers, num_poses=2)``: every frame's tracked, smoothed poses of
+    ``clip`` as one PoseBatch, through the Tracker API at the CLI's inference size for several
+    people (960), once per arguments in the session."""
+    from fastpose.landmarker import LandmarkerOptions
+    from fastpose.parallel import DecodeOptions
+    from fastpose.poses import PoseBatch
+    from fastpose.tracker import Tracker, TrackOptions
+
+    runs = {}
+
+    def track(clip: Path, workers: int, num_poses: int = 2):
+        key = (str(clip), workers, num_poses)
+        if key not in runs:
+            options = TrackOptions(
+                LandmarkerOptions(model_path, num_poses=num_poses),
+                decode=DecodeOptions(inference_size=960),
+                workers=workers,
+                video_mode="none",
+            )
+            with Tracker(clip, options) as tracker:
+                batches = [item.poses for item in tracker]
+                runs[key] = (PoseBatch.concat(batches), tracker.info, tracker.stats)
+        return runs[key]
+
+    return track

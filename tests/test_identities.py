@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import reference_squats
+from conftest import data_file, reference_squats
 
 from fastpose.identities import (
     REFUSED,
@@ -249,3 +249,86 @@ def test_a_restarted_landmarker_that_saw_more_keeps_the_id(restart):
     then = ident(after.take(slice(100, frames))).track_ids
     assert set(then[:, 0]) == {first[99, 0]}
     assert (set(then[:, 1]) == {first[89, 1]}) == restart
+
+
+# --- re-identification (identities/reid.py) and appearance on real clips -----------------------
+
+
+def _track_teleports(poses: PoseBatch, width: int, height: int, reid_speed: float = 0.0) -> list:
+    """Where a track's landmark centroid moves more than half the person's height (the larger
+    side of its landmarks' box, median over the track) between appearances under 0.25 s apart,
+    or more than one height (plus ``reid_speed`` heights a second of the gap) after longer."""
+    px = poses.pixels(width, height).astype(np.float64)
+    ids = poses.ids
+    found = []
+    for track in np.unique(ids[ids >= 0]):
+        rows, slots = np.nonzero(ids == track)
+        pts = px[rows, slots]
+        t = poses.time_s[rows]
+        height_px = np.median((pts.max(1) - pts.min(1)).max(axis=1))
+        gap = np.diff(t)
+        moved = np.linalg.norm(np.diff(pts.mean(axis=1), axis=0), axis=1)
+        limit = np.where(gap < 0.25, 0.5, 1.0 + reid_speed * gap) * height_px
+        found += [
+            f"track {track} moved {moved[i]:.0f} px in {gap[i]:.2f} s at {t[i + 1]:.2f} s "
+            f"(height {height_px:.0f} px)"
+            for i in np.flatnonzero(moved > limit)
+        ]
+    return found
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_athlete_keeps_one_id_through_the_flip(track_poses, workers):
+    """sports2d_demo, 2 poses: the athlete flips off the box and is out of sight (or only
+    glimpsed mid-air) for ~1.3 s; re-identified on landing, so exactly 2 ids on 1 and 2
+    landmarkers (the second range restarted mid-video)."""
+    poses, info, stats = track_poses(data_file("sports2d_demo.mp4"), workers)
+    assert stats.workers == workers
+    ids = poses.track_ids
+    assert sorted(np.unique(ids[ids >= 0])) == [0, 1]
+    # The athlete, on the box's left at first, walks off right at the end under the same id.
+    assert _track_teleports(poses, info.width, info.height, reid_speed=3.0) == []
+
+
+def _concat_people(dst, gap_frames: int, size=(720, 1280), fps: int = 30):
+    """pose2sim_single_cam01 (a man) then ``gap_frames`` black frames then pose_squats (a
+    woman), both scaled to ``size``, as one H.264 clip at ``fps``: two people where one was."""
+    import av
+    import cv2
+
+    if dst.exists():
+        return dst
+    w, h = size
+    with av.open(str(dst), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+
+        def put(image):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+
+        for k, name in enumerate(("pose2sim_single_cam01.mp4", "pose_squats.mp4")):
+            with av.open(str(data_file(name))) as inp:
+                for frame in inp.decode(video=0):
+                    image = frame.to_ndarray(format="rgb24")
+                    put(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA))
+            if k == 0:
+                for _ in range(gap_frames):
+                    put(np.zeros((h, w, 3), np.uint8))
+        for packet in stream.encode():
+            out.mux(packet)
+    return dst
+
+
+@pytest.mark.parametrize("gap_frames", [0, 60])
+def test_someone_else_where_a_person_was_gets_a_new_id(track_poses, tmp_path_factory, gap_frames):
+    """A man, then (at once, or after 2 s of black) a woman at about the same place in the
+    frame: near enough for the position gates (and, after 2 s, for re-identification's reach),
+    told apart by colours: 2 ids, not 1."""
+    clip = _concat_people(tmp_path_factory.mktemp("concat") / f"gap{gap_frames}.mp4", gap_frames)
+    poses, _, _ = track_poses(clip, 1)
+    ids = poses.track_ids
+    man, woman = ids[:100], ids[100 + gap_frames :]
+    assert (man[:, 0] >= 0).mean() > 0.9 and (woman[:, 0] >= 0).mean() > 0.9
+    assert set(man[man >= 0]) == {0}
+    assert set(woman[woman >= 0]) == {1}
