@@ -76,7 +76,7 @@ class TrackPlacer:
     """:func:`place_tracks` smoothed per track across batches (One Euro, slow: a person's place
     changes slower than their limbs), so the skeletons glide rather than jitter."""
 
-    def __init__(self, width: int, height: int, min_cutoff: float = 0.3, beta: float = 0.5):
+    def __init__(self, width: int, height: int, min_cutoff: float = 0.2, beta: float = 0.1):
         self.width, self.height = width, height
         self.smooth = PerTrack(lambda: OneEuroSmoother(min_cutoff=min_cutoff, beta=beta))
 
