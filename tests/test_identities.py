@@ -332,3 +332,60 @@ def test_someone_else_where_a_person_was_gets_a_new_id(track_poses, tmp_path_fac
     assert (man[:, 0] >= 0).mean() > 0.9 and (woman[:, 0] >= 0).mean() > 0.9
     assert set(man[man >= 0]) == {0}
     assert set(woman[woman >= 0]) == {1}
+
+
+def _squats_looks(swap: bool = False) -> np.ndarray:
+    """(65, K) the squatting woman's real descriptors (pose_squats' frames under MediaPipe's
+    reference landmarks, torso fallback); ``swap``: her frames' colours inverted, the
+    same person dressed otherwise."""
+    import av
+
+    from fastpose.appearance import describe_numpy
+
+    with av.open(str(data_file("pose_squats.mp4"))) as inp:
+        images = np.stack([f.to_ndarray(format="rgb24") for f in inp.decode(video=0)])
+    if swap:
+        images = 255 - images
+    h, w = images.shape[1:3]
+    ref = reference_squats()
+    landmarks = np.full((len(ref), 1, 33, 5), 0.9, np.float32)
+    landmarks[:, 0, :, :2] = ref[..., :2] / [w, h]
+    frame = np.arange(len(ref), dtype=np.int64)
+    poses = PoseBatch(
+        frame, frame / 5.0, frame / 5.0, landmarks, np.zeros((len(ref), 1, 33, 3), np.float32)
+    )
+    return describe_numpy(images, poses)[:, 0]
+
+
+@pytest.mark.parametrize(
+    ("gap", "swap", "moved", "same"),
+    [
+        (90, False, 0, True),  # 3 s out of sight, back where she was: her id
+        (90, False, 300, True),  # back 300 px on (reachable in 3 s): her id
+        (90, True, 0, False),  # someone in other colours: a new id
+        (30, True, 0, False),  # ... however soon (1 s: a live track refuses her too)
+        (200, False, 0, False),  # back after 6.7 s (> reid_s): a new id
+    ],
+)
+def test_a_returning_person_is_reidentified_only_when_all_agree(gap, swap, moved, same):
+    frames = 100 + gap + 60
+    person = _person(frames, 300, 0)
+    person[100 + gap :] += [moved, 0]
+    present = np.ones((frames, 1), bool)
+    present[100 : 100 + gap] = False
+    slots = np.zeros((frames, 1), int)
+    poses = _batch([person], present, slots)
+    before, after = _squats_looks(), _squats_looks(swap)
+    k = np.arange(frames) % len(before)
+    looks = np.where(np.arange(frames)[:, None] < 100, before[k], after[k])
+    world = np.broadcast_to(_reference_world()[k][:, None], poses.world.shape)
+    poses = replace(poses, appearance=looks[:, None].astype(np.float32), world=world.copy())
+    (ids,) = _by_person(_ids("auto", poses), present, slots)
+    assert len(set(ids[:100])) == 1 and len(set(ids[100:])) == 1
+    assert (ids[0] == ids[-1]) == same
+
+
+def _reference_world() -> np.ndarray:
+    import json
+
+    return np.array(json.loads(data_file("pose_squats_3d.full.json").read_text()), dtype=np.float32)
