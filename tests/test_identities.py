@@ -362,6 +362,8 @@ def _squats_looks(swap: bool = False) -> np.ndarray:
     [
         (90, False, 0, True),  # 3 s out of sight, back where she was: her id
         (90, False, 300, True),  # back 300 px on (reachable in 3 s): her id
+        (15, False, 300, True),  # 0.5 s, 1.1 sizes on (past the live gates): reachable, her id
+        (15, False, 1400, False),  # 0.5 s, 6 sizes on: too far to have gone, a new id
         (90, True, 0, False),  # someone in other colours: a new id
         (30, True, 0, False),  # ... however soon (1 s: a live track refuses her too)
         (200, False, 0, False),  # back after 6.7 s (> reid_s): a new id
@@ -370,6 +372,8 @@ def _squats_looks(swap: bool = False) -> np.ndarray:
 def test_a_returning_person_is_reidentified_only_when_all_agree(gap, swap, moved, same):
     frames = 100 + gap + 60
     person = _person(frames, 300, 0)
+    center = person.mean(axis=(0, 1))
+    person = (person - center) * 0.3 + center  # 240 px tall: 1400 px is 6 of her sizes
     person[100 + gap :] += [moved, 0]
     present = np.ones((frames, 1), bool)
     present[100 : 100 + gap] = False

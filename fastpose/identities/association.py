@@ -66,7 +66,7 @@ class IdentityOptions:
     max_appearance_change: float = 0.75  # a track refuses a pose whose colours differ more
     reid_s: float = 5.0  # a lost track may take a returning pose this long (0: never)
     reid_appearance: float = 0.65  # at most this Hellinger distance of colour histograms
-    reid_proportions: float = 0.5  # every limb's share within a factor exp(this)
+    reid_proportions: float = 0.9  # every limb's share within a factor exp(this)
     reid_speed: float = 3.0  # sizes a second a person may have moved while unseen
     reid_reach: float = 1.0  # sizes, plus the above (posture changes, landmark noise)
     reid_min_frames: int = 5  # a track seen in fewer frames has no appearance to match
