@@ -11,8 +11,12 @@ frames), so :class:`Identities` associates each frame's poses with the tracks so
 - an assignment solver (:data:`SOLVERS`: SciPy's ``linear_sum_assignment``, the plain-NumPy
   exhaustive reference, or by default whichever suits the size) picks the pairs of least total
   cost; pairs past the gates are refused;
+- a pose whose colours (its appearance descriptor, when the poses carry them) differ from a
+  track's running average by more than ``max_appearance_change`` is refused by that track: someone
+  else where a person was (a cut, a swap) however close they stand;
 - a track lives through losses of up to ``max_age_s`` (crossings, occlusions); an unmatched pose
-  starts a new track; ids count up and are never reused;
+  the lost tracks do not re-identify (reid.py, for ``reid_s``) starts a new track; ids count up
+  and are never reused;
 - an unmatched pose within ``duplicate`` sizes of another pose of its frame is that person found
   twice (MediaPipe does this, measured on sports2d_demo: 0.03-0.5 sizes apart, against 1.1 or
   more for two people), and is dropped, its mask given to the pose it repeats.
