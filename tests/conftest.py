@@ -109,9 +109,10 @@ def read_rrd(path: Path) -> RrdSummary:
 
 @pytest.fixture(scope="session")
 def track_poses(model_path):
-    """``track_poses(clip, workers, num_poses=2)``: every frame's tracked, smoothed poses of
-    ``clip`` as one PoseBatch, through the Tracker API at the CLI's inference size for several
-    people (960), once per arguments in the session."""
+    """``track_poses(clip, workers, num_poses=2, segment=True)``: every frame's tracked, smoothed
+    poses of ``clip`` as one PoseBatch (with the video's info and the run's stats), through the
+    Tracker API at the CLI's inference size for several people (960), once per arguments in the
+    session."""
     from fastpose.landmarker import LandmarkerOptions
     from fastpose.parallel import DecodeOptions
     from fastpose.poses import PoseBatch
@@ -119,11 +120,11 @@ def track_poses(model_path):
 
     runs = {}
 
-    def track(clip: Path, workers: int, num_poses: int = 2):
-        key = (str(clip), workers, num_poses)
+    def track(clip: Path, workers: int, num_poses: int = 2, segment: bool = True):
+        key = (str(clip), workers, num_poses, segment)
         if key not in runs:
             options = TrackOptions(
-                LandmarkerOptions(model_path, num_poses=num_poses),
+                LandmarkerOptions(model_path, num_poses=num_poses, segment=segment),
                 decode=DecodeOptions(inference_size=960),
                 workers=workers,
                 video_mode="none",

@@ -277,12 +277,14 @@ def _track_teleports(poses: PoseBatch, width: int, height: int, reid_speed: floa
     return found
 
 
+@pytest.mark.parametrize("segment", [True, False])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_the_athlete_keeps_one_id_through_the_flip(track_poses, workers):
+def test_the_athlete_keeps_one_id_through_the_flip(track_poses, workers, segment):
     """sports2d_demo, 2 poses: the athlete flips off the box and is out of sight (or only
     glimpsed mid-air) for ~1.3 s; re-identified on landing, so exactly 2 ids on 1 and 2
-    landmarkers (the second range restarted mid-video)."""
-    poses, info, stats = track_poses(data_file("sports2d_demo.mp4"), workers)
+    landmarkers (the second range restarted mid-video), with masks and without (the colours
+    under the torso and thighs)."""
+    poses, info, stats = track_poses(data_file("sports2d_demo.mp4"), workers, segment=segment)
     assert stats.workers == workers
     ids = poses.track_ids
     assert sorted(np.unique(ids[ids >= 0])) == [0, 1]
