@@ -95,7 +95,7 @@ class IdentityOptions:
             )
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity (lists of tracks are searched)
 class _Track:
     id: int
     xy: NDArray[np.float64]  # (33, 2) last seen whole pose (the template shapes are matched to)
