@@ -156,11 +156,14 @@ def unit_batches(
     """Poses of every batch ``source`` decodes from ``keep_from`` on, with each hook's result on
     those frames; the frames before ``keep_from`` (a restarted range's warm-up) come as the first
     batch's ``overlap``. ``stop()`` true ends it early."""
+    from fastpose.appearance import describe  # Numba loads here, off the start-up path
+
     warmup: list[PoseBatch] = []
     for frames in _first_split(source, keep_from == 0):
         if stop is not None and stop():
             return
         poses = landmarker.detect(frames)
+        poses = replace(poses, appearance=describe(frames.images, poses))
         first = int(np.searchsorted(frames.frame_idx, keep_from))
         if first > 0:
             warmup.append(replace(poses.take(slice(0, first)), masks=None))

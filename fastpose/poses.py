@@ -28,7 +28,9 @@ class PoseBatch:
     (uint8) at inference resolution: 0 background, k the pose in slot k - 1 (1 for any person where
     the poses' masks are united), or ``None`` when segmentation is off. ``track_ids`` say which
     person each slot holds, the same id for the same person in every frame (-1 where a slot is
-    empty; see identities.py), or ``None`` before identities are assigned.
+    empty; see identities.py), or ``None`` before identities are assigned. ``appearance`` holds a
+    descriptor of what each pose's person looks like (see appearance.py; NaN for empty slots), or
+    ``None`` when it was not computed.
     """
 
     frame_idx: NDArray[np.int64]  # (T,)
@@ -38,6 +40,7 @@ class PoseBatch:
     world: NDArray[np.float32]  # (T, P, 33, 3)
     masks: NDArray[np.uint8] | None = None  # (T, h, w)
     track_ids: NDArray[np.int32] | None = None  # (T, P)
+    appearance: NDArray[np.float32] | None = None  # (T, P, K)
 
     def __post_init__(self) -> None:
         t = len(self.frame_idx)
@@ -65,6 +68,15 @@ class PoseBatch:
             _expect(m.ndim == 3 and m.shape[0] == t, "masks", f"shape ({t}, h, w)", m.shape)
         if self.track_ids is not None:
             self._check_track_ids()
+        if self.appearance is not None:
+            a, shape = self.appearance, lm.shape[:2]
+            _expect(a.dtype == np.float32, "appearance", "float32", a.dtype)
+            _expect(
+                a.ndim == 3 and a.shape[:2] == shape and a.shape[2] >= 1,
+                "appearance",
+                f"shape ({shape[0]}, {shape[1]}, K)",
+                a.shape,
+            )
 
     def _check_track_ids(self) -> None:
         ids, shape = self.track_ids, self.landmarks.shape[:2]
@@ -123,17 +135,21 @@ class PoseBatch:
             self.world[sl],
             masks,
             None if self.track_ids is None else self.track_ids[sl],
+            None if self.appearance is None else self.appearance[sl],
         )
 
     @classmethod
-    def empty(cls, num_poses: int) -> PoseBatch:
-        """No frames, with ``num_poses`` person slots."""
+    def empty(cls, num_poses: int, appearance: int | None = None) -> PoseBatch:
+        """No frames, with ``num_poses`` person slots (and descriptors of ``appearance`` floats)."""
         return cls(
             np.zeros(0, np.int64),
             np.zeros(0, np.float64),
             np.zeros(0, np.float64),
             np.zeros((0, num_poses, NUM_LANDMARKS, 5), np.float32),
             np.zeros((0, num_poses, NUM_LANDMARKS, 3), np.float32),
+            appearance=None
+            if appearance is None
+            else np.zeros((0, num_poses, appearance), np.float32),
         )
 
     @classmethod
@@ -145,6 +161,9 @@ class PoseBatch:
         ids = None
         if batches[0].track_ids is not None:
             ids = np.concatenate([b.track_ids for b in batches])
+        appearance = None
+        if batches[0].appearance is not None:
+            appearance = np.concatenate([b.appearance for b in batches])
         return cls(
             *(
                 np.concatenate([getattr(b, f) for b in batches])
@@ -154,4 +173,5 @@ class PoseBatch:
             np.concatenate([b.world for b in batches]),
             masks,
             ids,
+            appearance,
         )

@@ -140,3 +140,27 @@ def track_clip():
         return _TRACKED[key]
 
     return track
+
+
+@pytest.fixture(scope="session")
+def track_poses(model_path):
+    """``track_poses(clip, workers, num_poses=2, segment=True)``: every frame's tracked, smoothed
+    poses of ``clip`` as one PoseBatch (with the video's info and the run's stats), through the
+    Tracker API at the CLI's inference size for several people (960), once per arguments in the
+    session."""
+    from fastpose.poses import PoseBatch
+    from fastpose.tracker import Tracker
+
+    runs = {}
+
+    def track_run(clip: Path, workers: int, num_poses: int = 2, segment: bool = True):
+        key = (str(clip), workers, num_poses, segment)
+        if key not in runs:
+            with Tracker(
+                clip, model=model_path, num_poses=num_poses, segment=segment, workers=workers
+            ) as tracker:
+                batches = [item.poses for item in tracker]
+                runs[key] = (PoseBatch.concat(batches), tracker.info, tracker.stats)
+        return runs[key]
+
+    return track_run

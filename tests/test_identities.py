@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import reference_squats
+from conftest import data_file, reference_squats
 
 from fastpose.identities import (
     REFUSED,
@@ -249,3 +249,149 @@ def test_a_restarted_landmarker_that_saw_more_keeps_the_id(restart):
     then = ident(after.take(slice(100, frames))).track_ids
     assert set(then[:, 0]) == {first[99, 0]}
     assert (set(then[:, 1]) == {first[89, 1]}) == restart
+
+
+# --- re-identification (identities/reid.py) and appearance on real clips -----------------------
+
+
+def _track_teleports(poses: PoseBatch, width: int, height: int, reid_speed: float = 0.0) -> list:
+    """Where a track's landmark centroid moves more than half the person's height (the larger
+    side of its landmarks' box, median over the track) between appearances under 0.25 s apart,
+    or more than one height (plus ``reid_speed`` heights a second of the gap) after longer."""
+    px = poses.pixels(width, height).astype(np.float64)
+    ids = poses.ids
+    found = []
+    for track in np.unique(ids[ids >= 0]):
+        rows, slots = np.nonzero(ids == track)
+        pts = px[rows, slots]
+        t = poses.time_s[rows]
+        height_px = np.median((pts.max(1) - pts.min(1)).max(axis=1))
+        gap = np.diff(t)
+        moved = np.linalg.norm(np.diff(pts.mean(axis=1), axis=0), axis=1)
+        limit = np.where(gap < 0.25, 0.5, 1.0 + reid_speed * gap) * height_px
+        found += [
+            f"track {track} moved {moved[i]:.0f} px in {gap[i]:.2f} s at {t[i + 1]:.2f} s "
+            f"(height {height_px:.0f} px)"
+            for i in np.flatnonzero(moved > limit)
+        ]
+    return found
+
+
+@pytest.mark.parametrize("segment", [True, False])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_athlete_keeps_one_id_through_the_flip(track_poses, workers, segment):
+    """sports2d_demo, 2 poses: the athlete flips off the box and is out of sight (or only
+    glimpsed mid-air) for ~1.3 s; re-identified on landing, so exactly 2 ids on 1 and 2
+    landmarkers (the second range restarted mid-video), with masks and without (the colours
+    under the torso and thighs)."""
+    poses, info, stats = track_poses(data_file("sports2d_demo.mp4"), workers, segment=segment)
+    assert stats.workers == workers
+    ids = poses.track_ids
+    assert sorted(np.unique(ids[ids >= 0])) == [0, 1]
+    # The athlete, on the box's left at first, walks off right at the end under the same id.
+    assert _track_teleports(poses, info.width, info.height, reid_speed=3.0) == []
+
+
+def _concat_people(dst, gap_frames: int, size=(720, 1280), fps: int = 30):
+    """pose2sim_single_cam01 (a man) then ``gap_frames`` black frames then pose_squats (a
+    woman), both scaled to ``size``, as one H.264 clip at ``fps``: two people where one was."""
+    import av
+    import cv2
+
+    if dst.exists():
+        return dst
+    w, h = size
+    with av.open(str(dst), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+
+        def put(image):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                out.mux(packet)
+
+        for k, name in enumerate(("pose2sim_single_cam01.mp4", "pose_squats.mp4")):
+            with av.open(str(data_file(name))) as inp:
+                for frame in inp.decode(video=0):
+                    image = frame.to_ndarray(format="rgb24")
+                    put(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA))
+            if k == 0:
+                for _ in range(gap_frames):
+                    put(np.zeros((h, w, 3), np.uint8))
+        for packet in stream.encode():
+            out.mux(packet)
+    return dst
+
+
+@pytest.mark.parametrize("gap_frames", [0, 60])
+def test_someone_else_where_a_person_was_gets_a_new_id(track_poses, tmp_path_factory, gap_frames):
+    """A man, then (at once, or after 2 s of black) a woman at about the same place in the
+    frame: near enough for the position gates (and, after 2 s, for re-identification's reach),
+    told apart by colours: 2 ids, not 1."""
+    clip = _concat_people(tmp_path_factory.mktemp("concat") / f"gap{gap_frames}.mp4", gap_frames)
+    poses, _, _ = track_poses(clip, 1)
+    ids = poses.track_ids
+    man, woman = ids[:100], ids[100 + gap_frames :]
+    assert (man[:, 0] >= 0).mean() > 0.9 and (woman[:, 0] >= 0).mean() > 0.9
+    assert set(man[man >= 0]) == {0}
+    assert set(woman[woman >= 0]) == {1}
+
+
+def _squats_looks(swap: bool = False) -> np.ndarray:
+    """(65, K) the squatting woman's real descriptors (pose_squats' frames under MediaPipe's
+    reference landmarks, torso fallback); ``swap``: her frames' colours inverted, the
+    same person dressed otherwise."""
+    import av
+
+    from fastpose.appearance import describe_numpy
+
+    with av.open(str(data_file("pose_squats.mp4"))) as inp:
+        images = np.stack([f.to_ndarray(format="rgb24") for f in inp.decode(video=0)])
+    if swap:
+        images = 255 - images
+    h, w = images.shape[1:3]
+    ref = reference_squats()
+    landmarks = np.full((len(ref), 1, 33, 5), 0.9, np.float32)
+    landmarks[:, 0, :, :2] = ref[..., :2] / [w, h]
+    frame = np.arange(len(ref), dtype=np.int64)
+    poses = PoseBatch(
+        frame, frame / 5.0, frame / 5.0, landmarks, np.zeros((len(ref), 1, 33, 3), np.float32)
+    )
+    return describe_numpy(images, poses)[:, 0]
+
+
+@pytest.mark.parametrize(
+    ("gap", "swap", "moved", "same"),
+    [
+        (90, False, 0, True),  # 3 s out of sight, back where she was: her id
+        (90, False, 300, True),  # back 300 px on (reachable in 3 s): her id
+        (15, False, 300, True),  # 0.5 s, 1.1 sizes on (past the live gates): reachable, her id
+        (15, False, 1400, False),  # 0.5 s, 6 sizes on: too far to have gone, a new id
+        (90, True, 0, False),  # someone in other colours: a new id
+        (30, True, 0, False),  # ... however soon (1 s: a live track refuses her too)
+        (200, False, 0, False),  # back after 6.7 s (> reid_s): a new id
+    ],
+)
+def test_a_returning_person_is_reidentified_only_when_all_agree(gap, swap, moved, same):
+    frames = 100 + gap + 60
+    person = _person(frames, 300, 0)
+    center = person.mean(axis=(0, 1))
+    person = (person - center) * 0.3 + center  # 240 px tall: 1400 px is 6 of her sizes
+    person[100 + gap :] += [moved, 0]
+    present = np.ones((frames, 1), bool)
+    present[100 : 100 + gap] = False
+    slots = np.zeros((frames, 1), int)
+    poses = _batch([person], present, slots)
+    before, after = _squats_looks(), _squats_looks(swap)
+    k = np.arange(frames) % len(before)
+    looks = np.where(np.arange(frames)[:, None] < 100, before[k], after[k])
+    world = np.broadcast_to(_reference_world()[k][:, None], poses.world.shape)
+    poses = replace(poses, appearance=looks[:, None].astype(np.float32), world=world.copy())
+    (ids,) = _by_person(_ids("auto", poses), present, slots)
+    assert len(set(ids[:100])) == 1 and len(set(ids[100:])) == 1
+    assert (ids[0] == ids[-1]) == same
+
+
+def _reference_world() -> np.ndarray:
+    import json
+
+    return np.array(json.loads(data_file("pose_squats_3d.full.json").read_text()), dtype=np.float32)

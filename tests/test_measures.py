@@ -18,8 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from conftest import data_file, read_rrd
-
 from fastpose.export import table as landmark_table
+
 from fastpose.measures import MeasureBatch, Measurer, angles2d, angles3d
 from fastpose.measures.speeds import TrackSpeeds
 from fastpose.poses import PoseBatch

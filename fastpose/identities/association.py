@@ -11,8 +11,12 @@ frames), so :class:`Identities` associates each frame's poses with the tracks so
 - an assignment solver (:data:`SOLVERS`: SciPy's ``linear_sum_assignment``, the plain-NumPy
   exhaustive reference, or by default whichever suits the size) picks the pairs of least total
   cost; pairs past the gates are refused;
+- a pose whose colours (its appearance descriptor, when the poses carry them) differ from a
+  track's running average by more than ``max_appearance_change`` is refused by that track: someone
+  else where a person was (a cut, a swap) however close they stand;
 - a track lives through losses of up to ``max_age_s`` (crossings, occlusions); an unmatched pose
-  starts a new track; ids count up and are never reused;
+  the lost tracks do not re-identify (reid.py, for ``reid_s``) starts a new track; ids count up
+  and are never reused;
 - an unmatched pose within ``duplicate`` sizes of another pose of its frame is that person found
   twice (MediaPipe does this, measured on sports2d_demo: 0.03-0.5 sizes apart, against 1.1 or
   more for two people), and is dropped, its mask given to the pose it repeats.
@@ -34,72 +38,17 @@ distance means the same along x and y.
 
 from __future__ import annotations
 
-import functools
-import itertools
-import math
 import statistics
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
+from fastpose.appearance import distance
+from fastpose.identities.reid import Candidate, Profile, reid_costs
+from fastpose.identities.solvers import REFUSED, SOLVERS, Solver
 from fastpose.poses import PoseBatch
-
-#: A solver takes an (N, M) cost matrix and returns the rows and columns of the assignment of
-#: least total cost that pairs min(N, M) rows and columns (each at most once).
-Solver = Callable[[NDArray[np.float64]], tuple[NDArray[np.intp], NDArray[np.intp]]]
-
-#: Cost standing in for a refused pair, so solvers see finite matrices.
-REFUSED = 1e6
-
-
-def solve_scipy(cost: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """SciPy's Jonker-Volgenant solver (``linear_sum_assignment``)."""
-    from scipy.optimize import linear_sum_assignment  # ~0.4 s to import: only when needed
-
-    rows, cols = linear_sum_assignment(cost)
-    return rows.astype(np.intp), cols.astype(np.intp)
-
-
-def solve_exhaustive(cost: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """The reference: every assignment tried, in plain NumPy (for the few poses of a frame)."""
-    n, m = cost.shape
-    if n == 0 or m == 0:
-        return np.zeros(0, np.intp), np.zeros(0, np.intp)
-    if n > m:
-        cols, rows = solve_exhaustive(cost.T)
-        order = np.argsort(rows)
-        return rows[order], cols[order]
-    perms = _permutations(m, n)  # (K, n)
-    totals = cost[np.arange(n), perms].sum(axis=1)
-    return np.arange(n, dtype=np.intp), perms[int(np.argmin(totals))]
-
-
-@functools.cache
-def _permutations(m: int, n: int) -> NDArray[np.intp]:
-    return np.array(list(itertools.permutations(range(m), n)), dtype=np.intp).reshape(-1, n)
-
-
-def solve_auto(cost: NDArray[np.float64]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """The exhaustive search while it is small (the few people of most videos: no SciPy to
-    import, ~0.4 s, before the first frame), SciPy's solver past ``AUTO_EXHAUSTIVE``
-    assignments."""
-    n, m = sorted(cost.shape)
-    if math.perm(m, n) <= AUTO_EXHAUSTIVE:
-        return solve_exhaustive(cost)
-    return solve_scipy(cost)
-
-
-#: Assignments :func:`solve_auto` tries one by one at most (6 poses to 6 tracks: 720).
-AUTO_EXHAUSTIVE = 720
-#: The solvers by name; :class:`Identities` takes any of them.
-SOLVERS: dict[str, Solver] = {
-    "auto": solve_auto,
-    "hungarian": solve_scipy,
-    "exhaustive": solve_exhaustive,
-}
 
 
 @dataclass(frozen=True)
@@ -117,6 +66,15 @@ class IdentityOptions:
     partial: float = 0.6  # a pose smaller than this share of the person's size is partial
     duplicate: float = 0.6  # an unmatched pose this close to another of its frame repeats it
     history_frames: int = 30  # frames of the stream kept to match a restarted landmarker on
+    # Re-identification (see reid.py); gates measured on the test clips (docs/reid.md).
+    max_appearance_change: float = 0.75  # a track refuses a pose whose colours differ more
+    reid_s: float = 5.0  # a lost track may take a returning pose this long (0: never)
+    reid_appearance: float = 0.65  # at most this Hellinger distance of colour histograms
+    reid_proportions: float = 0.9  # every limb's share within a factor exp(this)
+    reid_speed: float = 3.0  # sizes a second a person may have moved while unseen
+    reid_reach: float = 1.0  # sizes, plus the above (posture changes, landmark noise)
+    reid_min_frames: int = 5  # a track seen in fewer frames has no appearance to match
+    appearance_smoothing: float = 0.3  # weight of the newest descriptor in a track's average
 
     def __post_init__(self) -> None:
         for name in (
@@ -137,7 +95,7 @@ class IdentityOptions:
             )
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity (lists of tracks are searched)
 class _Track:
     id: int
     xy: NDArray[np.float64]  # (33, 2) last seen whole pose (the template shapes are matched to)
@@ -147,6 +105,7 @@ class _Track:
     center: NDArray[np.float64] = field(init=False)  # (2,) last seen landmarks' centroid
     size: float = field(init=False)  # the median of ``sizes``
     velocity: NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))
+    profile: Profile = field(default_factory=lambda: Profile(0.3))
 
     def __post_init__(self) -> None:
         self.center = self.xy.mean(axis=0)
@@ -172,12 +131,31 @@ def _without(
         return replace(poses, track_ids=ids)
     landmarks, world = poses.landmarks.copy(), poses.world.copy()
     masks = None if poses.masks is None else poses.masks.copy()
+    looks = None if poses.appearance is None else poses.appearance.copy()
     for frame, slot, other in repeats:
         landmarks[frame, slot] = np.nan
         world[frame, slot] = np.nan
+        if looks is not None:
+            looks[frame, slot] = np.nan
         if masks is not None:
             masks[frame][masks[frame] == slot + 1] = other + 1
-    return replace(poses, landmarks=landmarks, world=world, masks=masks, track_ids=ids)
+    return replace(
+        poses, landmarks=landmarks, world=world, masks=masks, appearance=looks, track_ids=ids
+    )
+
+
+@dataclass(frozen=True)
+class _Poses:
+    """One frame's poses as the association sees them."""
+
+    xy: NDArray[np.float64]  # (n, 33, 2) aspect-scaled normalized coordinates
+    vis: NDArray[np.float64]  # (n, 33)
+    world: NDArray[np.float32]  # (n, 33, 3)
+    appearance: NDArray[np.float32] | None  # (n, K)
+
+
+def _row(a: NDArray | None, j: int) -> NDArray | None:
+    return None if a is None else a[j]
 
 
 def _sizes(xy: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -233,6 +211,7 @@ class Identities:
         self.options = options or IdentityOptions()
         self.solver = solver
         self.tracks: list[_Track] = []
+        self.lost: list[_Track] = []  # ended tracks a returning pose may still take (reid.py)
         self.next_id = 0
         self.history: deque[_Frame] = deque(maxlen=self.options.history_frames)
 
@@ -245,7 +224,9 @@ class Identities:
         repeats: list[tuple[int, int, int]] = []  # (frame, dropped slot, slot it repeats)
         for i in range(len(poses)):
             slots = np.flatnonzero(detected[i])
-            found, twice = self._step(float(poses.time_s[i]), xy_all[i, slots], vis_all[i, slots])
+            looks = None if poses.appearance is None else poses.appearance[i, slots]
+            frame = _Poses(xy_all[i, slots], vis_all[i, slots], poses.world[i, slots], looks)
+            found, twice = self._step(float(poses.time_s[i]), frame)
             ids[i, slots] = found
             repeats += [(i, slots[a], slots[b]) for a, b in twice.items()]
             kept = found >= 0
@@ -259,21 +240,21 @@ class Identities:
             )
         return _without(replace(poses, track_ids=None), repeats, ids)
 
-    def _step(
-        self, t: float, xy: NDArray[np.float64], vis: NDArray[np.float64]
-    ) -> tuple[NDArray[np.int32], dict[int, int]]:
-        """Ids of one frame's poses ``xy`` (n, 33, 2), -1 for a repeated pose, and which pose each
-        repeated one repeats; updates the tracks."""
+    def _step(self, t: float, poses: _Poses) -> tuple[NDArray[np.int32], dict[int, int]]:
+        """Ids of one frame's poses, -1 for a repeated pose, and which pose each repeated one
+        repeats; updates the tracks."""
         opts = self.options
-        self.tracks = [tr for tr in self.tracks if t - tr.t <= opts.max_age_s]
+        self._age(t)
+        xy, vis = poses.xy, poses.vis
         ids = np.full(len(xy), -1, dtype=np.int32)
         if self.tracks and len(xy):
             cost = self._cost(t, xy, vis)
+            cost[self._looks_different(poses)] = REFUSED
             rows, cols = self.solver(cost)
             for r, c in zip(rows, cols, strict=True):
                 if cost[r, c] < REFUSED:
                     ids[c] = self.tracks[r].id
-                    self._update(self.tracks[r], t, xy[c], vis[c])
+                    self._update(self.tracks[r], t, poses, c)
         twice: dict[int, int] = {}
         sizes = _sizes(xy)
         for j in np.flatnonzero(ids < 0)[np.argsort(-vis[ids < 0].mean(axis=1), kind="stable")]:
@@ -284,11 +265,57 @@ class Identities:
                 if d.min() < opts.duplicate:
                     twice[int(j)] = int(kept[np.argmin(d)])
                     continue
+            back = self._returning(t, poses, int(j), ids)
+            if back is not None:
+                ids[j] = back.id
+                self._update(back, t, poses, int(j))
+                continue
             ids[j] = self.next_id
             first = deque([float(sizes[j])], maxlen=opts.size_frames)
-            self.tracks.append(_Track(self.next_id, xy[j], vis[j], t, first))
+            track = _Track(self.next_id, xy[j], vis[j], t, first)
+            track.profile = Profile(opts.appearance_smoothing)
+            track.profile.update(_row(poses.appearance, j), poses.world[j])
+            self.tracks.append(track)
             self.next_id += 1
         return ids, twice
+
+    def _age(self, t: float) -> None:
+        """Tracks unseen for longer than ``max_age_s`` end, remembered for ``reid_s``."""
+        opts = self.options
+        ended = [tr for tr in self.tracks if t - tr.t > opts.max_age_s]
+        self.tracks = [tr for tr in self.tracks if t - tr.t <= opts.max_age_s]
+        self.lost = [tr for tr in self.lost + ended if t - tr.t <= opts.reid_s]
+
+    def _returning(self, t: float, poses: _Poses, j: int, ids: NDArray[np.int32]) -> _Track | None:
+        """The track, unseen for longer than a short gap, that pose ``j`` re-identifies (see
+        reid.py); revived if it had ended."""
+        opts = self.options
+        if opts.reid_s <= 0 or poses.appearance is None:
+            return None
+        taken = set(ids[ids >= 0].tolist())
+        waiting = [tr for tr in self.tracks if tr.id not in taken and t - tr.t > opts.short_gap_s]
+        candidates = waiting + self.lost
+        if not candidates:
+            return None
+        costs = reid_costs(
+            [Candidate(tr.t, tr.center, tr.size, tr.profile) for tr in candidates],
+            t,
+            poses.xy[j].mean(axis=0),
+            poses.appearance[j],
+            poses.world[j],
+            max_appearance=opts.reid_appearance,
+            max_proportions=opts.reid_proportions,
+            speed=opts.reid_speed,
+            reach=opts.reid_reach,
+            min_frames=opts.reid_min_frames,
+        )
+        if not np.isfinite(costs).any():
+            return None
+        track = candidates[int(np.argmin(costs))]
+        if track in self.lost:
+            self.lost.remove(track)
+            self.tracks.append(track)
+        return track
 
     def _cost(self, t: float, xy: NDArray[np.float64], vis: NDArray[np.float64]) -> NDArray:
         """(tracks, poses) costs, :data:`REFUSED` past the gates."""
@@ -314,10 +341,24 @@ class Identities:
         refused = (short & (shape > opts.max_cost)) | (jump > limit)
         return np.where(refused, REFUSED, cost)
 
-    def _update(
-        self, track: _Track, t: float, xy: NDArray[np.float64], vis: NDArray[np.float64]
-    ) -> None:
+    def _looks_different(self, poses: _Poses) -> NDArray[np.bool_]:
+        """(tracks, poses): whose colours differ past ``max_appearance_change`` (two people
+        where one ends as the other starts, at a cut or a swap of MediaPipe's slots)."""
         opts = self.options
+        out = np.zeros((len(self.tracks), len(poses.xy)), bool)
+        if poses.appearance is None:
+            return out
+        for r, tr in enumerate(self.tracks):
+            p = tr.profile
+            if p.appearance is not None and p.frames >= opts.reid_min_frames:
+                with np.errstate(invalid="ignore"):
+                    out[r] = distance(p.appearance, poses.appearance) > opts.max_appearance_change
+        return out
+
+    def _update(self, track: _Track, t: float, poses: _Poses, j: int) -> None:
+        opts = self.options
+        xy, vis = poses.xy[j], poses.vis[j]
+        track.profile.update(_row(poses.appearance, j), poses.world[j])
         dt = t - track.t
         center = xy.mean(axis=0)
         if 0 < dt <= opts.short_gap_s:
@@ -368,10 +409,13 @@ class Identities:
             mean = float(np.mean(ds))
             if mean <= self.options.max_cost / 2:
                 cost[lids.index(lid), gids.index(gid)] = mean
-        mine = {tr.id: tr for tr in self.tracks}
+        mine = {tr.id: tr for tr in self.tracks + self.lost}
         theirs = {tr.id: tr for tr in local.tracks}
         rows, cols = self.solver(cost)
         for r, c in zip(rows, cols, strict=True):
             a, b = mine.get(gids[c]), theirs.get(lids[r])
             if cost[r, c] < REFUSED and a is not None and b is not None:
                 a.xy, a.vis, a.center, a.velocity, a.t = b.xy, b.vis, b.center, b.velocity, b.t
+                if a in self.lost:  # ended here, seen to its end by the new landmarker
+                    self.lost.remove(a)
+                    self.tracks.append(a)
