@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +24,7 @@ import rerun.blueprint as rrb
 
 from fastpose.errors import InvalidVideoError
 from fastpose.measures.batch import MeasureBatch
+from fastpose.placement import TrackPlacer
 from fastpose.poses import PoseBatch
 from fastpose.sinks.base import FrameHook, Sink, SinkContext, Staging, Tracked
 from fastpose.sinks.rerun_measures import log_measure_styles, log_measures, measures_view
@@ -69,6 +69,7 @@ MASK_TRACKS = 250
 SKELETON_TINT = 0.45
 BONE_RADIUS = rr.Radius.ui_points(2.0)
 KEYPOINT_RADIUS = rr.Radius.ui_points(3.5)
+LABEL_RADIUS = rr.Radius.ui_points(1.0)
 _BONES = np.array(CONNECTIONS, dtype=np.intp)  # (35, 2) landmark pairs
 MASK_OPACITY = 0.35
 DESCRIPTION = """# Pose tracking with fastpose
@@ -86,16 +87,19 @@ Timelines: `time` (seconds) and `frame_idx`.
 """
 
 
-#: Tracks whose main joint angles the default time-series view shows (the first ones seen).
+#: Tracks whose main joint angles the default time-series view shows, at most: ids are given
+#: from 0 on, so the first people seen. (The view names every series it shows: a blueprint sent
+#: again as people appear made the viewer drop the newer tracks' skeletons, seen 2026-12-06.)
 PLOTTED_TRACKS = 4
 
 
-def blueprint(num_persons: int = 1, tracks: Sequence[int] = ()) -> rrb.Blueprint:
-    """Result (video, mask, 2D skeletons) over the main joint angles of ``tracks`` (a time
+def blueprint(num_persons: int = 1) -> rrb.Blueprint:
+    """Result (video, mask, 2D skeletons) over the main joint angles of the first people (a time
     series, synced to the video), beside the 3D poses, the raw video and a description, as the
     seed's; every track shows in the result and the 3D view (they are under ``video`` and
     ``person``)."""
-    angles = measures_view(tracks[:PLOTTED_TRACKS], single_person=num_persons == 1)
+    tracks = range(min(max(num_persons, 2), PLOTTED_TRACKS))
+    angles = measures_view(tracks, single_person=num_persons == 1)
     return rrb.Blueprint(
         rrb.Horizontal(
             rrb.Vertical(
@@ -205,6 +209,7 @@ class RerunRecording(Sink):
         self._styled: set[int] = set()  # tracks whose keypoint radius is logged
         self._asset_nanos: np.ndarray | None = None
         self._measured: list[int] = []  # tracks whose measures are styled, in order seen
+        self._placer: TrackPlacer | None = None  # several people: where each stands in 3D
 
     def open(self, context: SinkContext, staging: Staging) -> None:
         info = self.info = context.info
@@ -257,16 +262,13 @@ class RerunRecording(Sink):
             self.log_measures(batch.measures)
 
     def log_measures(self, measures: MeasureBatch) -> None:
-        """Angles and speeds as time series; the default view follows the first tracks seen."""
+        """Angles and speeds as time series, each track's styled when it first appears."""
         ids = measures.track_ids
         new = [t for t in np.unique(ids[ids >= 0]).tolist() if t not in self._measured]
         single = self.num_persons == 1
         if new:
             log_measure_styles(self.rec, measures.names, measures.units, new, single_person=single)
-            plotted = len(self._measured) < PLOTTED_TRACKS
             self._measured += new
-            if not single and plotted:  # the view names each track's series
-                self.rec.send_blueprint(blueprint(self.num_persons, self._measured))
         log_measures(self.rec, measures, single)
 
     def describe(self) -> str:
@@ -300,8 +302,10 @@ class RerunRecording(Sink):
             ""
             if self.num_persons == 1
             else "\nEach person has a colour and a track id of their own, the same from frame to "
-            "frame: `video/pose/track_<id>/points` (2D) and `person/pose/track_<id>/points` (3D); "
-            "the export's `person` column holds the id.\n"
+            "frame, drawn as a label at their nose: `video/pose/track_<id>/points` (2D) and "
+            "`person/pose/track_<id>/points` (3D); the export's `person` column holds the id. In "
+            "the 3D view each person stands roughly where the image shows them (a translation "
+            "from their size and place in the image, assuming a 60 degree field of view).\n"
         )
         log(
             "description",
@@ -336,6 +340,14 @@ class RerunRecording(Sink):
         log(_entity("person", track), rr.Points3D.from_fields(radii=KEYPOINT_RADIUS), static=True)
         bones = rr.LineStrips2D.from_fields(radii=BONE_RADIUS, class_ids=[class_id])
         log(_entity("video", track, "bones"), bones, static=True)
+        if track is not None:  # several people: each one's id, drawn at the nose
+            label = rr.Points2D.from_fields(
+                labels=[f"Person {track}"],
+                show_labels=True,
+                class_ids=[class_id],
+                radii=LABEL_RADIUS,
+            )
+            log(_entity("video", track, "label"), label, static=True)
 
     def _log_asset(self) -> None:
         asset = rr.AssetVideo(path=self.info.uri)
@@ -367,6 +379,9 @@ class RerunRecording(Sink):
         present = np.unique(ids[ids >= 0]).tolist()
         if present and present[-1] >= self._classes:
             self._describe_tracks(max(2 * self._classes, present[-1] + 1))
+        if self._placer is None:
+            self._placer = TrackPlacer(self.info.width, self.info.height)
+        places = self._placer(poses.time_s, ids, pixels, poses.world)
         for track in sorted(set(present) | {k for k in self._shown if k is not None}):
             here = ids == track
             self._log_clears(poses, track, here.any(axis=1))
@@ -374,7 +389,24 @@ class RerunRecording(Sink):
                 if track not in self._styled:
                     self._styled.add(track)
                     self._style(track, track + 1)
-                self._send_track(poses, pixels, track, track + 1, *np.nonzero(here))
+                rows, slots = np.nonzero(here)
+                self._send_track(poses, pixels, track, track + 1, rows, slots)
+                self._send_place(poses, track, rows, places[rows, slots])
+
+    def _send_place(
+        self, poses: PoseBatch, track: int, rows: np.ndarray, places: np.ndarray
+    ) -> None:
+        """Several people: each track's 3D skeleton where the image shows it (an approximate
+        translation: see fastpose.placement), and its id as a label at its nose in 2D."""
+        idx = self._indexes(poses.frame_idx[rows], poses.time_s[rows])
+        self.rec.send_columns(
+            f"person/pose/track_{track}", idx, rr.Transform3D.columns(translation=places)
+        )
+        slots = np.argmax(poses.ids[rows] == track, axis=1)
+        nose = poses.pixels(self.info.width, self.info.height)[rows, slots, 0]
+        self.rec.send_columns(
+            _entity("video", track, "label"), idx, rr.Points2D.columns(positions=nose)
+        )
 
     def _send_track(
         self,
@@ -433,7 +465,10 @@ class RerunRecording(Sink):
         if len(gone) == 0:
             return
         idx = self._indexes(poses.frame_idx[gone], poses.time_s[gone])
-        for entity in (_entity("video", track), _entity("video", track, "bones")):
+        entities = [_entity("video", track), _entity("video", track, "bones")]
+        if track is not None:
+            entities.append(_entity("video", track, "label"))
+        for entity in entities:
             self.rec.send_columns(
                 entity, idx, rr.Clear.columns(is_recursive=np.zeros(len(gone), bool))
             )

@@ -75,6 +75,8 @@ def log_measure_styles(
             name, unit = names[m], units[m]
             colour = _COLOURS.get(name, _SIDES.get(name.split(" ")[0], _OTHER))
             label = name if unit == DEG else f"{name} ({unit})"
+            if not single_person:
+                label = f"{label}, person {track}"
             rec.log(
                 measure_path(name, unit, track, single_person),
                 rr.SeriesLines(colors=[colour], names=[label], widths=[1.5]),
