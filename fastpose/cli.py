@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import faulthandler
 import logging
 import math
 import os
@@ -347,6 +348,7 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
 
 def _main(argv: list[str] | None) -> int:
+    faulthandler.enable(all_threads=True)  # a fatal signal's traceback (NativeLog re-aims it)
     limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -4,11 +4,16 @@ input paths, the viewer's port and lifetime, and a batch stopped by SIGTERM."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
+import pytest
+from clips import loop_video
 from conftest import ROOT, data_file, reference_image_landmarks
 
 
@@ -89,3 +94,84 @@ def test_pose_api_falls_back_to_plain_import(model_path) -> None:
     assert "private module paths failed" in debug and "refused: mediapipe." in debug, debug
     err = np.abs(np.asarray(json.loads(landmarks)) - reference_image_landmarks())
     assert err.max() < 0.03, f"worst landmark error {err.max():.4f}"
+
+
+# --- crash reports ------------------------------------------------------------------------------
+
+
+FAST = ("--no-segment", "--no-progress", "--inference-size", "320")
+
+
+@pytest.fixture(scope="module")
+def long_squats(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pose_squats looped to 3,000 frames: long enough to be stopped mid-run."""
+    clip = tmp_path_factory.mktemp("clips") / "squats_3000.mp4"
+    return loop_video(data_file("pose_squats.mp4"), clip, 3000)
+
+
+def test_segfault_mid_run_leaves_its_report(tmp_path, long_squats) -> None:
+    """`kill -SEGV` during `fastpose run`: the process dies by the signal, and the terminal gets
+    faulthandler's report with the Python traceback of fastpose's threads, then the native log's
+    last lines (before: exit 139 and only the info line)."""
+    export, log = tmp_path / "out.parquet", tmp_path / "stderr.txt"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fastpose", "run", long_squats, "--export", export, *FAST],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    partial = tmp_path / "out.partial.parquet"
+    deadline = time.monotonic() + 300
+    try:
+        while not (partial.exists() and partial.stat().st_size > 4096):
+            assert proc.poll() is None, f"ended (exit {proc.returncode}):\n{log.read_text()}"
+            assert time.monotonic() < deadline, "no frames exported in 300 s"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGSEGV)
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    time.sleep(1.0)  # the watcher prints once it sees the process gone
+    stderr = log.read_text()
+    assert code == -signal.SIGSEGV, stderr
+    assert "Fatal Python error: Segmentation fault" in stderr, stderr
+    assert "most recent call first" in stderr and "fastpose/" in stderr, stderr
+    report = stderr.split("fastpose: the native log's last lines (file descriptor 2):\n", 1)
+    assert len(report) == 2 and report[1].startswith("  "), stderr
+
+
+def test_native_abort_shows_its_own_lines() -> None:
+    """A CHECK failure's line goes into the captured descriptor 2, then abort(): the terminal gets
+    faulthandler's report and, after it, that line."""
+    proc = _python(
+        """
+        import os
+        from fastpose.native_log import NativeLog
+        with NativeLog():
+            os.write(2, b"I0000 calculator_graph.cc:1] a line of no interest\\n")
+            os.write(2, b"F0000 image_frame.cc:42] Check failed: width > 0 (0 vs. 0)\\n")
+            os.abort()
+        """
+    )
+    time.sleep(1.0)
+    assert proc.returncode == -signal.SIGABRT, proc.stderr
+    fatal = proc.stderr.index("Fatal Python error: Aborted")
+    check = proc.stderr.index("  F0000 image_frame.cc:42] Check failed: width > 0 (0 vs. 0)")
+    assert fatal < check, proc.stderr
+
+
+def test_native_log_left_cleanly_prints_nothing() -> None:
+    """Lines written to descriptor 2 inside the log are in its tail as soon as they are written,
+    and a clean exit leaves the terminal empty; descriptor 2 is the terminal again after it."""
+    proc = _python(
+        """
+        import os
+        from fastpose.native_log import NativeLog
+        with NativeLog() as log:
+            os.write(2, b"W0000 one\\nE0000 two\\n")
+            assert log.tail(2) == ["W0000 one", "E0000 two"], log.tail()
+        os.write(2, b"after\\n")
+        """
+    )
+    assert proc.returncode == 0 and proc.stderr == "after\n", proc.stderr
