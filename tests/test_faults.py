@@ -4,6 +4,7 @@ input paths, the viewer's port and lifetime, and a batch stopped by SIGTERM."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -175,3 +176,151 @@ def test_native_log_left_cleanly_prints_nothing() -> None:
         """
     )
     assert proc.returncode == 0 and proc.stderr == "after\n", proc.stderr
+
+
+# --- the viewer ---------------------------------------------------------------------------------
+
+
+def _rerun_server(keeper: int):  # -> psutil.Process
+    """The rerun executable that a served viewer's keeper process started."""
+    import psutil
+
+    deadline = time.monotonic() + 10
+    while not (children := psutil.Process(keeper).children()):
+        assert time.monotonic() < deadline, "no rerun server under the keeper"
+        time.sleep(0.1)
+    (server,) = children
+    assert os.path.basename(server.exe()) == "rerun", server.cmdline()
+    return server
+
+
+def test_served_viewers_started_at_once_listen_where_they_say() -> None:
+    """Three served viewers started at the same time, each from a thread that then ends, keep
+    serving, each on the ports its URLs name (the server binds port 0 itself and says which it
+    got: no port is chosen, freed, then bound), on localhost only."""
+    import threading
+    from urllib.parse import urlsplit
+
+    import psutil
+
+    from fastpose.viewer import ServedViewer
+
+    servers: list[ServedViewer] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            servers.append(ServedViewer())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    time.sleep(1.0)  # a server tied to its starting thread would be ending now
+    try:
+        assert not errors, errors
+        ports = set()
+        for server in servers:
+            listening = {
+                c.laddr
+                for c in _rerun_server(server._proc.pid).net_connections()
+                if c.status == psutil.CONN_LISTEN
+            }
+            named = {urlsplit(server.grpc_url).port, urlsplit(server.web_url).port}
+            assert {a.port for a in listening} == named, (listening, named)
+            assert {a.ip for a in listening} == {"127.0.0.1"}, listening
+            ports |= named
+        assert len(ports) == 6, ports
+    finally:
+        for server in servers:
+            server.close()
+
+
+def test_served_viewer_dies_with_its_parent_killed(tmp_path) -> None:
+    """kill -9 of the process that serves the viewer: the server (the rerun executable, started
+    without Python between fork and exec in the threaded parent) ends within seconds."""
+    import psutil
+
+    code = (
+        "import threading, time\n"
+        "from fastpose.viewer import ServedViewer\n"
+        "servers = []\n"
+        "starter = threading.Thread(target=lambda: servers.append(ServedViewer()))\n"
+        "starter.start()\n"
+        "starter.join()\n"
+        "print(servers[0]._proc.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        keeper = psutil.Process(int(proc.stdout.readline()))
+        server = _rerun_server(keeper.pid)
+        time.sleep(1.0)
+        assert server.is_running() and server.status() != psutil.STATUS_ZOMBIE
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        _, alive = psutil.wait_procs([server, keeper], timeout=10)
+        for p in alive:
+            p.kill()
+        assert not alive, [p.cmdline()[:2] for p in alive]
+    finally:
+        proc.kill()
+
+
+def test_stuck_viewer_leaves_other_recordings_their_flush_at_exit(tmp_path) -> None:
+    """An API user's own recording to a file, beside a viewer stream that fastpose gave up on (a
+    server that answers once, then takes nothing): at a normal exit the user's file is complete
+    (every frame, and the footer Rerun writes at its shutdown), within a bounded time."""
+    import warnings
+
+    from conftest import read_rrd
+
+    mine = tmp_path / "mine.rrd"
+    code = f"""
+        import socket, threading
+        import numpy as np
+        import rerun as rr
+        from fastpose.viewer import RerunTarget, ViewerError, close_stream
+
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        held = []
+        def serve():  # answers the HTTP/2 preface with SETTINGS, then takes nothing
+            while True:
+                conn, _ = server.accept()
+                held.append(conn)
+                conn.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+        threading.Thread(target=serve, daemon=True).start()
+        url = f"rerun+http://127.0.0.1:{{server.getsockname()[1]}}/proxy"
+
+        mine = rr.RecordingStream("users_own")
+        mine.save({str(mine)!r})
+        stuck = rr.RecordingStream("fastpose")
+        stuck.connect_grpc(url)
+        rng = np.random.default_rng(0)
+        for i in range(200):
+            stuck.set_time("frame_idx", sequence=i)
+            stuck.log("video", rr.Image(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)))
+        try:
+            close_stream(stuck, RerunTarget(connect=url), timeout=2)
+        except ViewerError as exc:
+            print("gave up:", exc, flush=True)
+        for i in range(50):
+            mine.set_time("frame_idx", sequence=i)
+            mine.log("points", rr.Points2D(rng.random((10, 2))))
+    """
+    start = time.monotonic()
+    proc = _python(code, timeout=120)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("gave up:"), proc.stdout
+    assert elapsed < 60, elapsed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "RRD file has no footer": Rerun's shutdown did not run
+        assert read_rrd(mine).frames["points"] == set(range(50))
