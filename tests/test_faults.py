@@ -324,3 +324,63 @@ def test_stuck_viewer_leaves_other_recordings_their_flush_at_exit(tmp_path) -> N
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "RRD file has no footer": Rerun's shutdown did not run
         assert read_rrd(mine).frames["points"] == set(range(50))
+
+
+# --- input paths --------------------------------------------------------------------------------
+
+
+def _run_lines(*args: str | Path) -> tuple[int, list[str], str]:
+    from conftest import run_cli
+
+    result = run_cli("run", *args, timeout=300)
+    return result.returncode, [x for x in result.stderr.splitlines() if x.strip()], result.stderr
+
+
+def _input(kind: str, d: Path) -> Path:
+    if kind == "fifo":
+        os.mkfifo(d / "stream.mp4")
+        return d / "stream.mp4"
+    if kind == "dev-zero":
+        return Path("/dev/zero")
+    if kind == "symlink-loop":
+        (d / "a.mp4").symlink_to(d / "b.mp4")
+        (d / "b.mp4").symlink_to(d / "a.mp4")
+        return d / "a.mp4"
+    (d / "gone.mp4").symlink_to(d / "moved_away.mp4")
+    return d / "gone.mp4"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("fifo", "not a regular file (a named pipe)"),
+        ("dev-zero", "not a regular file (a character device)"),
+        ("symlink-loop", "a symbolic link loop"),
+        ("dangling-symlink", "no such file (a symbolic link to "),
+    ],
+)
+def test_input_that_is_no_regular_file_fails_in_one_line(tmp_path, kind, expected) -> None:
+    """A named pipe, a device, a symbolic link loop or a dangling link: one line saying which
+    (before: "empty file (0 bytes)" for the first two, "no such file" for a loop), exit 1."""
+    path = _input(kind, tmp_path)
+    code, lines, stderr = _run_lines(path, "--save", tmp_path / "out.rrd")
+    assert code == 1 and "Traceback" not in stderr, stderr
+    assert len(lines) == 1 and lines[0].startswith(f"fastpose: {path}: "), stderr
+    assert expected in lines[0], stderr
+    assert not (tmp_path / "out.rrd").exists()
+
+
+def test_video_under_an_image_name_is_tracked_as_a_video(tmp_path) -> None:
+    """pose_squats.mp4 copied as squats.jpg: a warning says it is an MP4 video under an image's
+    name, and its frames are tracked (before: "not a video or image")."""
+    import pyarrow.parquet as pq
+
+    clip = tmp_path / "squats.jpg"
+    clip.write_bytes(data_file("pose_squats.mp4").read_bytes())
+    table = tmp_path / "out.parquet"
+    code, _, stderr = _run_lines(clip, "--export", table, "--max-frames", "8", "--no-progress")
+    assert code == 0, stderr
+    assert f"fastpose: {clip}: a video (MP4/MOV, h264) under an image's name (.jpg)" in stderr
+    assert "Traceback" not in stderr, stderr
+    frames = set(pq.read_table(table, columns=["frame_idx"]).column(0).to_pylist())
+    assert frames == set(range(8)), frames
