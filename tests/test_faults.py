@@ -3,6 +3,7 @@ input paths, the viewer's port and lifetime, and a batch stopped by SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -384,3 +385,56 @@ def test_video_under_an_image_name_is_tracked_as_a_video(tmp_path) -> None:
     assert "Traceback" not in stderr, stderr
     frames = set(pq.read_table(table, columns=["frame_idx"]).column(0).to_pylist())
     assert frames == set(range(8)), frames
+
+
+# --- a batch on Ray stopped by SIGTERM ----------------------------------------------------------
+
+
+def test_sigterm_during_a_ray_batch_leaves_a_row_per_video(tmp_path) -> None:
+    """SIGTERM to `fastpose batch --ray` (a local runtime on 127.0.0.1) once the short clip is
+    done: exit 143, one line naming the summary, and summary.csv holds a row for every video:
+    the short one done, the long ones interrupted (before: the header alone)."""
+    import csv
+
+    pytest.importorskip("ray")  # the `ray` extra, as tests/test_batch.py's Ray tests
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "short.mp4").write_bytes(data_file("pose_squats.mp4").read_bytes())
+    for name in ("long_a", "long_b"):
+        loop_video(data_file("pose_squats.mp4"), clips / f"{name}.mp4", 1500)
+    out, log = tmp_path / "out", tmp_path / "stderr.txt"
+    args = ["batch", clips, "--out", out, "--ray", "--workers", "3", *FAST]
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fastpose", *map(str, args)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "short.rrd").exists():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # Ray's runtime too, should the test fail
+    stderr = log.read_text()
+    assert code == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr, stderr
+    last = stderr.splitlines()[-1]
+    assert "interrupted by SIGTERM" in last and str(out / "summary.csv") in last, stderr
+    with (out / "summary.csv").open(newline="") as f:
+        rows = {Path(r["video"]).stem: r for r in csv.DictReader(f)}
+    assert sorted(rows) == ["long_a", "long_b", "short"], rows
+    assert rows["short"]["status"] == "done" and rows["short"]["frames"] == "65", rows
+    for name in ("long_a", "long_b"):
+        assert rows[name]["status"] == "interrupted", rows[name]
+        assert "stopped" in rows[name]["message"], rows[name]
+        assert not (out / f"{name}.rrd").exists()

@@ -85,9 +85,11 @@ def batch(
             len(jobs),
             out,
         )
+    running = False
     try:
         if todo:
             _preflight(options.landmarker)
+            running = True
             with _Progress(todo, enabled=progress, per_frame=ray is False) as bar:
 
                 def on_row(row: SummaryRow) -> None:
@@ -107,6 +109,8 @@ def batch(
                     address = None if ray is True else str(ray)
                     run_ray(todo, options, address=address, cores=cores, model=model, on_row=on_row)
     finally:
+        for job in todo if running else ():  # stopped (a signal): a row for each video left
+            rows.setdefault(str(job.video), _unfinished(job, out / STAGING_DIR))
         ordered = [rows[str(j.video)] for j in jobs if str(j.video) in rows]
         write_summary(out / SUMMARY_NAME, ordered)
         with contextlib.suppress(OSError):  # kept only while it holds something
@@ -140,6 +144,16 @@ def _skipped(job: Job, before: SummaryRow | None) -> SummaryRow:
         message="outputs exist",
         rrd=str(job.rrd),
         landmarks=str(job.landmarks),
+    )
+
+
+def _unfinished(job: Job, staging: Path) -> SummaryRow:
+    """The row of a video the batch was stopped before: not started, or (on Ray, whose cancelled
+    tasks return nothing) stopped while it ran."""
+    return SummaryRow(
+        video=str(job.video),
+        status="interrupted",
+        message=f"stopped before it finished; what it wrote, if anything, is in {staging}",
     )
 
 
