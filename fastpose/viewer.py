@@ -267,7 +267,7 @@ def close_stream(
     try:
         finished = done.wait(timeout)
     finally:
-        if not done.is_set():
+        if not done.is_set() or failure:  # a flush that timed out left the stream stuck too
             _abandon(rec)
     if not finished:
         raise ViewerError(
