@@ -271,6 +271,8 @@ def test_served_viewer_dies_with_its_parent_killed(tmp_path) -> None:
         assert not alive, [p.cmdline()[:2] for p in alive]
     finally:
         proc.kill()
+        proc.wait()
+        proc.stdout.close()
 
 
 def test_stuck_viewer_leaves_other_recordings_their_flush_at_exit(tmp_path) -> None:
