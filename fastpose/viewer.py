@@ -41,6 +41,8 @@ SCHEMES = {"rerun+http": False, "rerun+https": True, "rerun": True}  # scheme ->
 #: How long a viewer has to answer at the start, and to take the end of the recording.
 PROBE_TIMEOUT_S = 5.0
 FLUSH_TIMEOUT_S = 10.0
+#: Past the flush's own timeout, how long to wait for it to return.
+FLUSH_GRACE_S = 1.0
 #: When the run is being interrupted: Ctrl-C must end the process within seconds.
 INTERRUPTED_FLUSH_TIMEOUT_S = 3.0
 SERVE_START_TIMEOUT_S = 15.0
@@ -264,12 +266,12 @@ def close_stream(
             done.set()
 
     threading.Thread(target=finish, name="fastpose-viewer-flush", daemon=True).start()
-    try:
-        finished = done.wait(timeout)
+    try:  # Rerun's flush times out by itself; the grace covers one that would not
+        finished = done.wait(timeout + FLUSH_GRACE_S)
     finally:
         if not done.is_set() or failure:  # a flush that timed out left the stream stuck too
             _abandon(rec)
-    if not finished:
+    if not finished or (failure and "timed out" in str(failure[0]).lower()):
         raise ViewerError(
             f"{target.describe()}: the viewer did not take the end of the recording within "
             f"{timeout:g} s; the frames logged last may not have arrived"
