@@ -134,12 +134,15 @@ def test_segfault_mid_run_leaves_its_report(tmp_path, long_squats) -> None:
         code = proc.wait(timeout=60)
     finally:
         proc.kill()
-    time.sleep(1.0)  # the watcher prints once it sees the process gone
+    header = "fastpose: the native log's last lines (file descriptor 2):\n"
+    deadline = time.monotonic() + 20  # the watcher prints once it sees the process gone
+    while header not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
     stderr = log.read_text()
     assert code == -signal.SIGSEGV, stderr
     assert "Fatal Python error: Segmentation fault" in stderr, stderr
     assert "most recent call first" in stderr and "fastpose/" in stderr, stderr
-    report = stderr.split("fastpose: the native log's last lines (file descriptor 2):\n", 1)
+    report = stderr.split(header, 1)
     assert len(report) == 2 and report[1].startswith("  "), stderr
 
 
@@ -155,8 +158,7 @@ def test_native_abort_shows_its_own_lines() -> None:
             os.write(2, b"F0000 image_frame.cc:42] Check failed: width > 0 (0 vs. 0)\\n")
             os.abort()
         """
-    )
-    time.sleep(1.0)
+    )  # its stderr ends when the watcher, which holds it too, has printed and ended
     assert proc.returncode == -signal.SIGABRT, proc.stderr
     fatal = proc.stderr.index("Fatal Python error: Aborted")
     check = proc.stderr.index("  F0000 image_frame.cc:42] Check failed: width > 0 (0 vs. 0)")
