@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import logging
 import math
 import os
@@ -345,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    faulthandler.enable(all_threads=True)  # a fatal signal's traceback (NativeLog re-aims it)
     limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)

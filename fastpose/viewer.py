@@ -11,7 +11,7 @@ flushes a viewer's stream in a thread for a bounded time, and gives up on it in 
 
 from __future__ import annotations
 
-import contextlib
+import atexit
 import logging
 import os
 import re
@@ -41,6 +41,8 @@ SCHEMES = {"rerun+http": False, "rerun+https": True, "rerun": True}  # scheme ->
 #: How long a viewer has to answer at the start, and to take the end of the recording.
 PROBE_TIMEOUT_S = 5.0
 FLUSH_TIMEOUT_S = 10.0
+#: Past the flush's own timeout, how long to wait for it to return.
+FLUSH_GRACE_S = 1.0
 #: When the run is being interrupted: Ctrl-C must end the process within seconds.
 INTERRUPTED_FLUSH_TIMEOUT_S = 3.0
 SERVE_START_TIMEOUT_S = 15.0
@@ -264,16 +266,12 @@ def close_stream(
             done.set()
 
     threading.Thread(target=finish, name="fastpose-viewer-flush", daemon=True).start()
-    try:
-        finished = done.wait(timeout)
+    try:  # Rerun's flush times out by itself; the grace covers one that would not
+        finished = done.wait(timeout + FLUSH_GRACE_S)
     finally:
-        if not done.is_set():
-            # The stream is stuck; Rerun's at-exit flush would wait for it for ever.
-            import rerun as rr
-
-            _abandoned.append(rec)
-            rr.unregister_shutdown()
-    if not finished:
+        if not done.is_set() or failure:  # a flush that timed out left the stream stuck too
+            _abandon(rec)
+    if not finished or (failure and "timed out" in str(failure[0]).lower()):
         raise ViewerError(
             f"{target.describe()}: the viewer did not take the end of the recording within "
             f"{timeout:g} s; the frames logged last may not have arrived"
@@ -283,6 +281,26 @@ def close_stream(
             f"{target.describe()}: {_first_line(failure[0])}; the frames logged since the "
             "viewer stopped answering did not arrive"
         )
+
+
+def _abandon(rec: rr.RecordingStream) -> None:
+    """Give up on a stuck stream. Rerun's at-exit shutdown flushes every recording of the
+    process, this one too, for ever: it is swapped for one bounded in time, so the process's
+    other recordings (an API user's own) still get their flush, and then the exit goes on."""
+    import rerun as rr
+
+    if not _abandoned:
+        atexit.unregister(rr.rerun_shutdown)
+        atexit.register(_shutdown_within, FLUSH_TIMEOUT_S)
+    _abandoned.append(rec)
+
+
+def _shutdown_within(timeout: float) -> None:
+    import rerun as rr
+
+    done = threading.Thread(target=rr.rerun_shutdown, name="fastpose-rerun-shutdown", daemon=True)
+    done.start()
+    done.join(timeout)
 
 
 def abandoned() -> bool:
@@ -311,26 +329,43 @@ def _rerun_binary() -> str:
     return str(exe)
 
 
-def _free_port(bind: str) -> int:
-    family, kind, proto, _, address = socket.getaddrinfo(bind or None, 0, type=socket.SOCK_STREAM)[
-        0
-    ]
-    with socket.socket(family, kind, proto) as s:
-        s.bind(address)
-        return s.getsockname()[1]
-
-
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
-    """Linux: the server ends with fastpose even if fastpose is killed (SIGKILL)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+#: The server's keeper on Linux, so that the server ends with fastpose even if fastpose is killed
+#: (SIGKILL), and no Python runs between fork and exec in fastpose's threaded process. It forks the
+#: server with PR_SET_PDEATHSIG (1, kept across exec) aimed at itself: single-threaded, it can't
+#: lose the thread that PR_SET_PDEATHSIG follows (fastpose's starting thread may end first). It
+#: watches fastpose (a pidfd, else its parent pid), passes SIGTERM on, and ends as the server does.
+_KEEPER = """
+import ctypes, os, select, signal, sys
+parent, argv, libc = int(sys.argv[1]), sys.argv[2:], ctypes.CDLL(None, use_errno=True)
+try:
+    watch = [os.pidfd_open(parent)]
+except (AttributeError, OSError):
+    watch = []
+keeper = os.getpid()
+child = os.fork()
+if child == 0:
+    libc.prctl(1, signal.SIGTERM)
+    if os.getppid() != keeper:
+        os._exit(1)
+    os.execv(argv[0], argv)
+    os._exit(127)
+for sig in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(sig, lambda signum, _: os.kill(child, signum))
+while True:
+    if select.select(watch, [], [], 0.5)[0] or os.getppid() != parent:
+        os.kill(child, signal.SIGTERM)
+    pid, status = os.waitpid(child, os.WNOHANG)
+    if pid:
+        code = os.waitstatus_to_exitcode(status)
+        sys.exit(128 - code if code < 0 else code)
+"""
+#: Where the server says it listens (it picks free ports itself: asked for port 0).
+_GRPC_LISTENING = re.compile(r"Listening for gRPC connections on \S*:(\d+)")
+_WEB_LISTENING = re.compile(r"Hosting a web-viewer at https?://\S*?:(\d+)")
 
 
 class ServedViewer:
@@ -342,58 +377,61 @@ class ServedViewer:
 
     def __init__(self, bind: str = LOCALHOST, *, timeout: float = SERVE_START_TIMEOUT_S) -> None:
         self.bind = bind
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        command = [_rerun_binary(), "--serve-web", "--bind", bind or "0.0.0.0"]
+        command += ["--port", "0", "--web-viewer-port", "0"]  # bound by the server: no race
+        if sys.platform.startswith("linux"):
+            keeper = [sys.executable, "-I", "-S", "-c", _KEEPER, str(os.getpid())]
+            command = [*keeper, *command]
+        self._proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+        )
         try:
-            grpc_port, web_port = _free_port(bind), _free_port(bind)
-        except OSError as exc:
-            raise ViewerError(
-                f"--bind {bind}: cannot listen there ({exc.strerror or exc})"
-            ) from exc
+            grpc_port, web_port = self._wait_ready(timeout)
+        except BaseException:
+            self.close()
+            raise
         local = LOCALHOST if bind in _EVERY_INTERFACE else _url_host(bind)
         shown = socket.gethostname() if bind in _EVERY_INTERFACE else _url_host(bind)
         self.grpc_url = f"rerun+http://{local}:{grpc_port}/proxy"
         shown_grpc = f"rerun+http://{shown}:{grpc_port}/proxy"
         self.web_url = f"http://{shown}:{web_port}/?url={quote(shown_grpc, safe='')}"
-        self._web = (local, web_port)
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-        command = [_rerun_binary(), "--serve-web", "--bind", bind or "0.0.0.0"]
-        command += ["--port", str(grpc_port), "--web-viewer-port", str(web_port)]
-        self._proc = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.close()
-            raise
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, timeout: float) -> tuple[int, int]:
+        """The gRPC and web ports, once the server says it listens on them and answers there."""
         deadline = time.monotonic() + timeout
+        local = LOCALHOST if self.bind in _EVERY_INTERFACE else _url_host(self.bind)
         while True:
             if self._proc.poll() is not None:
-                raise ViewerError(
-                    f"--serve: the Rerun server ended at its start: {self.log_tail()}"
-                )
+                raise ViewerError(self._start_failure("ended at its start"))
+            text = self._log_text()
+            grpc, web = _GRPC_LISTENING.search(text), _WEB_LISTENING.search(text)
             try:
-                probe(self.grpc_url, timeout=1.0)
-                with socket.create_connection(self._web, timeout=1.0):
-                    return
+                if grpc and web:
+                    probe(f"rerun+http://{local}:{grpc[1]}/proxy", timeout=1.0)
+                    with socket.create_connection((local.strip("[]"), int(web[1])), timeout=1.0):
+                        return int(grpc[1]), int(web[1])
             except (ViewerError, OSError):
-                if time.monotonic() > deadline:
-                    raise ViewerError(
-                        f"--serve: the Rerun server did not start within {timeout:g} s: "
-                        f"{self.log_tail()}"
-                    ) from None
-                time.sleep(0.1)
+                pass
+            if time.monotonic() > deadline:
+                raise ViewerError(self._start_failure(f"did not start within {timeout:g} s"))
+            time.sleep(0.1)
+
+    def _start_failure(self, what: str) -> str:
+        tail = self.log_tail()
+        if "Address already in use" in tail or "AddrInUse" in tail:
+            return f"--bind {self.bind}: cannot listen there (address in use): {tail}"
+        if "Cannot assign requested address" in tail or "AddrNotAvailable" in tail:
+            return f"--bind {self.bind}: cannot listen there (no such address here): {tail}"
+        return f"--serve: the Rerun server {what}: {tail}"
+
+    def _log_text(self) -> str:
+        self._log.seek(0)
+        return re.sub(r"\x1b\[[0-9;]*m", "", self._log.read().decode(errors="replace"))
 
     def log_tail(self, lines: int = 3) -> str:
         """The server's last log lines, on one line."""
-        self._log.seek(0)
-        text = re.sub(r"\x1b\[[0-9;]*m", "", self._log.read().decode(errors="replace"))
-        tail = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+        tail = [line.strip() for line in self._log_text().splitlines() if line.strip()][-lines:]
         return " / ".join(tail) or "(nothing logged)"
 
     def wait(self) -> None:

@@ -248,7 +248,7 @@ def test_spawn_without_a_display_fails_before_any_work(tmp_path):
 
 def test_served_viewer_listens_on_localhost_only():
     with ServedViewer() as server:
-        proc = psutil.Process(server._proc.pid)
+        proc = psutil.Process(server._proc.pid).children()[0]  # the keeper's rerun server
         listening = [c.laddr for c in proc.net_connections() if c.status == psutil.CONN_LISTEN]
         assert len(listening) >= 2, listening
         assert {addr.ip for addr in listening} == {"127.0.0.1"}, listening

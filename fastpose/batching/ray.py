@@ -135,7 +135,7 @@ def _run(
                 job = refs.pop(ref)
                 on_row(_result(ray, ref, job))
     finally:
-        _cancel(ray, refs)
+        _cancel(ray, refs, on_row)
         if started:
             ray.shutdown()
 
@@ -199,16 +199,23 @@ def _result(ray: Any, ref: Any, job: Job) -> SummaryRow:
         return SummaryRow(video=str(job.video), status="failed", message=message[:300])
 
 
-def _cancel(ray: Any, refs: dict[Any, Job]) -> None:
+def _cancel(ray: Any, refs: dict[Any, Job], on_row: Callable[[SummaryRow], None]) -> None:
     """Cancel the tasks left (KeyboardInterrupt in the running ones: they close their outputs);
-    force-kill what still runs after ``CANCEL_GRACE_S``."""
+    force-kill what still runs after ``CANCEL_GRACE_S``. A task that finished all the same gives
+    its row; a cancelled one gives none (the batch marks its video interrupted)."""
     if not refs:
         return
     for ref in refs:
         ray.cancel(ref)
-    _, left = ray.wait(list(refs), num_returns=len(refs), timeout=CANCEL_GRACE_S)
+    ready, left = ray.wait(list(refs), num_returns=len(refs), timeout=CANCEL_GRACE_S)
     for ref in left:
         ray.cancel(ref, force=True)
+    for ref in ready:
+        try:
+            row = ray.get(ref, timeout=0)
+        except Exception:  # TaskCancelledError, RayTaskError(KeyboardInterrupt)...
+            continue
+        on_row(row)
 
 
 def _one_line(exc: BaseException) -> str:

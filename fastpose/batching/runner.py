@@ -125,9 +125,11 @@ def batch(
             out,
         )
     ordered: list[SummaryRow] = []
+    running = False
     try:
         if todo:
             _preflight(options.landmarker)
+            running = True
             with _Progress(todo, enabled=progress, per_frame=ray is False) as bar:
 
                 def on_row(row: SummaryRow) -> None:
@@ -150,6 +152,8 @@ def batch(
                         on_row=on_row,
                     )  # fmt: skip
     finally:
+        for job in todo if running else ():  # stopped (a signal): a row for each video left
+            rows.setdefault(str(job.video), _unfinished(job, out / STAGING_DIR))
         ordered = [rows[str(j.video)] for j in jobs if str(j.video) in rows]
         _write_summary(out / SUMMARY_NAME, ordered)
         with contextlib.suppress(OSError):  # kept only while it holds something
@@ -197,6 +201,16 @@ def _skipped(job: Job, before: SummaryRow | None) -> SummaryRow:
         rrd=str(job.rrd),
         landmarks=str(job.landmarks),
         settings=before.settings if known else {},
+    )
+
+
+def _unfinished(job: Job, staging: Path) -> SummaryRow:
+    """The row of a video the batch was stopped before: not started, or (on Ray, whose cancelled
+    tasks return nothing) stopped while it ran."""
+    return SummaryRow(
+        video=str(job.video),
+        status="interrupted",
+        message=f"stopped before it finished; what it wrote, if anything, is in {staging}",
     )
 
 

@@ -12,6 +12,7 @@ frames up to the first presented one are decoded.
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 from dataclasses import dataclass, field
@@ -25,9 +26,13 @@ from numpy.typing import NDArray
 
 from fastpose.errors import InvalidVideoError
 
+logger = logging.getLogger(__name__)
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 #: PyAV's demuxers for single images.
 IMAGE_FORMATS = frozenset({"image2", "jpeg_pipe", "png_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe"})
+#: FFmpeg's demuxer names as people know the containers.
+CONTAINER_NAMES = {"mov,mp4,m4a,3gp,3g2,mj2": "MP4/MOV", "matroska,webm": "Matroska/WebM"}
 #: FFmpeg demuxers that show any text file as a video of rendered characters.
 TEXT_FORMATS = frozenset({"tty"})
 #: Packets decoded at most past the first presented one while waiting for its frame (the
@@ -133,7 +138,16 @@ def probe_file(path: Path, name: str) -> VideoLayout | None:
             has = f"only {', '.join(kinds)}" if kinds else "no streams"
             raise InvalidVideoError(f"{name}: not a video (no video stream; {has})")
         stream = container.streams.video[0]
-        is_image = fmt in IMAGE_FORMATS or path.suffix.lower() in IMAGE_SUFFIXES
+        is_image = fmt in IMAGE_FORMATS
+        if not is_image and path.suffix.lower() in IMAGE_SUFFIXES:
+            codec = stream.codec_context.codec.name if stream.codec_context else "unknown codec"
+            logger.warning(
+                "%s: a video (%s, %s) under an image's name (%s): tracked as a video",
+                name,
+                CONTAINER_NAMES.get(fmt, fmt),
+                codec,
+                path.suffix,
+            )
         scan = _Scan() if is_image else _scan_packets(container, stream)
         rotation = scan.rotation
         if rotation is None:

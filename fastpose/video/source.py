@@ -14,8 +14,10 @@ what is asked for, and is also faster here (benchmarks/results.md: "b decode" ro
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +53,39 @@ def _is_url(uri: str | int | os.PathLike) -> bool:
         return False
     scheme, sep, _ = uri.partition("://")
     return bool(sep) and scheme.lower() in STREAM_SCHEMES
+
+
+_NOT_REGULAR = {
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _check_regular_file(path: Path, uri: str) -> None:
+    """A regular, non-empty file (symbolic links followed), or one line saying what it is: the
+    whole file is read before decoding, so a pipe or a device can't be an input."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InvalidVideoError(f"{uri}: a symbolic link loop, not a video or image") from None
+        if path.is_symlink():
+            target = os.readlink(path)
+            raise InputNotFoundError(f"{uri}: no such file (a symbolic link to {target})") from None
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise InputNotFoundError(f"{uri}: no such file") from None
+        raise InvalidVideoError(f"{uri}: cannot read it ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise InvalidVideoError(f"{uri}: is a directory, not a video or image")
+    if not stat.S_ISREG(mode):
+        what = _NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+        raise InvalidVideoError(
+            f"{uri}: not a regular file ({what}); save the stream to a file first"
+        )
+    if path.stat().st_size == 0:
+        raise InvalidVideoError(f"{uri}: empty file (0 bytes)")
 
 
 def _check_args(
@@ -150,12 +185,7 @@ class VideoSource:
     # -- opening --
 
     def _open_file(self, path: Path, uri: str, layout: VideoLayout | None) -> None:
-        if not path.exists():
-            raise InputNotFoundError(f"{uri}: no such file")
-        if path.is_dir():
-            raise InvalidVideoError(f"{uri}: is a directory, not a video or image")
-        if path.stat().st_size == 0:
-            raise InvalidVideoError(f"{uri}: empty file (0 bytes)")
+        _check_regular_file(path, uri)
         handed = layout is not None
         if layout is not None and (why := same_file(layout, path)) is not None:
             raise ValueError(f"VideoSource: expected a layout of {uri}: {why}")

@@ -1,0 +1,444 @@
+"""Faults: MediaPipe's import under threads and when its private paths fail, crash reports, bad
+input paths, the viewer's port and lifetime, and a batch stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clips import loop_video
+from conftest import ROOT, data_file, reference_image_landmarks
+
+
+def _python(code: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter (a fresh import state), run from the repository."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def test_mediapipe_completes_once_for_concurrent_threads() -> None:
+    """After pose_api(), 6 threads touching mediapipe.tasks.vision at the same instant all get
+    it, in each of 8 fresh processes (before the fix: 3 of 4 threads failed, every trial)."""
+    code = """
+        import threading
+        from fastpose.mediapipe_api import pose_api
+        api = pose_api()
+        import mediapipe
+        gate, got = threading.Barrier(6), []
+        def touch():
+            gate.wait()
+            try:
+                got.append(mediapipe.tasks.vision.PoseLandmarker is api.PoseLandmarker)
+            except Exception as exc:
+                got.append(repr(exc))
+        threads = [threading.Thread(target=touch) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(got)
+    """
+    for trial in range(8):
+        proc = _python(code)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == str([True] * 6), f"trial {trial}: {proc.stdout}"
+
+
+def test_pose_api_falls_back_to_plain_import(model_path) -> None:
+    """When MediaPipe's private module paths fail (a finder refuses every mediapipe submodule
+    that fastpose asks for itself), pose_api says so in a debug line, imports mediapipe whole,
+    and its landmarker still finds the reference pose of mediapipe_pose.jpg."""
+    image = data_file("mediapipe_pose.jpg")
+    code = f"""
+        import json, logging, sys
+
+        class RefusePrivatePaths:
+            def find_spec(self, name, path=None, target=None):
+                if not name.startswith("mediapipe."):
+                    return None
+                frame = sys._getframe(1)
+                while frame.f_globals.get("__name__", "").startswith(("importlib", "_frozen")):
+                    frame = frame.f_back
+                if frame.f_globals.get("__name__") == "fastpose.mediapipe_api":
+                    raise ModuleNotFoundError(f"refused: {{name}}", name=name)
+                return None
+
+        sys.meta_path.insert(0, RefusePrivatePaths())
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="%(message)s")
+        from fastpose.mediapipe_api import pose_api
+        api = pose_api()
+        assert "mediapipe.tasks.python.audio" in sys.modules  # the whole package
+        options = api.PoseLandmarkerOptions(
+            base_options=api.BaseOptions(model_asset_path={str(model_path)!r}),
+            running_mode=api.RunningMode.IMAGE,
+        )
+        with api.PoseLandmarker.create_from_options(options) as landmarker:
+            result = landmarker.detect(api.Image.create_from_file({str(image)!r}))
+        print(json.dumps([[p.x, p.y] for p in result.pose_landmarks[0]]))
+    """
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    debug, *_, landmarks = proc.stdout.strip().splitlines()
+    assert "private module paths failed" in debug and "refused: mediapipe." in debug, debug
+    err = np.abs(np.asarray(json.loads(landmarks)) - reference_image_landmarks())
+    assert err.max() < 0.03, f"worst landmark error {err.max():.4f}"
+
+
+# --- crash reports ------------------------------------------------------------------------------
+
+
+FAST = ("--no-segment", "--no-progress", "--inference-size", "320")
+
+
+@pytest.fixture(scope="module")
+def long_squats(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pose_squats looped to 3,000 frames: long enough to be stopped mid-run."""
+    clip = tmp_path_factory.mktemp("clips") / "squats_3000.mp4"
+    return loop_video(data_file("pose_squats.mp4"), clip, 3000)
+
+
+def test_segfault_mid_run_leaves_its_report(tmp_path, long_squats) -> None:
+    """`kill -SEGV` during `fastpose run`: the process dies by the signal, and the terminal gets
+    faulthandler's report with the Python traceback of fastpose's threads, then the native log's
+    last lines (before: exit 139 and only the info line)."""
+    export, log = tmp_path / "out.parquet", tmp_path / "stderr.txt"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fastpose", "run", long_squats, "--export", export, *FAST],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    partial = tmp_path / "out.partial.parquet"
+    deadline = time.monotonic() + 300
+    try:
+        while not (partial.exists() and partial.stat().st_size > 4096):
+            assert proc.poll() is None, f"ended (exit {proc.returncode}):\n{log.read_text()}"
+            assert time.monotonic() < deadline, "no frames exported in 300 s"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGSEGV)
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    header = "fastpose: the native log's last lines (file descriptor 2):\n"
+    deadline = time.monotonic() + 20  # the watcher prints once it sees the process gone
+    while header not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stderr = log.read_text()
+    assert code == -signal.SIGSEGV, stderr
+    assert "Fatal Python error: Segmentation fault" in stderr, stderr
+    assert "most recent call first" in stderr and "fastpose/" in stderr, stderr
+    report = stderr.split(header, 1)
+    assert len(report) == 2 and report[1].startswith("  "), stderr
+
+
+def test_native_abort_shows_its_own_lines() -> None:
+    """A CHECK failure's line goes into the captured descriptor 2, then abort(): the terminal gets
+    faulthandler's report and, after it, that line."""
+    proc = _python(
+        """
+        import os
+        from fastpose.native_log import NativeLog
+        with NativeLog():
+            os.write(2, b"I0000 calculator_graph.cc:1] a line of no interest\\n")
+            os.write(2, b"F0000 image_frame.cc:42] Check failed: width > 0 (0 vs. 0)\\n")
+            os.abort()
+        """
+    )  # its stderr ends when the watcher, which holds it too, has printed and ended
+    assert proc.returncode == -signal.SIGABRT, proc.stderr
+    fatal = proc.stderr.index("Fatal Python error: Aborted")
+    check = proc.stderr.index("  F0000 image_frame.cc:42] Check failed: width > 0 (0 vs. 0)")
+    assert fatal < check, proc.stderr
+
+
+def test_native_log_left_cleanly_prints_nothing() -> None:
+    """Lines written to descriptor 2 inside the log are in its tail as soon as they are written,
+    and a clean exit leaves the terminal empty; descriptor 2 is the terminal again after it."""
+    proc = _python(
+        """
+        import os
+        from fastpose.native_log import NativeLog
+        with NativeLog() as log:
+            os.write(2, b"W0000 one\\nE0000 two\\n")
+            assert log.tail(2) == ["W0000 one", "E0000 two"], log.tail()
+        os.write(2, b"after\\n")
+        """
+    )
+    assert proc.returncode == 0 and proc.stderr == "after\n", proc.stderr
+
+
+# --- the viewer ---------------------------------------------------------------------------------
+
+
+def _rerun_server(keeper: int):  # -> psutil.Process
+    """The rerun executable that a served viewer's keeper process started."""
+    import psutil
+
+    deadline = time.monotonic() + 10
+    while not (children := psutil.Process(keeper).children()):
+        assert time.monotonic() < deadline, "no rerun server under the keeper"
+        time.sleep(0.1)
+    (server,) = children
+    assert os.path.basename(server.exe()) == "rerun", server.cmdline()
+    return server
+
+
+def test_served_viewers_started_at_once_listen_where_they_say() -> None:
+    """Three served viewers started at the same time, each from a thread that then ends, keep
+    serving, each on the ports its URLs name (the server binds port 0 itself and says which it
+    got: no port is chosen, freed, then bound), on localhost only."""
+    import threading
+    from urllib.parse import urlsplit
+
+    import psutil
+
+    from fastpose.viewer import ServedViewer
+
+    servers: list[ServedViewer] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            servers.append(ServedViewer())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    time.sleep(1.0)  # a server tied to its starting thread would be ending now
+    try:
+        assert not errors, errors
+        ports = set()
+        for server in servers:
+            listening = {
+                c.laddr
+                for c in _rerun_server(server._proc.pid).net_connections()
+                if c.status == psutil.CONN_LISTEN
+            }
+            named = {urlsplit(server.grpc_url).port, urlsplit(server.web_url).port}
+            assert {a.port for a in listening} == named, (listening, named)
+            assert {a.ip for a in listening} == {"127.0.0.1"}, listening
+            ports |= named
+        assert len(ports) == 6, ports
+    finally:
+        for server in servers:
+            server.close()
+
+
+def test_served_viewer_dies_with_its_parent_killed(tmp_path) -> None:
+    """kill -9 of the process that serves the viewer: the server (the rerun executable, started
+    without Python between fork and exec in the threaded parent) ends within seconds."""
+    import psutil
+
+    code = (
+        "import threading, time\n"
+        "from fastpose.viewer import ServedViewer\n"
+        "servers = []\n"
+        "starter = threading.Thread(target=lambda: servers.append(ServedViewer()))\n"
+        "starter.start()\n"
+        "starter.join()\n"
+        "print(servers[0]._proc.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        keeper = psutil.Process(int(proc.stdout.readline()))
+        server = _rerun_server(keeper.pid)
+        time.sleep(1.0)
+        assert server.is_running() and server.status() != psutil.STATUS_ZOMBIE
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        _, alive = psutil.wait_procs([server, keeper], timeout=10)
+        for p in alive:
+            p.kill()
+        assert not alive, [p.cmdline()[:2] for p in alive]
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_stuck_viewer_leaves_other_recordings_their_flush_at_exit(tmp_path) -> None:
+    """An API user's own recording to a file, beside a viewer stream that fastpose gave up on (a
+    server that answers once, then takes nothing): at a normal exit the user's file is complete
+    (every frame, and the footer Rerun writes at its shutdown), within a bounded time."""
+    import warnings
+
+    from conftest import read_rrd
+
+    mine = tmp_path / "mine.rrd"
+    code = f"""
+        import socket, threading
+        import numpy as np
+        import rerun as rr
+        from fastpose.viewer import RerunTarget, ViewerError, close_stream
+
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        held = []
+        def serve():  # answers the HTTP/2 preface with SETTINGS, then takes nothing
+            while True:
+                conn, _ = server.accept()
+                held.append(conn)
+                conn.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+        threading.Thread(target=serve, daemon=True).start()
+        url = f"rerun+http://127.0.0.1:{{server.getsockname()[1]}}/proxy"
+
+        mine = rr.RecordingStream("users_own")
+        mine.save({str(mine)!r})
+        stuck = rr.RecordingStream("fastpose")
+        stuck.connect_grpc(url)
+        rng = np.random.default_rng(0)
+        for i in range(200):
+            stuck.set_time("frame_idx", sequence=i)
+            stuck.log("video", rr.Image(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)))
+        try:
+            close_stream(stuck, RerunTarget(connect=url), timeout=2)
+        except ViewerError as exc:
+            print("gave up:", exc, flush=True)
+        for i in range(50):
+            mine.set_time("frame_idx", sequence=i)
+            mine.log("points", rr.Points2D(rng.random((10, 2))))
+    """
+    start = time.monotonic()
+    proc = _python(code, timeout=120)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("gave up:"), proc.stdout
+    assert elapsed < 60, elapsed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "RRD file has no footer": Rerun's shutdown did not run
+        assert read_rrd(mine).frames["points"] == set(range(50))
+
+
+# --- input paths --------------------------------------------------------------------------------
+
+
+def _run_lines(*args: str | Path) -> tuple[int, list[str], str]:
+    from conftest import run_cli
+
+    result = run_cli("run", *args, timeout=300)
+    return result.returncode, [x for x in result.stderr.splitlines() if x.strip()], result.stderr
+
+
+def _input(kind: str, d: Path) -> Path:
+    if kind == "fifo":
+        os.mkfifo(d / "stream.mp4")
+        return d / "stream.mp4"
+    if kind == "dev-zero":
+        return Path("/dev/zero")
+    if kind == "symlink-loop":
+        (d / "a.mp4").symlink_to(d / "b.mp4")
+        (d / "b.mp4").symlink_to(d / "a.mp4")
+        return d / "a.mp4"
+    (d / "gone.mp4").symlink_to(d / "moved_away.mp4")
+    return d / "gone.mp4"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("fifo", "not a regular file (a named pipe)"),
+        ("dev-zero", "not a regular file (a character device)"),
+        ("symlink-loop", "a symbolic link loop"),
+        ("dangling-symlink", "no such file (a symbolic link to "),
+    ],
+)
+def test_input_that_is_no_regular_file_fails_in_one_line(tmp_path, kind, expected) -> None:
+    """A named pipe, a device, a symbolic link loop or a dangling link: one line saying which
+    (before: "empty file (0 bytes)" for the first two, "no such file" for a loop), exit 1."""
+    path = _input(kind, tmp_path)
+    code, lines, stderr = _run_lines(path, "--save", tmp_path / "out.rrd")
+    assert code == 1 and "Traceback" not in stderr, stderr
+    assert len(lines) == 1 and lines[0].startswith(f"fastpose: {path}: "), stderr
+    assert expected in lines[0], stderr
+    assert not (tmp_path / "out.rrd").exists()
+
+
+def test_video_under_an_image_name_is_tracked_as_a_video(tmp_path) -> None:
+    """pose_squats.mp4 copied as squats.jpg: a warning says it is an MP4 video under an image's
+    name, and its frames are tracked (before: "not a video or image")."""
+    import pyarrow.parquet as pq
+
+    clip = tmp_path / "squats.jpg"
+    clip.write_bytes(data_file("pose_squats.mp4").read_bytes())
+    table = tmp_path / "out.parquet"
+    code, _, stderr = _run_lines(clip, "--export", table, "--max-frames", "8", "--no-progress")
+    assert code == 0, stderr
+    assert f"fastpose: {clip}: a video (MP4/MOV, h264) under an image's name (.jpg)" in stderr
+    assert "Traceback" not in stderr, stderr
+    frames = set(pq.read_table(table, columns=["frame_idx"]).column(0).to_pylist())
+    assert frames == set(range(8)), frames
+
+
+# --- a batch on Ray stopped by SIGTERM ----------------------------------------------------------
+
+
+def test_sigterm_during_a_ray_batch_leaves_a_row_per_video(tmp_path) -> None:
+    """SIGTERM to `fastpose batch --ray` (a local runtime on 127.0.0.1) once the short clip is
+    done: exit 143, one line naming the summary, and summary.csv holds a row for every video:
+    the short one done, the long ones interrupted (before: the header alone)."""
+    import csv
+
+    pytest.importorskip("ray")  # the `ray` extra, as tests/test_batch.py's Ray tests
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "short.mp4").write_bytes(data_file("pose_squats.mp4").read_bytes())
+    for name in ("long_a", "long_b"):
+        loop_video(data_file("pose_squats.mp4"), clips / f"{name}.mp4", 1500)
+    out, log = tmp_path / "out", tmp_path / "stderr.txt"
+    args = ["batch", clips, "--out", out, "--ray", "--workers", "3", *FAST]
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fastpose", *map(str, args)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            env={**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "short.rrd").exists():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # Ray's runtime too, should the test fail
+    stderr = log.read_text()
+    assert code == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr, stderr
+    last = stderr.splitlines()[-1]
+    assert "interrupted by SIGTERM" in last and str(out / "summary.csv") in last, stderr
+    with (out / "summary.csv").open(newline="") as f:
+        rows = {Path(r["video"]).stem: r for r in csv.DictReader(f)}
+    assert sorted(rows) == ["long_a", "long_b", "short"], rows
+    assert rows["short"]["status"] == "done" and rows["short"]["frames"] == "65", rows
+    for name in ("long_a", "long_b"):
+        assert rows[name]["status"] == "interrupted", rows[name]
+        assert "stopped" in rows[name]["message"], rows[name]
+        assert not (out / f"{name}.rrd").exists()

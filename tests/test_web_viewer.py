@@ -1,0 +1,150 @@
+"""`fastpose run --serve` end to end: the printed address opened in a real browser (headless
+Chromium, Debian's ``chromium`` package, driven by Playwright) draws the recording.
+
+Rerun's web viewer renders with WebGL, here on SwiftShader (a CPU rasterizer): it draws the video
+panel about 40-50 s after the page opens on a 2-core VM. Until then the page shows Rerun's loading
+screen, then its layout with "No data available." in each panel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+from conftest import ROOT, data_file
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # root in CI
+    "--use-angle=swiftshader",  # WebGL without a GPU
+    "--enable-unsafe-swiftshader",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+#: Panels of fastpose's blueprint at VIEWPORT (rows, columns), inside their frames: "Result" (the
+#: video, mask and skeleton; the left half) and "Raw video" (right, middle).
+RESULT_PANEL = (slice(70, 760), slice(10, 760))
+RAW_PANEL = (slice(380, 560), slice(780, 1270))
+#: Drawn: the panels' pixel standard deviation (over channels and pixels) and, for Result, the
+#: share of colourful pixels (max - min channel > 40). Measured 2026-12-06 (2-core VM), Result std
+#: and colourful share, Raw std: the loading screen (dark, uniform) 1.7, 0.000, 1.7; the empty
+#: layout ("No data available.") 4.2, 0.000, 10.0; the drawn recording 54.1, 0.062, 46.6.
+MIN_STD = 25.0
+MIN_COLOURFUL = 0.02
+DRAW_TIMEOUT_S = 120.0
+SERVE_TIMEOUT_S = 120.0
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail(
+            "chromium not found on PATH: install Debian's `chromium` package "
+            "(apt-get install -y chromium; .ci/run does)"
+        )
+    return path
+
+
+def _panel_stats(png: Path) -> tuple[float, float, float]:
+    """Result's std and colourful share, Raw video's std."""
+    import cv2
+
+    image = cv2.imread(str(png), cv2.IMREAD_COLOR).astype(np.int16)
+    result, raw = image[RESULT_PANEL], image[RAW_PANEL]
+    colourful = float((result.max(axis=2) - result.min(axis=2) > 40).mean())
+    return float(result.std()), colourful, float(raw.std())
+
+
+def _drawn(stats: tuple[float, float, float]) -> bool:
+    result_std, colourful, raw_std = stats
+    return result_std >= MIN_STD and colourful >= MIN_COLOURFUL and raw_std >= MIN_STD
+
+
+@contextlib.contextmanager
+def _served(tmp_path: Path):
+    """`fastpose run --serve` on 20 frames of pose_squats.mp4; yields the printed web address
+    once tracking is done, and ends the process with Ctrl-C."""
+    log = tmp_path / "stderr.txt"
+    args = ["run", data_file("pose_squats.mp4"), "--serve", "--max-frames", "20"]
+    args += ["--workers", "1", "--no-progress"]
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fastpose", *map(str, args)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + SERVE_TIMEOUT_S
+        while "still serving" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield re.search(r"web viewer: (http://\S+)", log.read_text()).group(1)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path) -> None:
+    """Headless Chromium opens the address `fastpose run --serve` prints; within 120 s the
+    viewer's Result and Raw video panels show the video (its pixels, not the loading screen's
+    or the empty layout's uniform ones). The screenshots stay in the test's folder (printed)."""
+    chromium = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail('playwright (Python) is missing: pip install "fastpose[test]"')
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with _served(tmp_path) as web, sync_playwright() as playwright:
+        allowed = urlsplit(web).hostname
+
+        def local_only(route) -> None:  # the viewer fetches Rerun's examples: no such traffic
+            if urlsplit(route.request.url).hostname in (allowed, "localhost", "127.0.0.1"):
+                route.continue_()
+            else:
+                route.abort()
+
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.route("**/*", local_only)
+            page.goto(web)
+            first = shots / "opened.png"
+            page.screenshot(path=first, timeout=90_000)
+            history = [_panel_stats(first)]
+            deadline = time.monotonic() + DRAW_TIMEOUT_S
+            shot = first
+            while time.monotonic() < deadline:
+                page.wait_for_timeout(5_000)
+                shot = shots / f"after_{len(history):02d}.png"
+                page.screenshot(path=shot, timeout=90_000)
+                history.append(_panel_stats(shot))
+                if _drawn(history[-1]):
+                    break
+        finally:
+            browser.close()
+    print(f"web viewer screenshots: {shots} (last: {shot.name})")
+    assert _drawn(history[-1]), (
+        f"the recording was not drawn within {DRAW_TIMEOUT_S:g} s: (Result std, colourful, "
+        f"Raw std) per screenshot {[tuple(round(x, 3) for x in h) for h in history]}; see {shots}"
+    )
