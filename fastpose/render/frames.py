@@ -1,0 +1,169 @@
+"""The source's frames at their own size, upright, as 4:2:0 planes ready to draw on and encode.
+
+The landmarkers decode frames scaled down for inference; a rendered video needs them at the
+source's size, so it decodes the file once more, in order, from its first frame. Frames stay in
+the decoder's YUV (no RGB conversion, see fastpose.render.draw) and are indexed as
+fastpose.video's PyAV reader indexes them: by presentation time in the probed layout, so frame
+``i`` here is frame ``i`` of the poses (hidden frames of an edit list get no index).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from fastpose.video.probe import VideoLayout, one_line
+from fastpose.video.timeline import turns
+
+logger = logging.getLogger(__name__)
+
+#: What the rendered video is encoded from: every player plays 4:2:0 8-bit.
+PIXEL_FORMAT = "yuv420p"
+#: OpenCV's quarter turns, counter-clockwise as np.rot90 (fastpose.video.timeline.upright).
+_ROTATE = {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}
+
+
+def planes(frame: av.VideoFrame) -> tuple[NDArray[np.uint8], ...]:
+    """Writable views of a planar 8-bit frame's planes, without their row padding."""
+    views = []
+    for plane in frame.planes:
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        views.append(rows[: plane.height, : plane.width])
+    return tuple(views)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How output frames are timed: ``pts`` ticks of ``time_base`` from the first frame."""
+
+    time_base: Fraction
+    rate: Fraction  # nominal frames/s
+
+
+class NativeFrames:
+    """Decodes ``path`` in order: (index, upright yuv420p frame with ``pts`` from 0).
+
+    ``size`` is the upright (width, height) to produce: the source's, made even if it is odd
+    (4:2:0 H.264 needs even sizes; the last column or row is dropped). ``stop`` ends before that
+    index. A frame that fails to decode is skipped (it is missing from the output, as from the
+    poses) and counted in :attr:`errors`.
+    """
+
+    def __init__(self, path: Path, layout: VideoLayout, stop: int | None, threads: int = 1) -> None:
+        self._layout = layout
+        self._ticks = layout.ticks
+        self._stop = stop
+        self._turns = turns(layout.rotation)
+        w, h = layout.coded_size
+        if self._turns % 2:
+            w, h = h, w
+        self.size = (w - w % 2, h - h % 2)
+        rate = Fraction(layout.fps).limit_denominator(100_000) if layout.fps else Fraction(30)
+        if len(self._ticks) and layout.time_base:
+            self.timing = Timing(layout.time_base, rate)
+        else:  # a raw stream: frame i at i / rate
+            self.timing = Timing(1 / rate, rate)
+        self.errors = 0
+        self._container = av.open(str(path))
+        stream = self._container.streams.video[0]
+        stream.thread_type = "NONE" if threads == 1 else "AUTO"
+        if threads > 1:
+            stream.codec_context.thread_count = threads
+        self._stream = stream
+
+    @property
+    def codec_context(self) -> av.VideoCodecContext:
+        """The decoder's context (colour tags)."""
+        return self._stream.codec_context
+
+    def __iter__(self) -> Iterator[tuple[int, av.VideoFrame]]:
+        last: int | None = None if len(self._ticks) else -1  # None: find the index by time
+        previous_pts = -1
+        stream = self._stream
+        for packet in self._container.demux(stream):
+            try:
+                frames = stream.decode(packet)
+            except av.error.FFmpegError as err:
+                self.errors += 1
+                logger.debug("a frame failed to decode for the rendered video: %s", one_line(err))
+                if len(self._ticks):
+                    last = None
+                continue
+            for frame in frames:
+                index = self._index(frame.pts, last)
+                if index < 0:  # before the first presented frame
+                    continue
+                last = index
+                if self._stop is not None and index >= self._stop:
+                    return
+                out = self._upright(frame)
+                pts = self._pts(frame, index)
+                out.pts = previous_pts = max(pts, previous_pts + 1)
+                out.time_base = self.timing.time_base
+                yield index, out
+
+    def _index(self, pts: int | None, last: int | None) -> int:
+        if last is not None:
+            return last + 1
+        ticks = self._ticks
+        if pts is None:
+            return 0
+        return -1 if pts < ticks[0] else int(np.searchsorted(ticks, pts))
+
+    def _pts(self, frame: av.VideoFrame, index: int) -> int:
+        if len(self._ticks) and frame.pts is not None:
+            return int(frame.pts - self._ticks[0])
+        return index
+
+    def _upright(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """The frame in yuv420p, turned upright, at :attr:`size`; drawable in place."""
+        if frame.format.name != PIXEL_FORMAT:
+            frame = frame.reformat(format=PIXEL_FORMAT, dst_color_range="tv")
+        w, h = self.size
+        if not self._turns:
+            if (frame.width, frame.height) != (w, h):  # odd: crop to even
+                return _copy_planes(planes(frame), w, h, None, frame)
+            frame.make_writable()  # the decoder may still hold it as a reference
+            return frame
+        return _copy_planes(planes(frame), w, h, _ROTATE[self._turns], frame)
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> NativeFrames:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _copy_planes(
+    src: tuple[NDArray[np.uint8], ...],
+    width: int,
+    height: int,
+    rotate: int | None,
+    like: av.VideoFrame,
+) -> av.VideoFrame:
+    """A new yuv420p frame of ``width`` x ``height``: ``src`` turned by ``rotate`` (OpenCV's
+    code, or None), cropped to fit; colour tags copied from ``like``."""
+    out = av.VideoFrame(width, height, PIXEL_FORMAT)
+    for s, d in zip(src, planes(out), strict=True):
+        turned = s if rotate is None else cv2.rotate(s, rotate)
+        d[:] = turned[: d.shape[0], : d.shape[1]]
+    out.colorspace = like.colorspace
+    out.color_range = like.color_range
+    return out
