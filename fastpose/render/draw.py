@@ -159,11 +159,12 @@ def draw_person(
     for (image, scale, col), (_, _, black) in zip(
         canvas.layers(color), canvas.layers(BLACK), strict=True
     ):
-        r, r_rim = style.radius * scale, (style.radius + rim) * scale
-        for j in joints:
-            c = _fixed(pixels[j], scale)
-            cv2.circle(image, c, round(r_rim * _ONE), black, -1, cv2.LINE_AA, _SHIFT)
-            cv2.circle(image, c, round(r * _ONE), col, -1, cv2.LINE_AA, _SHIFT)
+        centres = [_fixed(pixels[j], scale) for j in joints]
+        for c in centres:  # every rim first, so no rim covers another joint
+            cv2.circle(image, c, round((style.radius + rim) * scale * _ONE), black, -1,
+                       cv2.LINE_AA, _SHIFT)  # fmt: skip
+        for c in centres:
+            cv2.circle(image, c, round(style.radius * scale * _ONE), col, -1, cv2.LINE_AA, _SHIFT)
     _label(canvas, pixels, visible, str(track), color, style)
 
 

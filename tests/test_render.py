@@ -1,0 +1,281 @@
+"""The rendered video (VideoRenderer): the source's frames, size, rate and count, H.264 4:2:0,
+the skeletons drawn at the landmarks' pixels in their track's colour, the rest untouched; an
+interrupted run's file plays to its last frame."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from clips import turned_mp4
+from conftest import ROOT, data_file
+
+from fastpose.colors import track_color
+from fastpose.poses import PoseBatch
+from fastpose.render.draw import MIN_VISIBILITY, RgbCanvas, Style, YuvCanvas, draw_people
+from fastpose.render.frames import planes
+from fastpose.sinks.base import SinkContext, Tracked
+from fastpose.sinks.render import VideoRenderer
+from fastpose.video import VideoInfo
+
+CLIP = "pose2sim_single_cam01.mp4"  # 1080x1920 portrait H.264, 60 fps, 100 frames, one man
+#: Largest RGB distance from the track's colour at a joint's centre, after H.264 at CRF 23.
+COLOR_TOLERANCE = 60
+#: Pixels this far from every drawn pixel are the source's (mean absolute difference, 0-255),
+#: within what re-encoding costs.
+BACKGROUND_MEAN_DIFF = 3.0
+
+
+@dataclass
+class Tracked_:
+    """A clip tracked once: its VideoInfo, the hooks' frame size and the smoothed batches."""
+
+    path: Path
+    info: VideoInfo
+    frame_size: tuple[int, int]
+    batches: list[PoseBatch]
+
+    @property
+    def poses(self) -> PoseBatch:
+        return PoseBatch.concat(self.batches)
+
+
+def track(path: Path, model_path: Path) -> Tracked_:
+    """The one place this file uses the tracking API."""
+    from fastpose.landmarker import LandmarkerOptions
+    from fastpose.tracker import Tracker, TrackOptions
+
+    options = TrackOptions(LandmarkerOptions(model_path), workers=1, video_mode="none")
+    with Tracker(path, options) as tracker:
+        batches = [item.poses for item in tracker]
+        return Tracked_(path, tracker.info, tracker.source.decode_size, batches)
+
+
+class TmpStaging:
+    """Claims ``NAME.partial.mp4`` beside the final path; renames nothing (the test looks)."""
+
+    def __init__(self) -> None:
+        self.claimed: list[Path] = []
+
+    def claim(self, final: Path) -> Path:
+        work = final.with_name(f"{final.stem}.partial{final.suffix}")
+        work.touch()
+        self.claimed.append(work)
+        return work
+
+
+def render(tracked: Tracked_, out: Path, frames: int | None = None) -> Path:
+    """Drives the sink as the pipeline will: open, write every batch (or the first ``frames``
+    frames, then close as an interrupted run), close. Returns the working file."""
+    sink = VideoRenderer(out)
+    staging = TmpStaging()
+    sink.open(
+        SinkContext(tracked.info, tracked.frame_size, tracked.batches[0].max_persons), staging
+    )
+    written = 0
+    for batch in tracked.batches:
+        if frames is not None:
+            batch = batch.take(slice(0, frames - written))
+        if len(batch):
+            sink.write(Tracked(poses=batch))
+            written += len(batch)
+    sink.close(complete=frames is None)
+    if frames is not None:
+        assert sink.frames_written == written == frames
+    return staging.claimed[0]
+
+
+@pytest.fixture(scope="module")
+def pose2sim(model_path: Path) -> Tracked_:
+    return track(data_file(CLIP), model_path)
+
+
+@pytest.fixture(scope="module")
+def rendered(pose2sim: Tracked_, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render(pose2sim, tmp_path_factory.mktemp("render") / "clip.mp4")
+
+
+def rgb_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def source_frames(path: Path, rotation: int) -> list[np.ndarray]:
+    """The source's frames, upright, as the user sees them."""
+    k = (rotation // 90) % 4
+    return [np.ascontiguousarray(np.rot90(f, k)) for f in rgb_frames(path)]
+
+
+def stream_facts(path: Path) -> dict[str, object]:
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        times = [float(f.pts * f.time_base) for f in c.decode(s)]
+        return {
+            "codec": s.codec_context.name,
+            "pix_fmt": s.codec_context.pix_fmt,
+            "size": (s.codec_context.width, s.codec_context.height),
+            "rate": s.average_rate,
+            "frames": len(times),
+            "times": np.array(times) - times[0],
+        }
+
+
+def drawn_mask(poses: PoseBatch, t: int, size: tuple[int, int]) -> np.ndarray:
+    """Where frame ``t``'s drawing may have touched (what draw_people draws on black, widened
+    by the encoder's reach, 16 pixels)."""
+    w, h = size
+    canvas = np.zeros((h, w, 3), np.uint8)
+    lm = poses.landmarks[t]
+    visible = (lm[..., 3] >= MIN_VISIBILITY) & ~np.isnan(lm[..., 0])
+    pixels = poses.pixels(w, h)[t]
+    draw_people(RgbCanvas(canvas), pixels, visible, poses.ids[t], Style.for_size(w, h))
+    return cv2.dilate((canvas.max(axis=2) > 0).astype(np.uint8), np.ones((33, 33), np.uint8)) > 0
+
+
+def check_drawing(out: Path, tracked: Tracked_) -> None:
+    """The skeleton's colour at the visible landmarks in >= 90% of the frames with a person,
+    and away from the drawing, the source's pixels."""
+    poses = tracked.poses
+    info = tracked.info
+    drawn, with_person, diffs = 0, 0, []
+    output = rgb_frames(out)
+    source = source_frames(tracked.path, info.rotation)
+    assert len(output) == len(source) == len(poses)
+    w, h = info.width, info.height
+    visible_all = (poses.landmarks[..., 3] >= MIN_VISIBILITY) & poses.detected[..., None]
+    pixels_all = poses.pixels(w, h)
+    moving, in_place = 0, 0
+    for t, (got, src) in enumerate(zip(output, source, strict=True)):
+        mask = drawn_mask(poses, t, (w, h))
+        diffs.append(float(np.abs(got.astype(int) - src)[~mask].mean()))
+        if t + 1 < len(source):  # frame t, not its neighbour: where they differ, it is t's
+            after = source[t + 1]
+            motion = (np.abs(src.astype(int) - after).max(axis=2) > 20) & ~mask
+            if motion.sum() >= 8:
+                moving += 1
+                same = np.abs(got.astype(int) - src)[motion].mean()
+                in_place += same < np.abs(got.astype(int) - after)[motion].mean()
+        if not visible_all[t].any():
+            assert not mask.any()
+            continue
+        with_person += 1
+        hits, total = 0, 0
+        for k, track_id in enumerate(poses.ids[t].tolist()):
+            if track_id < 0:
+                continue
+            color = np.array(track_color(track_id))
+            xy = np.clip(pixels_all[t, k][visible_all[t, k]].astype(int), 0, [w - 1, h - 1])
+            seen = got[xy[:, 1], xy[:, 0]].astype(int)
+            hits += int((np.linalg.norm(seen - color, axis=1) <= COLOR_TOLERANCE).sum())
+            total += len(xy)
+        drawn += hits >= 0.9 * total
+    assert with_person > 0.5 * len(poses), "the clip shows its person in most frames"
+    assert drawn >= 0.9 * with_person, f"skeleton drawn in {drawn} of {with_person} frames"
+    assert moving > 0.1 * len(poses) and in_place == moving, f"{in_place} of {moving} in place"
+    assert max(diffs) <= BACKGROUND_MEAN_DIFF, f"away from the drawing: mean diff {max(diffs)}"
+
+
+def test_rendered_video_keeps_the_source_frames_size_and_rate(
+    rendered: Path, pose2sim: Tracked_
+) -> None:
+    got, src = stream_facts(rendered), stream_facts(pose2sim.path)
+    assert got["codec"] == "h264"
+    assert got["pix_fmt"] == "yuv420p"
+    assert got["size"] == (pose2sim.info.width, pose2sim.info.height) == src["size"]
+    assert got["frames"] == src["frames"] == pose2sim.info.num_frames
+    assert got["rate"] == src["rate"]
+    np.testing.assert_allclose(got["times"], src["times"], atol=1e-3)
+
+
+def test_skeletons_drawn_at_the_landmarks_and_nothing_else(
+    rendered: Path, pose2sim: Tracked_
+) -> None:
+    check_drawing(rendered, pose2sim)
+
+
+def test_rotated_source_rendered_upright(
+    model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("turned")
+    turned = turned_mp4(data_file(CLIP), folder / "turned90.mp4", 90, long_side=640)
+    tracked = track(turned, model_path)
+    assert tracked.info.rotation == 90
+    out = render(tracked, folder / "turned.mp4")
+    facts = stream_facts(out)
+    assert facts["size"] == (tracked.info.width, tracked.info.height)
+    assert facts["size"][0] < facts["size"][1], "portrait, as the source is shown"
+    check_drawing(out, tracked)
+
+
+def test_interrupted_run_plays_to_its_last_frame(pose2sim: Tracked_, tmp_path: Path) -> None:
+    out = render(pose2sim, tmp_path / "cut.mp4", frames=37)
+    assert out.name == "cut.partial.mp4"
+    facts = stream_facts(out)
+    assert facts["frames"] == 37
+    assert facts["codec"] == "h264"
+
+
+def test_killed_run_plays_to_its_last_fragment(tmp_path: Path) -> None:
+    """SIGKILL while writing: the fragmented MP4 decodes up to its last fragment (<= 1 s lost)."""
+    out = tmp_path / "killed.mp4"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, time
+        from pathlib import Path
+        from fastpose.render.encoder import H264Writer
+        from fastpose.render.frames import NativeFrames
+        from fastpose.video.probe import probe_file
+        src = Path({str(data_file(CLIP))!r})
+        frames = NativeFrames(src, probe_file(src, str(src)), stop=None)
+        w = H264Writer(Path({str(out)!r}), frames.size, frames.timing.time_base, frames.timing.rate)
+        for i, frame in frames:
+            w.write(frame)
+            if i == 89:
+                break
+        while w.frames < 90:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    decoded = 0
+    with av.open(str(out)) as c:  # as a player reads it: up to where the data is cut
+        try:
+            for packet in c.demux(video=0):
+                decoded += len(packet.decode())
+        except av.error.InvalidDataError:
+            pass
+    assert 90 - 60 - 1 <= decoded <= 90, decoded  # 60 fps: at most a fragment (1 s) lost
+
+
+def test_yuv_drawing_matches_rgb_drawing(pose2sim: Tracked_) -> None:
+    """Drawing on the YUV planes shows what drawing on RGB (the plain reference) shows."""
+    poses, info = pose2sim.poses, pose2sim.info
+    t = int(np.flatnonzero(poses.detected.any(axis=1))[len(poses) // 2])
+    with av.open(str(pose2sim.path)) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == t)
+    rgb = frame.to_ndarray(format="rgb24")
+    frame.make_writable()
+    w, h = info.width, info.height
+    lm = poses.landmarks[t]
+    visible = (lm[..., 3] >= MIN_VISIBILITY) & ~np.isnan(lm[..., 0])
+    style = Style.for_size(w, h)
+    draw_people(RgbCanvas(rgb), poses.pixels(w, h)[t], visible, poses.ids[t], style)
+    draw_people(YuvCanvas(*planes(frame)), poses.pixels(w, h)[t], visible, poses.ids[t], style)
+    from_yuv = frame.to_ndarray(format="rgb24").astype(int)
+    mask = drawn_mask(poses, t, (w, h))
+    diff = np.abs(from_yuv - rgb)[mask]
+    # the same picture, up to chroma at half size along the drawing's edges
+    assert np.median(diff) <= 3, np.median(diff)
+    assert np.mean(diff) <= 8, np.mean(diff)
