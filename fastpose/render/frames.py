@@ -3,8 +3,7 @@
 The landmarkers decode frames scaled down for inference; a rendered video needs them at the
 source's size, so it decodes the file once more, in order, from its first frame. Frames stay in
 the decoder's YUV (no RGB conversion, see fastpose.render.draw) and are indexed as
-fastpose.video's PyAV reader indexes them: by presentation time in the probed layout, so frame
-``i`` here is frame ``i`` of the poses (hidden frames of an edit list get no index).
+fastpose.video's PyAV reader indexes them, so frame ``i`` here is frame ``i`` of the poses.
 """
 
 from __future__ import annotations
@@ -52,33 +51,42 @@ class Timing:
 class NativeFrames:
     """Decodes ``path`` in order: (index, upright yuv420p frame with ``pts`` from 0).
 
-    ``size`` is the upright (width, height) to produce: the source's, made even if it is odd
-    (4:2:0 H.264 needs even sizes; the last column or row is dropped). ``stop`` ends before that
-    index. A frame that fails to decode is skipped (it is missing from the output, as from the
-    poses) and counted in :attr:`errors`.
+    Frames are counted as FFmpeg presents them (an edit list's hidden frames are dropped by the
+    decoder), as fastpose.video counts them. Given the source's ``layout`` (the tracker's), a
+    frame after a decoding error gets its index from its time, as the tracker's reader does;
+    without it, the count goes on. ``rotation`` (counter-clockwise, as VideoInfo's) turns frames
+    upright. :attr:`size` is the upright (width, height), made even if it is odd (4:2:0 H.264
+    needs even sizes; the last column or row is dropped). ``stop`` ends before that index.
     """
 
-    def __init__(self, path: Path, layout: VideoLayout, stop: int | None, threads: int = 1) -> None:
-        self._layout = layout
-        self._ticks = layout.ticks
+    def __init__(
+        self,
+        path: Path,
+        rotation: int,
+        stop: int | None = None,
+        layout: VideoLayout | None = None,
+        threads: int = 1,
+    ) -> None:
+        self._ticks = layout.ticks if layout is not None else np.empty(0, np.int64)
         self._stop = stop
-        self._turns = turns(layout.rotation)
-        w, h = layout.coded_size
-        if self._turns % 2:
-            w, h = h, w
-        self.size = (w - w % 2, h - h % 2)
-        rate = Fraction(layout.fps).limit_denominator(100_000) if layout.fps else Fraction(30)
-        if len(self._ticks) and layout.time_base:
-            self.timing = Timing(layout.time_base, rate)
-        else:  # a raw stream: frame i at i / rate
-            self.timing = Timing(1 / rate, rate)
+        self._turns = turns(rotation)
         self.errors = 0
         self._container = av.open(str(path))
-        stream = self._container.streams.video[0]
+        try:
+            stream = self._container.streams.video[0]
+        except IndexError:
+            self._container.close()
+            raise ValueError(f"{path}: no video stream") from None
         stream.thread_type = "NONE" if threads == 1 else "AUTO"
         if threads > 1:
             stream.codec_context.thread_count = threads
         self._stream = stream
+        w, h = stream.codec_context.width, stream.codec_context.height
+        if self._turns % 2:
+            w, h = h, w
+        self.size = (w - w % 2, h - h % 2)
+        rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+        self.timing = Timing(stream.time_base or 1 / Fraction(rate), Fraction(rate))
 
     @property
     def codec_context(self) -> av.VideoCodecContext:
@@ -86,8 +94,9 @@ class NativeFrames:
         return self._stream.codec_context
 
     def __iter__(self) -> Iterator[tuple[int, av.VideoFrame]]:
-        last: int | None = None if len(self._ticks) else -1  # None: find the index by time
-        previous_pts = -1
+        last = None if len(self._ticks) else -1  # None: find the index by time
+        first_pts: int | None = None
+        previous = -1
         stream = self._stream
         for packet in self._container.demux(stream):
             try:
@@ -105,24 +114,26 @@ class NativeFrames:
                 last = index
                 if self._stop is not None and index >= self._stop:
                     return
+                if first_pts is None and frame.pts is not None:
+                    first_pts = int(self._ticks[0]) if len(self._ticks) else frame.pts
                 out = self._upright(frame)
-                pts = self._pts(frame, index)
-                out.pts = previous_pts = max(pts, previous_pts + 1)
+                out.pts = previous = max(self._pts(frame.pts, first_pts, index), previous + 1)
                 out.time_base = self.timing.time_base
                 yield index, out
 
     def _index(self, pts: int | None, last: int | None) -> int:
         if last is not None:
             return last + 1
-        ticks = self._ticks
         if pts is None:
             return 0
+        ticks = self._ticks
         return -1 if pts < ticks[0] else int(np.searchsorted(ticks, pts))
 
-    def _pts(self, frame: av.VideoFrame, index: int) -> int:
-        if len(self._ticks) and frame.pts is not None:
-            return int(frame.pts - self._ticks[0])
-        return index
+    def _pts(self, pts: int | None, first: int | None, index: int) -> int:
+        """Ticks from the first frame: the source's time, or (a raw stream) index / rate."""
+        if pts is not None and first is not None:
+            return pts - first
+        return round(index / self.timing.rate / self.timing.time_base)
 
     def _upright(self, frame: av.VideoFrame) -> av.VideoFrame:
         """The frame in yuv420p, turned upright, at :attr:`size`; drawable in place."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from fastpose.poses import PoseBatch
-    from fastpose.video import FrameBatch, VideoInfo
+    from fastpose.video import FrameBatch, VideoInfo, VideoLayout
 
 #: Runs in a landmarker's thread on one batch: the decoded frames (upright RGB at the inference
 #: size, ``SinkContext.frame_size``) and their raw poses (normalized coordinates; no track ids
@@ -47,6 +47,9 @@ class SinkContext:
     #: The run's settings and versions, as text (fastpose, mediapipe, model, inference_size,
     #: num_poses, thresholds, smoothing, workers...): every output records them.
     settings: Mapping[str, str] = field(default_factory=dict)
+    #: What the source file holds, as the tracker probed it (None: live input, or not given):
+    #: a sink that reads the file again (the rendered video) indexes its frames by it.
+    layout: VideoLayout | None = None
 
     def __post_init__(self) -> None:
         w, h = self.frame_size

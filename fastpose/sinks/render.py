@@ -34,7 +34,7 @@ from fastpose.render.draw import MIN_VISIBILITY, Style, YuvCanvas, draw_people
 from fastpose.render.encoder import CRF, PRESET, EncodeError, H264Writer
 from fastpose.render.frames import NativeFrames, planes
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
-from fastpose.video.probe import one_line, probe_file
+from fastpose.video.probe import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +97,15 @@ class VideoRenderer(Sink):
         if info.num_frames is None or info.is_image:
             what = "an image" if info.is_image else "a camera or stream"
             raise OutputError(f"{self.path}: a rendered video needs a video file, not {what}")
-        source = Path(info.uri)
-        layout = probe_file(source, info.uri)
-        if layout is None:
-            raise OutputError(f"{self.path}: cannot read {info.uri} again to render it")
         self._size = (info.width, info.height)  # the frame the poses' coordinates refer to
-        frames = NativeFrames(source, layout, stop=info.num_frames)
+        try:
+            frames = NativeFrames(
+                Path(info.uri), info.rotation, stop=info.num_frames, layout=context.layout
+            )
+        except (av.error.FFmpegError, ValueError) as err:
+            raise OutputError(
+                f"{self.path}: cannot read {info.uri} again to render it ({one_line(err)})"
+            ) from err
         try:
             work = staging.claim(self.path)
             ctx = frames.codec_context
