@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -20,6 +20,7 @@ from clips import turned_mp4
 from conftest import ROOT, data_file
 
 from fastpose.colors import track_color
+from fastpose.errors import OutputError
 from fastpose.poses import PoseBatch
 from fastpose.render.draw import MIN_VISIBILITY, RgbCanvas, Style, YuvCanvas, draw_people
 from fastpose.render.frames import planes
@@ -289,3 +290,20 @@ def test_yuv_drawing_matches_rgb_drawing(pose2sim: Tracked_) -> None:
     # the same picture, up to chroma at half size along the drawing's edges
     assert np.median(diff) <= 3, np.median(diff)
     assert np.mean(diff) <= 8, np.mean(diff)
+
+
+def test_unusable_outputs_fail_before_any_frame(tmp_path: Path) -> None:
+    from fastpose.video import VideoSource
+
+    with pytest.raises(OutputError, match=r"expected a \.mp4 file"):
+        VideoRenderer(tmp_path / "out.avi")
+    path = data_file(CLIP)
+    with VideoSource(path) as source:
+        info = source.info
+    sink = VideoRenderer(path)  # the source itself
+    with pytest.raises(OutputError, match="would replace its source"):
+        sink.open(SinkContext(info, (360, 640), 1), TmpStaging())
+    camera = replace(info, uri="0", num_frames=None, backend="opencv")
+    with pytest.raises(OutputError, match="needs a video file, not a camera or stream"):
+        VideoRenderer(tmp_path / "cam.mp4").open(SinkContext(camera, (640, 480), 1), TmpStaging())
+    assert not list(tmp_path.iterdir())

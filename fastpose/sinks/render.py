@@ -97,10 +97,13 @@ class VideoRenderer(Sink):
         if info.num_frames is None or info.is_image:
             what = "an image" if info.is_image else "a camera or stream"
             raise OutputError(f"{self.path}: a rendered video needs a video file, not {what}")
+        source = Path(info.uri)
+        if self.path.resolve() == source.resolve():
+            raise OutputError(f"{self.path}: the rendered video would replace its source")
         self._size = (info.width, info.height)  # the frame the poses' coordinates refer to
         try:
             frames = NativeFrames(
-                Path(info.uri), info.rotation, stop=info.num_frames, layout=context.layout
+                source, info.rotation, stop=info.num_frames, layout=context.layout
             )
         except (av.error.FFmpegError, ValueError) as err:
             raise OutputError(
