@@ -248,8 +248,11 @@ def test_killed_run_plays_to_its_last_fragment(tmp_path: Path) -> None:
         src = Path({str(data_file(CLIP))!r})
         frames = NativeFrames(src, 0)
         w = H264Writer(Path({str(out)!r}), frames.size, frames.timing.time_base, frames.timing.rate)
-        for i, frame in frames:
-            w.write(frame)
+        for i, pts, frame in frames:
+            out = w.frame()
+            frames.upright_into(frame, out)
+            out.pts = pts
+            w.write(out)
             if i == 89:
                 break
         while w.frames < 90:

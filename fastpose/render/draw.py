@@ -115,9 +115,11 @@ class YuvCanvas(Canvas):
         return [(y, 1.0, (yuv[0],)), (u, 0.5, (yuv[1],)), (v, 0.5, (yuv[2],))]
 
 
-def _fixed(xy: NDArray[np.float32], scale: float) -> tuple[int, int]:
-    """A frame position (continuous, pixel i spans [i, i+1)) as OpenCV's fixed-point centre."""
-    return (round((xy[0] * scale - 0.5) * _ONE), round((xy[1] * scale - 0.5) * _ONE))
+def _fixed(pixels: NDArray[np.float32], scale: float) -> list[tuple[int, int]]:
+    """Frame positions (continuous: pixel i spans [i, i+1)) as OpenCV's fixed-point centres in a
+    plane at ``scale``; computed at once, as Python ints (OpenCV's calls take tuples)."""
+    fixed = np.rint((pixels * scale - 0.5) * _ONE).astype(np.int64)
+    return list(map(tuple, fixed.tolist()))
 
 
 def draw_people(
@@ -148,23 +150,23 @@ def draw_person(
 ) -> None:
     """One person: (33, 2) positions, (33,) visibility, in ``track``'s colour."""
     color = track_color(track)
-    bones = _BONES[visible[_BONES[:, 0]] & visible[_BONES[:, 1]]]
+    bones = _BONES[visible[_BONES[:, 0]] & visible[_BONES[:, 1]]].tolist()
     joints = np.flatnonzero(visible)
     rim = max(1, style.radius // 3)
-    for image, scale, col in canvas.layers(color):
-        t = max(1, round(style.thickness * scale))
-        for a, b in bones:
-            cv2.line(image, _fixed(pixels[a], scale), _fixed(pixels[b], scale), col, t,
-                     cv2.LINE_AA, _SHIFT)  # fmt: skip
     for (image, scale, col), (_, _, black) in zip(
         canvas.layers(color), canvas.layers(BLACK), strict=True
     ):
-        centres = [_fixed(pixels[j], scale) for j in joints]
+        at = _fixed(pixels, scale)
+        t = max(1, round(style.thickness * scale))
+        line = cv2.LINE_AA
+        for a, b in bones:
+            cv2.line(image, at[a], at[b], col, t, line, _SHIFT)
+        centres = [at[j] for j in joints]
+        r_rim, r = (round(x * scale * _ONE) for x in (style.radius + rim, style.radius))
         for c in centres:  # every rim first, so no rim covers another joint
-            cv2.circle(image, c, round((style.radius + rim) * scale * _ONE), black, -1,
-                       cv2.LINE_AA, _SHIFT)  # fmt: skip
+            cv2.circle(image, c, r_rim, black, -1, line, _SHIFT)
         for c in centres:
-            cv2.circle(image, c, round(style.radius * scale * _ONE), col, -1, cv2.LINE_AA, _SHIFT)
+            cv2.circle(image, c, r, col, -1, line, _SHIFT)
     _label(canvas, pixels, visible, str(track), color, style)
 
 

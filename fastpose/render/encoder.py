@@ -36,8 +36,8 @@ PRESET = "ultrafast"
 CRF = 23
 #: Longest stretch (seconds) a killed run may lose from the end of its file.
 FRAGMENT_S = 1.0
-#: Frames waiting for the encoder: 8 frames of 1080p are 25 MB.
-QUEUE_FRAMES = 8
+#: Frames the encoder's pool holds (filled, queued or being encoded): 8 of 1080p are 25 MB.
+POOL_FRAMES = 8
 _END = object()
 
 
@@ -52,9 +52,11 @@ def encoder_threads() -> int:
 class H264Writer:
     """Encodes yuv420p frames (``pts`` in ``time_base``) to an MP4 at ``path``, in a thread.
 
-    :meth:`write` blocks while :data:`QUEUE_FRAMES` frames wait, so a slow encoder slows its
-    producer rather than filling memory; it raises :class:`EncodeError` once the thread has failed.
-    :meth:`close` encodes what is queued, flushes the encoder and finishes the file.
+    Frames come from the writer's pool of ``pool`` frames: :meth:`frame` hands out a free one
+    (blocking while all are queued: a slow encoder slows its producer instead of filling memory),
+    the producer fills it and passes it to :meth:`write`, and the frame returns to the pool once
+    encoded (x264 copies what it is given). Both raise :class:`EncodeError` once the thread has
+    failed. :meth:`close` encodes what is queued, flushes the encoder and finishes the file.
     """
 
     def __init__(
@@ -69,11 +71,21 @@ class H264Writer:
         threads: int | None = None,
         colorspace: int | None = None,
         color_range: int | None = None,
+        pool: int = POOL_FRAMES,
     ) -> None:
         self.path = path
         self.frames = 0  # frames encoded
         self._error: BaseException | None = None
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self._queue: queue.Queue[object] = queue.Queue()  # bounded by the pool
+        self._free: queue.Queue[av.VideoFrame] = queue.Queue()
+        for _ in range(pool):
+            blank = av.VideoFrame(size[0], size[1], "yuv420p")
+            if colorspace is not None:
+                blank.colorspace = colorspace
+            if color_range is not None:
+                blank.color_range = color_range
+            blank.time_base = time_base
+            self._free.put(blank)
         fragment_us = str(round(FRAGMENT_S * 1_000_000))
         try:
             self._container = av.open(
@@ -104,27 +116,35 @@ class H264Writer:
         self._thread = threading.Thread(target=self._run, name="render-encode", daemon=True)
         self._thread.start()
 
-    def write(self, frame: av.VideoFrame) -> None:
-        """Queues ``frame`` (no longer touched by the caller) for encoding."""
+    def frame(self) -> av.VideoFrame:
+        """A free frame of the pool to fill (its pixels are a previous picture's)."""
         while True:
-            if self._error is not None:
-                raise EncodeError(f"{self.path}: {one_line(self._error)}") from self._error
+            self._check()
             try:
-                self._queue.put(frame, timeout=0.1)
-                return
-            except queue.Full:
+                return self._free.get(timeout=0.1)
+            except queue.Empty:
                 if not self._thread.is_alive():
-                    raise EncodeError(f"{self.path}: the encoder stopped") from self._error
+                    self._check()
+                    raise EncodeError(f"{self.path}: the encoder stopped") from None
+
+    def write(self, frame: av.VideoFrame) -> None:
+        """Queues ``frame`` (from :meth:`frame`, ``pts`` set) for encoding."""
+        self._check()
+        self._queue.put(frame)
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise EncodeError(f"{self.path}: {one_line(self._error)}") from self._error
 
     def _run(self) -> None:
-        try:
-            while (frame := self._queue.get()) is not _END:
-                self._container.mux(self._stream.encode(frame))
-                self.frames += 1
-        except BaseException as err:  # handed to the producer, which raises it
-            self._error = err
-            while self._queue.get() is not _END:  # let the producer finish
-                pass
+        while (frame := self._queue.get()) is not _END:
+            if self._error is None:
+                try:
+                    self._container.mux(self._stream.encode(frame))
+                    self.frames += 1
+                except BaseException as err:  # handed to the producer, which raises it
+                    self._error = err
+            self._free.put(frame)
 
     def close(self) -> None:
         """Encodes the queued frames, flushes the encoder and writes the file's end. Idempotent.

@@ -93,7 +93,9 @@ class NativeFrames:
         """The decoder's context (colour tags)."""
         return self._stream.codec_context
 
-    def __iter__(self) -> Iterator[tuple[int, av.VideoFrame]]:
+    def __iter__(self) -> Iterator[tuple[int, int, av.VideoFrame]]:
+        """(index, pts in :attr:`timing` from the first frame, decoded frame): the frame is the
+        decoder's (it may still reference it): copy it out with :meth:`upright_into`."""
         last = None if len(self._ticks) else -1  # None: find the index by time
         first_pts: int | None = None
         previous = -1
@@ -116,10 +118,8 @@ class NativeFrames:
                     return
                 if first_pts is None and frame.pts is not None:
                     first_pts = int(self._ticks[0]) if len(self._ticks) else frame.pts
-                out = self._upright(frame)
-                out.pts = previous = max(self._pts(frame.pts, first_pts, index), previous + 1)
-                out.time_base = self.timing.time_base
-                yield index, out
+                previous = max(self._pts(frame.pts, first_pts, index), previous + 1)
+                yield index, previous, frame
 
     def _index(self, pts: int | None, last: int | None) -> int:
         if last is not None:
@@ -135,17 +135,24 @@ class NativeFrames:
             return pts - first
         return round(index / self.timing.rate / self.timing.time_base)
 
-    def _upright(self, frame: av.VideoFrame) -> av.VideoFrame:
-        """The frame in yuv420p, turned upright, at :attr:`size`; drawable in place."""
+    def upright_into(self, frame: av.VideoFrame, out: av.VideoFrame) -> None:
+        """Copies a decoded ``frame`` into ``out`` (yuv420p, :attr:`size`): converted to 4:2:0
+        8-bit limited range where it is not, turned upright, cropped to an even size.
+
+        ``out`` comes from a pool that is reused (fastpose.render.encoder): a fresh frame per
+        picture would cost its page faults, ~3 ms at 1080p (``make_writable``, measured)."""
         if frame.format.name != PIXEL_FORMAT:
             frame = frame.reformat(format=PIXEL_FORMAT, dst_color_range="tv")
-        w, h = self.size
-        if not self._turns:
-            if (frame.width, frame.height) != (w, h):  # odd: crop to even
-                return _copy_planes(planes(frame), w, h, None, frame)
-            frame.make_writable()  # the decoder may still hold it as a reference
-            return frame
-        return _copy_planes(planes(frame), w, h, _ROTATE[self._turns], frame)
+        rotate = _ROTATE.get(self._turns)
+        for s, d in zip(planes(frame), planes(out), strict=True):
+            if rotate is None:
+                np.copyto(d, s[: d.shape[0], : d.shape[1]])
+            elif (s.shape[1], s.shape[0]) == d.shape or (
+                rotate == cv2.ROTATE_180 and s.shape == d.shape
+            ):
+                cv2.rotate(s, rotate, dst=d)  # in place, no temporary
+            else:  # odd: turn, then crop
+                d[:] = cv2.rotate(s, rotate)[: d.shape[0], : d.shape[1]]
 
     def close(self) -> None:
         self._container.close()
@@ -160,21 +167,3 @@ class NativeFrames:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _copy_planes(
-    src: tuple[NDArray[np.uint8], ...],
-    width: int,
-    height: int,
-    rotate: int | None,
-    like: av.VideoFrame,
-) -> av.VideoFrame:
-    """A new yuv420p frame of ``width`` x ``height``: ``src`` turned by ``rotate`` (OpenCV's
-    code, or None), cropped to fit; colour tags copied from ``like``."""
-    out = av.VideoFrame(width, height, PIXEL_FORMAT)
-    for s, d in zip(src, planes(out), strict=True):
-        turned = s if rotate is None else cv2.rotate(s, rotate)
-        d[:] = turned[: d.shape[0], : d.shape[1]]
-    out.colorspace = like.colorspace
-    out.color_range = like.color_range
-    return out

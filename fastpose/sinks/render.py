@@ -179,38 +179,38 @@ class VideoRenderer(Sink):
     def _render(self) -> None:
         """Frames in order, each drawn with its batch's poses, until the run ends."""
         decoded = iter(self._frames)
-        pending: tuple[int, av.VideoFrame] | None = None
+        pending: tuple[int, int, av.VideoFrame] | None = None
         while isinstance(item := self._queue.get(), _People):
             for j, idx in enumerate(item.frame_idx.tolist()):
                 while True:  # frames before idx (no poses: a decoding error) are copied
                     pending = pending or next(decoded, None)
                     if pending is None or pending[0] > idx:
                         break  # idx was not decoded here: its poses are dropped
-                    i, frame = pending
-                    pending = None
-                    if i == idx:
-                        self._draw(frame, item, j)
-                    self._emit(frame)
-                    if i == idx:
+                    frame, pending = pending, None
+                    self._emit(frame, item, j if frame[0] == idx else None)
+                    if frame[0] == idx:
                         break
         if item.complete:  # the source's frames after the last poses, up to the run's last
             if pending is not None:
-                self._emit(pending[1])
-            for _, frame in decoded:
+                self._emit(pending)
+            for frame in decoded:
                 self._emit(frame)
 
-    def _emit(self, frame: av.VideoFrame) -> None:
-        self._writer.write(frame)
+    def _emit(
+        self, decoded: tuple[int, int, av.VideoFrame], people: _People | None = None, j: int = 0
+    ) -> None:
+        """One output frame: the decoded one upright in a frame of the encoder's pool, with
+        ``people``'s frame ``j`` drawn on it."""
+        _, pts, frame = decoded
+        out = self._writer.frame()
+        self._frames.upright_into(frame, out)
+        out.pts = pts
+        if people is not None and people.visible[j].any():
+            matrix = "bt709" if out.colorspace == _BT709 else "bt601"
+            canvas = YuvCanvas(*planes(out), matrix=matrix)
+            draw_people(canvas, people.pixels[j], people.visible[j], people.ids[j], self._style)
+        self._writer.write(out)
         self.frames_written += 1
-
-    def _draw(self, frame: av.VideoFrame, people: _People, j: int) -> None:
-        if not people.visible[j].any():
-            return
-        matrix = "bt709" if frame.colorspace == _BT709 else "bt601"
-        canvas = YuvCanvas(*planes(frame), matrix=matrix)
-        draw_people(canvas, people.pixels[j], people.visible[j], people.ids[j], self._style)
-
-    # -- closing --
 
     def close(self, *, complete: bool) -> None:
         """Draws and encodes the batches written (and, if ``complete``, the source's frames after
