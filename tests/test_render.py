@@ -141,7 +141,9 @@ def stream_facts(path: Path) -> dict[str, object]:
         }
 
 
-def drawn_mask(poses: PoseBatch, t: int, size: tuple[int, int]) -> np.ndarray:
+def drawn_mask(
+    poses: PoseBatch, t: int, size: tuple[int, int], labels: list | None = None
+) -> np.ndarray:
     """Where frame ``t``'s drawing may have touched (what draw_people draws on black, widened
     by the encoder's reach, 16 pixels)."""
     w, h = size
@@ -149,7 +151,7 @@ def drawn_mask(poses: PoseBatch, t: int, size: tuple[int, int]) -> np.ndarray:
     lm = poses.landmarks[t]
     visible = (lm[..., 3] >= MIN_VISIBILITY) & ~np.isnan(lm[..., 0])
     pixels = poses.pixels(w, h)[t]
-    draw_people(RgbCanvas(canvas), pixels, visible, poses.ids[t], Style.for_size(w, h))
+    draw_people(RgbCanvas(canvas), pixels, visible, poses.ids[t], Style.for_size(w, h), labels)
     return cv2.dilate((canvas.max(axis=2) > 0).astype(np.uint8), np.ones((33, 33), np.uint8)) > 0
 
 
@@ -274,25 +276,35 @@ def test_killed_run_plays_to_its_last_fragment(tmp_path: Path) -> None:
 
 
 def test_yuv_drawing_matches_rgb_drawing(pose2sim: Tracked_) -> None:
-    """Drawing on the YUV planes shows what drawing on RGB (the plain reference) shows."""
+    """Drawing on the YUV planes shows what drawing on RGB (the plain reference) shows, labels
+    beside the joints (angles, later) included."""
     poses, info = pose2sim.poses, pose2sim.info
     t = int(np.flatnonzero(poses.detected.any(axis=1))[len(poses) // 2])
     with av.open(str(pose2sim.path)) as c:
         frame = next(f for i, f in enumerate(c.decode(video=0)) if i == t)
-    rgb = frame.to_ndarray(format="rgb24")
+    source = frame.to_ndarray(format="rgb24")
+    rgb, plain = source.copy(), source.copy()
     frame.make_writable()
     w, h = info.width, info.height
     lm = poses.landmarks[t]
     visible = (lm[..., 3] >= MIN_VISIBILITY) & ~np.isnan(lm[..., 0])
-    style = Style.for_size(w, h)
-    draw_people(RgbCanvas(rgb), poses.pixels(w, h)[t], visible, poses.ids[t], style)
-    draw_people(YuvCanvas(*planes(frame)), poses.pixels(w, h)[t], visible, poses.ids[t], style)
+    pixels, ids, style = poses.pixels(w, h)[t], poses.ids[t], Style.for_size(w, h)
+    elbows = [(13, "93.5"), (14, "120.0")]
+    assert visible[0, 13] and visible[0, 14]
+    labels = [elbows] * len(ids)
+    draw_people(RgbCanvas(rgb), pixels, visible, ids, style, labels)
+    draw_people(RgbCanvas(plain), pixels, visible, ids, style)
+    draw_people(YuvCanvas(*planes(frame)), pixels, visible, ids, style, labels)
     from_yuv = frame.to_ndarray(format="rgb24").astype(int)
-    mask = drawn_mask(poses, t, (w, h))
+    mask = drawn_mask(poses, t, (w, h), labels)
     diff = np.abs(from_yuv - rgb)[mask]
     # the same picture, up to chroma at half size along the drawing's edges
     assert np.median(diff) <= 3, np.median(diff)
     assert np.mean(diff) <= 8, np.mean(diff)
+    assert np.array_equal(rgb[~mask], source[~mask]), "nothing drawn outside the mask"
+    x, y = pixels[0, 13].astype(int)
+    beside = (slice(y - 30, y + 10), slice(x + 8, x + 120))
+    assert (rgb[beside] != plain[beside]).any(axis=2).sum() > 100, "the label is drawn"
 
 
 def test_unusable_outputs_fail_before_any_frame(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ Lines, circles and text are OpenCV's, anti-aliased, at sub-pixel positions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import cv2
@@ -24,7 +25,10 @@ from fastpose.skeleton import CONNECTIONS
 MIN_VISIBILITY = 0.5
 #: The landmarks of the head (nose, eyes, ears, mouth): the id is written above them.
 HEAD = tuple(range(11))
+NOSE, SHOULDERS = 0, (11, 12)
 BLACK = (0, 0, 0)
+#: Labels beside joints (angles) are this much smaller than the id.
+LABEL_SCALE = 0.6
 _BONES = np.array(CONNECTIONS, dtype=np.intp)
 _SHIFT = 4  # OpenCV's fixed-point bits: positions to 1/16 pixel
 _ONE = 1 << _SHIFT
@@ -62,7 +66,7 @@ class Style:
     def for_size(cls, width: int, height: int) -> Style:
         long_side = max(width, height)
         thickness = max(2, round(long_side / 480))
-        return cls(thickness, thickness + 2, max(0.5, long_side / 1600), max(1, thickness - 1))
+        return cls(thickness, thickness + 2, max(0.5, long_side / 1100), max(1, thickness - 1))
 
 
 class Canvas:
@@ -128,17 +132,20 @@ def draw_people(
     visible: NDArray[np.bool_],
     ids: NDArray[np.int32],
     style: Style,
+    labels: Sequence[Sequence[tuple[int, str]]] | None = None,
 ) -> None:
     """Draws every person of one frame: bones between visible landmarks, joints, the id.
 
     ``pixels`` (P, 33, 2) are frame positions (normalized x, y times the frame's size),
     ``visible`` (P, 33) which landmarks to draw, ``ids`` (P,) track ids (-1: an empty slot).
+    ``labels[k]``: small texts beside slot ``k``'s landmarks, ``(landmark, text)`` (joint
+    angles, as Sports2D shows them).
     """
     for k in range(len(ids)):
         track = int(ids[k])
         if track < 0 or not visible[k].any():
             continue
-        draw_person(canvas, pixels[k], visible[k], track, style)
+        draw_person(canvas, pixels[k], visible[k], track, style, labels[k] if labels else ())
 
 
 def draw_person(
@@ -147,8 +154,10 @@ def draw_person(
     visible: NDArray[np.bool_],
     track: int,
     style: Style,
+    labels: Sequence[tuple[int, str]] = (),
 ) -> None:
-    """One person: (33, 2) positions, (33,) visibility, in ``track``'s colour."""
+    """One person: (33, 2) positions, (33,) visibility, in ``track``'s colour; ``labels`` beside
+    their (visible) landmarks."""
     color = track_color(track)
     bones = _BONES[visible[_BONES[:, 0]] & visible[_BONES[:, 1]]].tolist()
     joints = np.flatnonzero(visible)
@@ -158,41 +167,48 @@ def draw_person(
     ):
         at = _fixed(pixels, scale)
         t = max(1, round(style.thickness * scale))
-        line = cv2.LINE_AA
         for a, b in bones:
-            cv2.line(image, at[a], at[b], col, t, line, _SHIFT)
+            cv2.line(image, at[a], at[b], col, t, cv2.LINE_AA, _SHIFT)
         centres = [at[j] for j in joints]
         r_rim, r = (round(x * scale * _ONE) for x in (style.radius + rim, style.radius))
         for c in centres:  # every rim first, so no rim covers another joint
-            cv2.circle(image, c, r_rim, black, -1, line, _SHIFT)
+            cv2.circle(image, c, r_rim, black, -1, cv2.LINE_AA, _SHIFT)
         for c in centres:
-            cv2.circle(image, c, r, col, -1, line, _SHIFT)
-    _label(canvas, pixels, visible, str(track), color, style)
-
-
-def _label(
-    canvas: Canvas,
-    pixels: NDArray[np.float32],
-    visible: NDArray[np.bool_],
-    text: str,
-    color: tuple[int, int, int],
-    style: Style,
-) -> None:
-    """``text`` centred above the head (above the highest visible landmark if the head is
-    hidden), outlined in black, kept inside the frame."""
+            cv2.circle(image, c, r, col, -1, cv2.LINE_AA, _SHIFT)
     head = [j for j in HEAD if visible[j]]
     near = pixels[head] if head else pixels[visible]
-    xs, top = near[:, 0], float(near[:, 1].min())
-    (tw, th), base = cv2.getTextSize(text, _FONT, style.font_scale, style.text_thickness)
-    first = canvas.layers(color)[0][0]
-    height, width = first.shape[:2]
     gap = 2 * style.radius + style.text_thickness
-    x = min(max(float(xs.mean()) - tw / 2, 0.0), max(width - tw, 0))
-    y = min(max(top - gap, float(th)), float(height - base))
+    if visible[NOSE] and visible[SHOULDERS[0]] and visible[SHOULDERS[1]]:
+        neck = pixels[NOSE] - (pixels[SHOULDERS[0]] + pixels[SHOULDERS[1]]) / 2
+        gap += 0.6 * float(np.linalg.norm(neck))  # the top of the head, hair, a cap
+    above = float(near[:, 1].min()) - gap
+    _text(canvas, str(track), float(near[:, 0].mean()), above, color, style, centred=True)
+    small = replace(style, font_scale=style.font_scale * LABEL_SCALE)
+    for j, text in labels:
+        if visible[j]:
+            x, y = pixels[j]
+            _text(canvas, text, float(x) + 2 * style.radius, float(y), color, small, centred=False)
+
+
+def _text(
+    canvas: Canvas,
+    text: str,
+    x: float,
+    y: float,
+    color: tuple[int, int, int],
+    style: Style,
+    *,
+    centred: bool,
+) -> None:
+    """``text`` with its baseline at ``y``, starting at ``x`` (centred on it if ``centred``),
+    outlined in black, kept inside the frame."""
+    (tw, th), base = cv2.getTextSize(text, _FONT, style.font_scale, style.text_thickness)
+    layers = canvas.layers(color)
+    height, width = layers[0][0].shape[:2]
+    x = min(max(x - tw / 2 if centred else x, 0.0), max(width - tw, 0))
+    y = min(max(y, float(th)), float(height - base))
     outline = style.text_thickness + 2 * max(1, style.text_thickness // 2)
-    for (image, scale, col), (_, _, black) in zip(
-        canvas.layers(color), canvas.layers(BLACK), strict=True
-    ):
+    for (image, scale, col), (_, _, black) in zip(layers, canvas.layers(BLACK), strict=True):
         org = (round(x * scale), round(y * scale))
         size = style.font_scale * scale
         cv2.putText(image, text, org, _FONT, size, black, max(1, round(outline * scale)),
