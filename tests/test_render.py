@@ -34,6 +34,7 @@ COLOR_TOLERANCE = 60
 #: Pixels this far from every drawn pixel are the source's (mean absolute difference, 0-255),
 #: within what re-encoding costs.
 BACKGROUND_MEAN_DIFF = 3.0
+SETTINGS = {"model": "full", "num_poses": "1"}
 
 
 @dataclass
@@ -89,6 +90,7 @@ def render(
             tracked.info,
             tracked.frame_size,
             tracked.batches[0].max_persons,
+            settings=SETTINGS,
             layout=tracked.layout if with_layout else None,
         ),
         staging,
@@ -137,6 +139,7 @@ def stream_facts(path: Path) -> dict[str, object]:
             "size": (s.codec_context.width, s.codec_context.height),
             "rate": s.average_rate,
             "frames": len(times),
+            "tags": dict(c.metadata),
             "times": np.array(times) - times[0],
         }
 
@@ -208,6 +211,7 @@ def test_rendered_video_keeps_the_source_frames_size_and_rate(
     assert got["frames"] == src["frames"] == pose2sim.info.num_frames
     assert got["rate"] == src["rate"]
     np.testing.assert_allclose(got["times"], src["times"], atol=1e-3)
+    assert {f"fastpose.{k}": v for k, v in SETTINGS.items()}.items() <= got["tags"].items()
 
 
 def test_skeletons_drawn_at_the_landmarks_and_nothing_else(

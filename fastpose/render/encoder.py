@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -59,6 +60,7 @@ class H264Writer:
     the producer fills it and passes it to :meth:`write`, and the frame returns to the pool once
     encoded (x264 copies what it is given). Both raise :class:`EncodeError` once the thread has
     failed. :meth:`close` encodes what is queued, flushes the encoder and finishes the file.
+    ``metadata``: the file's tags (any key: ``use_metadata_tags``).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class H264Writer:
         colorspace: int | None = None,
         color_range: int | None = None,
         pool: int = POOL_FRAMES,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         self.path = path
         self.frames = 0  # frames encoded
@@ -95,10 +98,11 @@ class H264Writer:
                 "w",
                 format="mp4",
                 options={
-                    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+                    "movflags": "frag_keyframe+empty_moov+default_base_moof+use_metadata_tags",
                     "frag_duration": fragment_us,
                 },
             )
+            self._container.metadata.update(metadata or {})
             stream = self._container.add_stream("libx264", rate=rate)
             stream.width, stream.height = size
             stream.pix_fmt = "yuv420p"

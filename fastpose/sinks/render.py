@@ -63,7 +63,8 @@ class VideoRenderer(Sink):
     """Writes ``path`` (.mp4): the source video with the tracked people drawn on it.
 
     ``preset`` and ``crf`` are x264's; landmarks less visible than ``min_visibility`` are not
-    drawn. Needs a video file as the source (not a camera, stream or image).
+    drawn. Needs a video file as the source (not a camera, stream or image). The run's settings
+    are the file's tags (``fastpose.model``...).
     """
 
     name = "render"
@@ -122,6 +123,10 @@ class VideoRenderer(Sink):
                 crf=self._crf,
                 colorspace=ctx.colorspace,
                 color_range=1,  # limited ("tv"): frames are converted to it where they are not
+                metadata={
+                    "comment": f"fastpose: the tracked people drawn on {source.name}",
+                    **{f"fastpose.{k}": v for k, v in context.settings.items()},
+                },
             )
         except BaseException:
             frames.close()
