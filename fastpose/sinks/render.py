@@ -40,7 +40,7 @@ from fastpose.video.probe import one_line
 logger = logging.getLogger(__name__)
 
 #: Batches of poses waiting for the drawing thread (each a few kB).
-QUEUE_BATCHES = 4
+QUEUE_BATCHES = 2
 _BT709 = 1  # AVCOL_SPC_BT709
 
 
