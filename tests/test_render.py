@@ -16,7 +16,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from clips import turned_mp4
+from clips import raw_h264, remux_mpegts, turned_mp4
 from conftest import ROOT, data_file
 
 from fastpose.colors import track_color
@@ -326,3 +326,45 @@ def test_unusable_outputs_fail_before_any_frame(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="needs a video file, not a camera or stream"):
         VideoRenderer(tmp_path / "cam.mp4").open(SinkContext(camera, (640, 480), 1), TmpStaging())
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["mpegts", "raw h264"])
+def test_containers_without_an_index_keep_every_frame(kind: str, tmp_path: Path) -> None:
+    """MPEG-TS (no index) and a raw H.264 stream (no times): every frame, in order, at the
+    stream's rate; poses with nobody in them leave the frames as they are."""
+    from fastpose.video import VideoSource
+
+    src = data_file(CLIP)
+    if kind == "mpegts":
+        path = remux_mpegts(src, tmp_path / "clip.ts", 100)
+    else:
+        path = raw_h264(src, tmp_path / "clip.h264")
+    with VideoSource(path) as source:
+        info, layout = source.info, source.layout
+        idx = [b.frame_idx for b in source]
+    sink = VideoRenderer(tmp_path / "out.mp4")
+    sink.open(SinkContext(info, (360, 640), 1, layout=layout), TmpStaging())
+    for frame_idx in idx:
+        nobody = np.full((len(frame_idx), 1, 33, 5), np.nan, np.float32)
+        times = frame_idx / info.fps
+        sink.write(
+            Tracked(
+                poses=PoseBatch(
+                    frame_idx,
+                    times,
+                    times.copy(),
+                    nobody,
+                    np.full((len(frame_idx), 1, 33, 3), np.nan, np.float32),
+                    track_ids=np.full((len(frame_idx), 1), -1, np.int32),
+                )
+            )
+        )
+    sink.close(complete=True)
+    out = tmp_path / "out.partial.mp4"
+    facts = stream_facts(out)
+    assert facts["frames"] == info.num_frames == sum(len(i) for i in idx)
+    np.testing.assert_allclose(np.diff(facts["times"]), 1 / info.fps, atol=1e-3)
+    output, source = rgb_frames(out), source_frames(src, 0)
+    assert len(output) <= len(source)
+    for got, want in zip(output[::10], source[::10], strict=False):
+        assert np.abs(got.astype(int) - want).mean() <= BACKGROUND_MEAN_DIFF

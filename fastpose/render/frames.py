@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fastpose.video.probe import VideoLayout, one_line
-from fastpose.video.timeline import turns
+from fastpose.video.timeline import FALLBACK_FPS, turns
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class NativeFrames:
     without it, the count goes on. ``rotation`` (counter-clockwise, as VideoInfo's) turns frames
     upright. :attr:`size` is the upright (width, height), made even if it is odd (4:2:0 H.264
     needs even sizes; the last column or row is dropped). ``stop`` ends before that index.
+    Frames keep the source's times; a raw stream's (timeless in the layout: FFmpeg's times for it
+    are made up) are ``index / fps``, ``fps`` being the run's rate (VideoInfo.fps).
     """
 
     def __init__(
@@ -65,9 +67,11 @@ class NativeFrames:
         rotation: int,
         stop: int | None = None,
         layout: VideoLayout | None = None,
+        fps: float | None = None,
         threads: int = 1,
     ) -> None:
         self._ticks = layout.ticks if layout is not None else np.empty(0, np.int64)
+        self._timeless = layout is not None and layout.timeless
         self._stop = stop
         self._turns = turns(rotation)
         self.errors = 0
@@ -85,8 +89,14 @@ class NativeFrames:
         if self._turns % 2:
             w, h = h, w
         self.size = (w - w % 2, h - h % 2)
-        rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-        self.timing = Timing(stream.time_base or 1 / Fraction(rate), Fraction(rate))
+        if fps:
+            rate = Fraction(fps).limit_denominator(1001 * 1000)
+        else:
+            rate = Fraction(stream.average_rate or stream.guessed_rate or FALLBACK_FPS)
+        if self._timeless or not stream.time_base:
+            self.timing = Timing(1 / rate, rate)
+        else:
+            self.timing = Timing(stream.time_base, rate)
 
     @property
     def codec_context(self) -> av.VideoCodecContext:
@@ -131,7 +141,7 @@ class NativeFrames:
 
     def _pts(self, pts: int | None, first: int | None, index: int) -> int:
         """Ticks from the first frame: the source's time, or (a raw stream) index / rate."""
-        if pts is not None and first is not None:
+        if pts is not None and first is not None and not self._timeless:
             return pts - first
         return round(index / self.timing.rate / self.timing.time_base)
 

@@ -104,9 +104,7 @@ class VideoRenderer(Sink):
             raise OutputError(f"{self.path}: the rendered video would replace its source")
         self._size = (info.width, info.height)  # the frame the poses' coordinates refer to
         try:
-            frames = NativeFrames(
-                source, info.rotation, stop=info.num_frames, layout=context.layout
-            )
+            frames = NativeFrames(source, info.rotation, info.num_frames, context.layout, info.fps)
         except (av.error.FFmpegError, ValueError) as err:
             raise OutputError(
                 f"{self.path}: cannot read {info.uri} again to render it ({one_line(err)})"
