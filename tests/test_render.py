@@ -345,20 +345,7 @@ def test_containers_without_an_index_keep_every_frame(kind: str, tmp_path: Path)
     sink = VideoRenderer(tmp_path / "out.mp4")
     sink.open(SinkContext(info, (360, 640), 1, layout=layout), TmpStaging())
     for frame_idx in idx:
-        nobody = np.full((len(frame_idx), 1, 33, 5), np.nan, np.float32)
-        times = frame_idx / info.fps
-        sink.write(
-            Tracked(
-                poses=PoseBatch(
-                    frame_idx,
-                    times,
-                    times.copy(),
-                    nobody,
-                    np.full((len(frame_idx), 1, 33, 3), np.nan, np.float32),
-                    track_ids=np.full((len(frame_idx), 1), -1, np.int32),
-                )
-            )
-        )
+        sink.write(Tracked(poses=_nobody(frame_idx, info.fps)))
     sink.close(complete=True)
     out = tmp_path / "out.partial.mp4"
     facts = stream_facts(out)
@@ -368,3 +355,42 @@ def test_containers_without_an_index_keep_every_frame(kind: str, tmp_path: Path)
     assert len(output) <= len(source)
     for got, want in zip(output[::10], source[::10], strict=False):
         assert np.abs(got.astype(int) - want).mean() <= BACKGROUND_MEAN_DIFF
+
+
+def _nobody(frame_idx: np.ndarray, fps: float) -> PoseBatch:
+    n, times = len(frame_idx), frame_idx / fps
+    return PoseBatch(
+        frame_idx,
+        times,
+        times.copy(),
+        np.full((n, 1, 33, 5), np.nan, np.float32),
+        np.full((n, 1, 33, 3), np.nan, np.float32),
+        track_ids=np.full((n, 1), -1, np.int32),
+    )
+
+
+def test_odd_sized_444_source_rendered_420_cropped_to_even(tmp_path: Path) -> None:
+    """A 4:4:4 source of odd size: converted to 4:2:0, the last column and row dropped."""
+    from fastpose.video import VideoSource
+
+    source_rgb = [f[:641, :361] for f in rgb_frames(data_file(CLIP))[:12]]
+    src = tmp_path / "odd444.mp4"
+    with av.open(str(src), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=30, options={"crf": "10"})
+        stream.width, stream.height, stream.pix_fmt = 361, 641, "yuv444p"
+        for image in source_rgb:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode(None))
+    with VideoSource(src) as source:
+        info, layout = source.info, source.layout
+        batches = [_nobody(b.frame_idx, info.fps) for b in source]
+    sink = VideoRenderer(tmp_path / "out.mp4")
+    sink.open(SinkContext(info, (361, 641), 1, layout=layout), TmpStaging())
+    for batch in batches:
+        sink.write(Tracked(poses=batch))
+    sink.close(complete=True)
+    out = tmp_path / "out.partial.mp4"
+    facts = stream_facts(out)
+    assert (facts["size"], facts["pix_fmt"], facts["frames"]) == ((360, 640), "yuv420p", 12)
+    for got, want in zip(rgb_frames(out), rgb_frames(src), strict=True):
+        assert np.abs(got.astype(int) - want[:640, :360]).mean() <= BACKGROUND_MEAN_DIFF

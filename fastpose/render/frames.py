@@ -18,6 +18,7 @@ from types import TracebackType
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import ColorRange
 from numpy.typing import NDArray
 
 from fastpose.video.probe import VideoLayout, one_line
@@ -152,7 +153,7 @@ class NativeFrames:
         ``out`` comes from a pool that is reused (fastpose.render.encoder): a fresh frame per
         picture would cost its page faults, ~3 ms at 1080p (``make_writable``, measured)."""
         if frame.format.name != PIXEL_FORMAT:
-            frame = frame.reformat(format=PIXEL_FORMAT, dst_color_range="tv")
+            frame = frame.reformat(format=PIXEL_FORMAT, dst_color_range=ColorRange.MPEG)
         rotate = _ROTATE.get(self._turns)
         for s, d in zip(planes(frame), planes(out), strict=True):
             if rotate is None:
