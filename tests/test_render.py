@@ -394,3 +394,30 @@ def test_odd_sized_444_source_rendered_420_cropped_to_even(tmp_path: Path) -> No
     assert (facts["size"], facts["pix_fmt"], facts["frames"]) == ((360, 640), "yuv420p", 12)
     for got, want in zip(rgb_frames(out), rgb_frames(src), strict=True):
         assert np.abs(got.astype(int) - want[:640, :360]).mean() <= BACKGROUND_MEAN_DIFF
+
+
+def test_frames_without_poses_copied_as_they_are(pose2sim: Tracked_, tmp_path: Path) -> None:
+    """Frames the tracker has no poses for (it failed to decode them) are still in the video,
+    as the source shows them; the frames around them have their skeletons."""
+    poses = pose2sim.poses
+    gap = [20, 21, 22]
+    assert poses.detected[gap].all() and poses.detected[23]
+    keep = np.setdiff1d(np.arange(len(poses)), gap)
+    holed = PoseBatch(
+        poses.frame_idx[keep],
+        poses.time_s[keep],
+        poses.pts_s[keep],
+        poses.landmarks[keep],
+        poses.world[keep],
+        None,
+        poses.track_ids[keep],
+    )
+    tracked = replace(pose2sim, batches=[holed.take(slice(a, a + 16)) for a in range(0, 97, 16)])
+    out = render(tracked, tmp_path / "holed.mp4")
+    output = rgb_frames(out)
+    source = source_frames(pose2sim.path, 0)
+    assert len(output) == len(source)
+    for t in gap:
+        assert np.abs(output[t].astype(int) - source[t]).mean() <= BACKGROUND_MEAN_DIFF
+    drawn = drawn_mask(poses, 23, (pose2sim.info.width, pose2sim.info.height))
+    assert np.abs(output[23].astype(int) - source[23])[drawn].mean() > 10

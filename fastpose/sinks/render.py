@@ -191,7 +191,7 @@ class VideoRenderer(Sink):
                     if pending is None or pending[0] > idx:
                         break  # idx was not decoded here: its poses are dropped
                     frame, pending = pending, None
-                    self._emit(frame, item, j if frame[0] == idx else None)
+                    self._emit(frame, item if frame[0] == idx else None, j)
                     if frame[0] == idx:
                         break
         if item.complete:  # the source's frames after the last poses, up to the run's last
