@@ -326,6 +326,10 @@ def test_unusable_outputs_fail_before_any_frame(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="needs a video file, not a camera or stream"):
         VideoRenderer(tmp_path / "cam.mp4").open(SinkContext(camera, (640, 480), 1), TmpStaging())
     assert not list(tmp_path.iterdir())
+    bad = VideoRenderer(tmp_path / "bad.mp4", preset="nonsense")
+    with pytest.raises(OutputError, match="cannot write the video"):
+        bad.open(SinkContext(info, (360, 640), 1), TmpStaging())
+    bad.close(complete=False)
 
 
 @pytest.mark.parametrize("kind", ["mpegts", "raw h264"])

@@ -92,6 +92,7 @@ class H264Writer:
             blank.time_base = time_base
             self._free.put(blank)
         fragment_us = str(round(FRAGMENT_S * 1_000_000))
+        self._container: av.container.OutputContainer | None = None
         try:
             self._container = av.open(
                 str(path),
@@ -115,7 +116,10 @@ class H264Writer:
             if color_range is not None:
                 stream.codec_context.color_range = color_range
             stream.codec_context.open()
+            self._container.start_encoding()  # the file and its header now: errors surface here
         except (av.error.FFmpegError, OSError, ValueError) as err:
+            if self._container is not None:
+                self._container.close()
             raise EncodeError(f"{path}: cannot write the video ({one_line(err)})") from err
         self._stream = stream
         self._closed = False
