@@ -48,7 +48,10 @@ class EncodeError(OutputError):
     """The rendered video cannot be encoded or written."""
 
 
-def encoder_threads() -> int:
+def codec_threads() -> int:
+    """Threads for each of the rendered video's decoder and encoder: one per 4 cores. Where the
+    cores are busy with landmarkers, a codec's own threads only add CPU (see above); on many
+    cores the tracker runs fast enough that one thread each would hold it back."""
     return max(1, default_workers() // 4)
 
 
@@ -109,7 +112,7 @@ class H264Writer:
             stream.pix_fmt = "yuv420p"
             stream.time_base = time_base
             stream.codec_context.time_base = time_base
-            stream.codec_context.thread_count = threads or encoder_threads()
+            stream.codec_context.thread_count = threads or codec_threads()
             stream.codec_context.options = {"preset": preset, "crf": str(crf)}
             if colorspace is not None:
                 stream.codec_context.colorspace = colorspace

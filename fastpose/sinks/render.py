@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from fastpose.errors import OutputError
 from fastpose.outputs import check_suffix
 from fastpose.render.draw import MIN_VISIBILITY, Style, YuvCanvas, draw_people
-from fastpose.render.encoder import CRF, PRESET, EncodeError, H264Writer
+from fastpose.render.encoder import CRF, PRESET, EncodeError, H264Writer, codec_threads
 from fastpose.render.frames import NativeFrames, planes
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.video.probe import one_line
@@ -104,7 +104,9 @@ class VideoRenderer(Sink):
             raise OutputError(f"{self.path}: the rendered video would replace its source")
         self._size = (info.width, info.height)  # the frame the poses' coordinates refer to
         try:
-            frames = NativeFrames(source, info.rotation, info.num_frames, context.layout, info.fps)
+            frames = NativeFrames(
+                source, info.rotation, info.num_frames, context.layout, info.fps, codec_threads()
+            )
         except (av.error.FFmpegError, ValueError) as err:
             raise OutputError(
                 f"{self.path}: cannot read {info.uri} again to render it ({one_line(err)})"
