@@ -53,7 +53,10 @@ _LAZY = {
     "Sink": "fastpose.sinks.base",
     "SinkContext": "fastpose.sinks.base",
     "Tracked": "fastpose.sinks.base",
+    "angles_sink": "fastpose.sinks.angles",
     "LandmarkTable": "fastpose.sinks.landmarks",
+    "TrcWriter": "fastpose.sinks.opensim",
+    "VideoRenderer": "fastpose.sinks.render",
     "RerunRecording": "fastpose.sinks.rerun",
     "Tracker": "fastpose.tracker",
     "TrackStats": "fastpose.tracker",
@@ -91,8 +94,11 @@ __all__ = [
     "TrackStats",
     "Tracked",
     "Tracker",
+    "TrcWriter",
     "VideoInfo",
+    "VideoRenderer",
     "VideoSource",
+    "angles_sink",
     "batch",
     "limit_malloc_arenas",
     "record",
@@ -109,8 +115,11 @@ if TYPE_CHECKING:
     from fastpose.parallel import DecodeOptions, Inferred
     from fastpose.pipeline import Recorded, record, track
     from fastpose.poses import PoseBatch
+    from fastpose.sinks.angles import angles_sink
     from fastpose.sinks.base import Sink, SinkContext, Tracked
     from fastpose.sinks.landmarks import LandmarkTable
+    from fastpose.sinks.opensim import TrcWriter
+    from fastpose.sinks.render import VideoRenderer
     from fastpose.sinks.rerun import RerunRecording
     from fastpose.tracker import Tracker, TrackStats
     from fastpose.video import FrameBatch, VideoInfo, VideoSource

@@ -141,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.trc",
         help="write the 3D landmarks as OpenSim markers (FILE_<id>.trc with several people)",
     )
+    out.add_argument(
+        "--render",
+        type=Path,
+        metavar="FILE.mp4",
+        help="write the video with every person's skeleton, id and main joint angles drawn",
+    )
     out.add_argument("--overwrite", action="store_true", help="replace existing output files")
     out.add_argument(
         "--video-mode",
@@ -214,6 +220,9 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
         "--angles", action="store_true", help="also DIR/<name>.angles.parquet (or .csv)"
     )
     out.add_argument("--trc", action="store_true", help="also DIR/<name>.trc (OpenSim markers)")
+    out.add_argument(
+        "--render", action="store_true", help="also DIR/<name>.mp4 (the skeletons drawn)"
+    )
     out.add_argument("--overwrite", action="store_true", help="redo videos that are done")
     out.add_argument(
         "--video-mode", choices=("auto", "asset", "jpeg", "none"), default="auto",

@@ -78,6 +78,7 @@ def record(
         frame_size=tracker.frame_size,
         num_poses=tracker.options.landmarker.num_poses,
         settings=settings,
+        layout=tracker.source.layout,
     )
     measurer = _measurer(sinks, context, height)
     with contextlib.ExitStack() as stack:

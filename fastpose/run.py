@@ -68,7 +68,12 @@ def _target(args: argparse.Namespace, video: str) -> RerunTarget | None:
 
 def _file_outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
     """The file outputs asked for besides the recording, as (option, path)."""
-    given = [("--export", args.export), ("--angles", args.angles), ("--trc", args.trc)]
+    given = [
+        ("--export", args.export),
+        ("--angles", args.angles),
+        ("--trc", args.trc),
+        ("--render", args.render),
+    ]
     return [(what, Path(path)) for what, path in given if path is not None]
 
 
@@ -83,6 +88,8 @@ def _check_outputs(target: RerunTarget | None, video: str, args: argparse.Namesp
         check_suffix(args.angles, ANGLES_FORMATS, "--angles")
     if args.trc is not None:
         check_suffix(args.trc, (".trc",), "--trc")
+    if args.render is not None:
+        check_suffix(args.render, (".mp4",), "--render")
     inputs = [("the input video", Path(video)), ("the model", Path(args.model))]
     check_distinct(outputs, [(what, path) for what, path in inputs if path.is_file()])
     for _, path in outputs:
@@ -129,6 +136,10 @@ def _sinks(args: argparse.Namespace, target: RerunTarget | None) -> list[Sink]:
         from fastpose.sinks.opensim import TrcWriter
 
         sinks.append(TrcWriter(args.trc))
+    if args.render is not None:
+        from fastpose.sinks.render import VideoRenderer
+
+        sinks.append(VideoRenderer(args.render))
     return sinks
 
 

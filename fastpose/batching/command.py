@@ -42,6 +42,7 @@ def run_batch(args: argparse.Namespace, _guard: SignalGuard) -> int:
             video_mode=args.video_mode,
             angles=args.angles,
             trc=args.trc,
+            render=args.render,
             height=args.height,
             progress=not args.no_progress,
         )

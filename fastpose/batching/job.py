@@ -98,6 +98,10 @@ class Job:
 
 
 def _sink_for(path: Path) -> Sink:
+    if path.suffix == ".mp4":
+        from fastpose.sinks.render import VideoRenderer
+
+        return VideoRenderer(path)
     if path.suffix == ".trc":
         from fastpose.sinks.opensim import TrcWriter
 

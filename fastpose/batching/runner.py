@@ -43,13 +43,15 @@ def batch(
     video_mode: str = "auto",
     angles: bool = False,
     trc: bool = False,
+    render: bool = False,
     height: float | None = None,
     progress: bool = False,
     **keywords: Any,
 ) -> list[SummaryRow]:
     """Track every video ``inputs`` name into ``out``: ``<name>.rrd``, ``<name>.parquet`` (or
     ``.csv``), with ``angles`` ``<name>.angles.parquet`` (joint angles and speeds; ``height``
-    in metres adds m/s), with ``trc`` ``<name>.trc`` (OpenSim markers), and ``summary.csv``;
+    in metres adds m/s), with ``trc`` ``<name>.trc`` (OpenSim markers), with ``render``
+    ``<name>.mp4`` (the video with the skeletons drawn), and ``summary.csv``;
     returns the summary's rows, one per video, in input order.
 
     ``inputs``: video files, folders (``recursive`` descends), glob patterns or ``@FILE`` lists.
@@ -77,7 +79,11 @@ def batch(
     )
 
     def others(name: str) -> tuple[Path, ...]:
-        wanted = [(angles, f"{name}.angles.{export_format}"), (trc, f"{name}.trc")]
+        wanted = [
+            (angles, f"{name}.angles.{export_format}"),
+            (trc, f"{name}.trc"),
+            (render, f"{name}.mp4"),
+        ]
         return tuple(out / file for asked, file in wanted if asked)
 
     jobs = [

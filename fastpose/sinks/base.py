@@ -22,7 +22,7 @@ from fastpose.parallel import FrameHook  # the tracker's: per-frame work in its 
 
 if TYPE_CHECKING:
     from fastpose.poses import PoseBatch
-    from fastpose.video import VideoInfo
+    from fastpose.video import VideoInfo, VideoLayout
 
 
 class Staging(Protocol):
@@ -44,6 +44,9 @@ class SinkContext:
     #: The run's settings and versions, as text (fastpose, mediapipe, model, inference_size,
     #: num_poses, thresholds, smoothing, workers...): every output records them.
     settings: Mapping[str, str] = field(default_factory=dict)
+    #: What the source file holds, as the tracker probed it (None: live input, or not given):
+    #: a sink that reads the file again (the rendered video) indexes its frames by it.
+    layout: VideoLayout | None = None
 
     def __post_init__(self) -> None:
         w, h = self.frame_size

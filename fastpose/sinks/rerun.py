@@ -22,6 +22,7 @@ import numpy as np
 import rerun as rr
 import rerun.blueprint as rrb
 
+from fastpose.colors import track_color
 from fastpose.errors import InvalidVideoError
 from fastpose.measures.batch import MeasureBatch
 from fastpose.placement import TrackPlacer
@@ -48,19 +49,6 @@ ASSET_MAX_BYTES = 64 * 2**20
 JPEG_QUALITY = 75
 
 PERSON_CLASS = 1
-#: Track colours: saturated and far apart in hue, each seen both on grass and on skin.
-PALETTE = (
-    (0, 190, 255),
-    (255, 120, 0),
-    (255, 60, 170),
-    (90, 230, 40),
-    (255, 225, 0),
-    (170, 110, 255),
-    (0, 235, 200),
-    (255, 60, 50),
-    (200, 240, 0),
-    (120, 160, 255),
-)
 #: The mask's classes (uint8): track ``id`` is ``id % MASK_TRACKS + 1``, a multiple of the
 #: palette's length so mask and skeleton keep one colour.
 MASK_TRACKS = 250
@@ -122,11 +110,6 @@ def _entity(prefix: str, track: int | None, leaf: str = "points") -> str:
     track at its own (``video/pose/track_3/points``). ``leaf`` "bones": the 2D skeleton's lines."""
     root = "video" if prefix == "video" else "person"
     return f"{root}/pose/{leaf}" if track is None else f"{root}/pose/track_{track}/{leaf}"
-
-
-def track_color(track: int) -> tuple[int, int, int]:
-    """The colour of ``track`` (of the mask; its skeleton is a lighter tint of it)."""
-    return PALETTE[track % len(PALETTE)]
 
 
 def _tint(color: tuple[int, int, int]) -> tuple[int, int, int]:
