@@ -1,10 +1,10 @@
 """``python -m benchmarks.cli_probe ARGS``: ``fastpose ARGS``, noting its first logged frame.
 
-``fastpose.record._write`` (a batch to every output, in ``fastpose run`` and ``batch``) is wrapped
+``fastpose.pipeline._write`` (a batch to one output, in ``fastpose run`` and ``batch``) is wrapped
 to note the ``time.time()`` of its first batch, once written, and the process's CPU seconds then;
 those, with the CPU seconds at the end, are printed as a JSON line on stdout after the CLI returns.
 CPU from the first frame to the end is the steady state, without start-up. The wrapper is put in
-place when the CLI itself imports ``fastpose.record`` (an import hook), so nothing is loaded here
+place when the CLI itself imports ``fastpose.pipeline`` (an import hook), so nothing is loaded here
 before the CLI would load it: start-up is measured as a user meets it.
 """
 
@@ -20,7 +20,7 @@ from types import ModuleType
 
 from fastpose.cli import main
 
-RECORD = "fastpose.record"
+RECORD = "fastpose.pipeline"
 
 
 class _Stamp:
@@ -31,16 +31,16 @@ class _Stamp:
     def wrap(self, module: ModuleType) -> None:
         write = module._write
 
-        def stamped(item, *args, **kwargs):
-            write(item, *args, **kwargs)
-            if self.first_at is None and len(item.poses):
+        def stamped(sink, batch, *args, **kwargs):
+            write(sink, batch, *args, **kwargs)
+            if self.first_at is None and len(batch.poses):
                 self.first_at, self.cpu_at_first = time.time(), _cpu_s()
 
         module._write = stamped
 
 
 class _Hook(importlib.abc.MetaPathFinder):
-    """Wraps ``fastpose.record`` once its module has run."""
+    """Wraps ``fastpose.pipeline`` once its module has run."""
 
     def __init__(self, stamp: _Stamp) -> None:
         self.stamp = stamp

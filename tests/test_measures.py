@@ -18,12 +18,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from conftest import data_file, read_rrd
-from fastpose.export import table as landmark_table
 
 from fastpose.measures import MeasureBatch, Measurer, angles2d, angles3d
 from fastpose.measures.speeds import TrackSpeeds
 from fastpose.poses import PoseBatch
 from fastpose.sinks.base import SinkContext, Tracked
+from fastpose.sinks.landmarks import table as landmark_table
 
 CLIPS = [("pose_squats.mp4", 1), ("sports2d_demo.mp4", 2), ("pose2sim_single_cam01.mp4", 1)]
 
