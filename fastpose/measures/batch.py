@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.measures.definitions import UNITS
+from fastpose.measures.definitions import UNITS, period
 
 
 def _expect(ok: bool, what: str, expected: str, got: object) -> None:
@@ -71,6 +71,10 @@ class MeasureBatch:
             if n == name and (unit is None or u == unit):
                 return m
         raise KeyError(f"no measure {name!r}{f' in {unit}' if unit else ''}")
+
+    def periods(self) -> NDArray[np.float64]:
+        """(M,) the period each measure's values wrap with (0: none), for interpolating gaps."""
+        return np.array([period(n, u) for n, u in zip(self.names, self.units, strict=True)])
 
     def column(self, name: str, unit: str | None = None) -> NDArray[np.float64]:
         """(T, P) the values of one measure."""

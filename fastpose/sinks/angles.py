@@ -19,7 +19,6 @@ import pyarrow.parquet as pq
 
 from fastpose.errors import OutputError
 from fastpose.measures.batch import MeasureBatch
-from fastpose.measures.definitions import period
 from fastpose.outputs import check_suffix
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.sinks.track_rows import Rows, TrackRows
@@ -48,10 +47,6 @@ def angles_sink(path: Path) -> Sink:
 
         return MotWriter(path)
     return AnglesTable(path)
-
-
-def measure_periods(measures: MeasureBatch) -> np.ndarray:
-    return np.array([period(n, u) for n, u in zip(measures.names, measures.units, strict=True)])
 
 
 class AnglesTable(Sink):
@@ -87,7 +82,7 @@ class AnglesTable(Sink):
         if measures is None:
             raise ValueError("AnglesTable: expected batch.measures (wants_measures), got None")
         if self._tracks is None:
-            self._tracks = TrackRows(measure_periods(measures))
+            self._tracks = TrackRows(measures.periods())
             self._names, self._units = measures.names, measures.units
         self._write_rows(
             self._tracks.push(

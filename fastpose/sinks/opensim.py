@@ -162,15 +162,13 @@ class MotWriter(Sink):
         self._staging = staging
 
     def write(self, batch: Tracked) -> None:
-        from fastpose.sinks.angles import measure_periods
-
         m = batch.measures
         if m is None:
             raise ValueError("MotWriter: expected batch.measures (wants_measures), got None")
         if self._tracks is None:
             self._columns = np.array([i for i, u in enumerate(m.units) if u == DEG])
             self._names = [m.names[i] for i in self._columns]
-            self._tracks = TrackRows(measure_periods(m)[self._columns])
+            self._tracks = TrackRows(m.periods()[self._columns])
         for rows in self._tracks.push(
             m.frame_idx, m.time_s, m.track_ids, m.values[:, :, self._columns]
         ):
