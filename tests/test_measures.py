@@ -399,13 +399,14 @@ def test_rerun_series_read_back(track_clip, tmp_path):
     path = tmp_path / "measures.rrd"
     rec.save(path)
     seen: set[int] = set()
+    last: set[int] = set()
     for poses in clip.batches:
         m = measurer(poses)
         new = set(np.unique(m.track_ids[m.track_ids >= 0]).tolist()) - seen
         if new:
             log_measure_styles(rec, m.names, m.units, sorted(new), single_person=False)
             seen |= new
-        log_measures(rec, m, single_person=False)
+        last = log_measures(rec, m, single_person=False, previous=last)
     rec.send_blueprint(rr.blueprint.Blueprint(measures_view(sorted(seen))))
     rec.flush()
     rec.disconnect()
@@ -422,4 +423,19 @@ def test_rerun_series_read_back(track_clip, tmp_path):
         int(f) for f, row, ids in zip(whole.frame_idx, col, whole.track_ids, strict=True)
         if np.isfinite(row[ids == track]).any()
     }  # fmt: skip
-    assert rrd.frames[knee] == expected
+    present = (whole.track_ids == track).any(axis=1)
+    gone = np.concatenate([[False], present[:-1]]) & ~present
+    assert gone.any(), "the clip should have the track leave the frame"
+    # rows only in the frames it is in, and a NaN (a break in the plotted line) where it leaves
+    assert rrd.frames[knee] <= {int(f) for f in whole.frame_idx[present | gone]}
+    from rerun.chunk import RrdReader
+
+    values = {}
+    for chunk in RrdReader(path).stream().to_chunks():
+        if chunk.entity_path.lstrip("/") == knee and not chunk.is_static:
+            b = chunk.to_record_batch()
+            scalars = b.column("Scalars:scalars").to_pylist()
+            frames = b.column("frame_idx").to_pylist()
+            values.update(zip(frames, (v[0] for v in scalars), strict=True))
+    assert {f for f, v in values.items() if np.isfinite(v)} == expected
+    assert all(np.isnan(values[int(f)]) for f in whole.frame_idx[gone])

@@ -192,6 +192,7 @@ class RerunRecording(Sink):
         self._styled: set[int] = set()  # tracks whose keypoint radius is logged
         self._asset_nanos: np.ndarray | None = None
         self._measured: list[int] = []  # tracks whose measures are styled, in order seen
+        self._measures_last: set[int] = set()  # tracks in the last frame whose measures are sent
         self._placer: TrackPlacer | None = None  # several people: where each stands in 3D
 
     def open(self, context: SinkContext, staging: Staging) -> None:
@@ -245,14 +246,15 @@ class RerunRecording(Sink):
             self.log_measures(batch.measures)
 
     def log_measures(self, measures: MeasureBatch) -> None:
-        """Angles and speeds as time series, each track's styled when it first appears."""
+        """Angles and speeds as time series, each track's styled when it first appears; the
+        lines break where a value is missing or the person is gone."""
         ids = measures.track_ids
         new = [t for t in np.unique(ids[ids >= 0]).tolist() if t not in self._measured]
         single = self.num_persons == 1
         if new:
             log_measure_styles(self.rec, measures.names, measures.units, new, single_person=single)
             self._measured += new
-        log_measures(self.rec, measures, single)
+        self._measures_last = log_measures(self.rec, measures, single, self._measures_last)
 
     def describe(self) -> str:
         return self.target.describe()

@@ -4,13 +4,14 @@ measure, sent as columns (``rec.send_columns``) on the ``time`` and ``frame_idx`
 Paths: ``angles/track_<id>/<name>`` and ``speeds/track_<id>/<name>`` (``angles/<name>`` with
 one person), the name with spaces as underscores (``angles/track_1/right_knee``); the series keep
 the measure's own name (``right knee``) in the legend. A speed is logged in m/s when the run
-knows the person's height, else in px/s. Only finite values are sent, so a missing point leaves
-a gap in the line instead of a jump to zero.
+knows the person's height, else in px/s. A missing value is sent as NaN, and so is the frame a
+person leaves: the viewer breaks the line there (it joins the points it is given with straight
+lines, so left-out values drew a line across every gap).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import numpy as np
 import rerun as rr
@@ -84,27 +85,44 @@ def log_measure_styles(
             )
 
 
-def log_measures(rec: rr.RecordingStream, measures: MeasureBatch, single_person: bool) -> None:
-    """Each track's angles and speeds of one batch as ``rr.Scalars`` columns."""
-    if len(measures) == 0:
-        return
+def log_measures(
+    rec: rr.RecordingStream,
+    measures: MeasureBatch,
+    single_person: bool,
+    previous: Collection[int] = (),
+) -> set[int]:
+    """Each track's angles and speeds of one batch as ``rr.Scalars`` columns: the frames it is in
+    (NaN where a value is missing) and a NaN at each frame it leaves, so the plot shows the gaps.
+    ``previous``: the tracks in the frame before this batch (what the last call returned); returns
+    the tracks in the batch's last frame."""
     ids = measures.track_ids
-    for track in np.unique(ids[ids >= 0]).tolist():
-        rows, slots = np.nonzero(ids == track)
-        values = measures.values[rows, slots]  # (n, M)
-        for m in _logged(measures.names, measures.units):
-            finite = np.isfinite(values[:, m])
-            if not finite.any():
-                continue
-            frames = rows[finite]
+    if single_person:  # one series whatever the track's id
+        ids = np.where(ids >= 0, 0, -1)
+    if len(measures) == 0:
+        return set(previous)
+    logged = _logged(measures.names, measures.units)
+    for track in sorted(set(np.unique(ids[ids >= 0]).tolist()) | set(previous)):
+        hits = ids == track
+        here = hits.any(axis=1)
+        gone = np.concatenate([[track in previous], here[:-1]]) & ~here
+        frames = np.flatnonzero(here | gone)
+        if len(frames) == 0:
+            continue
+        slots = np.argmax(hits[frames], axis=1)
+        values = np.where(here[frames, None], measures.values[frames, slots], np.nan)  # (n, M)
+        indexes = [
+            rr.TimeColumn("time", duration=measures.time_s[frames]),
+            rr.TimeColumn("frame_idx", sequence=measures.frame_idx[frames]),
+        ]
+        for m in logged:
+            if not (np.isfinite(values[:, m]).any() or gone.any() or track in previous):
+                continue  # a track just seen: no series of NaN only
             rec.send_columns(
                 measure_path(measures.names[m], measures.units[m], track, single_person),
-                indexes=[
-                    rr.TimeColumn("time", duration=measures.time_s[frames]),
-                    rr.TimeColumn("frame_idx", sequence=measures.frame_idx[frames]),
-                ],
-                columns=rr.Scalars.columns(scalars=values[finite, m]),
+                indexes=indexes,
+                columns=rr.Scalars.columns(scalars=values[:, m]),
             )
+    return set(ids[-1][ids[-1] >= 0].tolist())
 
 
 def measures_view(
