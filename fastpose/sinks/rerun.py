@@ -76,8 +76,8 @@ Timelines: `time` (seconds) and `frame_idx`.
 
 
 #: Tracks whose main joint angles the default time-series view shows, at most: ids are given
-#: from 0 on, so the first people seen. (The view names every series it shows: a blueprint sent
-#: again as people appear made the viewer drop the newer tracks' skeletons, seen 2026-12-06.)
+#: from 0 on, so the first people seen. The view names every series it shows (Rerun's queries
+#: take no wildcard inside a path), so they are named up front, with no blueprint sent again.
 PLOTTED_TRACKS = 4
 
 
