@@ -2,8 +2,8 @@
 
 :class:`NativeLog` points descriptor 2 at a pipe read by a small watcher process, which hands the
 lines on to a thread that keeps a bounded buffer of them, while Python's ``sys.stderr`` keeps the
-real terminal. Only the native log's own lines are kept: every other line written to descriptor
-2 (Python's, through a handler made before, or a child's) goes on to the terminal. When a
+real terminal. Lines that are not the native log's (glog, TFLite, absl: :data:`NATIVE_LINE`), such
+as Python's written through a handler made before, also go on to the terminal. When a
 landmarker fails, its last lines say why (:meth:`NativeLog.tail`).
 
 A crash must still leave its report on the terminal: :mod:`faulthandler` writes the Python
@@ -34,7 +34,9 @@ TAIL_LINES = 200
 LINE_CHARS = 500
 #: What MediaPipe's native code writes: glog (``W0000 00:00:...``), TFLite / LiteRT
 #: (``INFO: [...]``), absl's stack frames. Other lines are passed on to the terminal.
-NATIVE_LINE = re.compile(rb"^\s*(?:[IWEF]\d{4} |(?:INFO|WARNING|ERROR|VERBOSE): |@ |\*\*\* )")
+NATIVE_LINE = re.compile(
+    rb"^\s*(?:[IWEF]\d{4} |(?:INFO|WARNING|ERROR|VERBOSE): |@ |\*\*\* |Stack trace:)"
+)
 #: Lines the watcher prints after a crash.
 CRASH_LINES = 20
 #: How long :meth:`NativeLog.tail` waits for the lines already written to arrive.
@@ -178,11 +180,7 @@ class NativeLog:
         if others:
             with contextlib.suppress(OSError):
                 os.write(forward_fd, b"".join(line + b"\n" for line in others))
-        lines = [
-            line.decode(errors="replace").rstrip()[:LINE_CHARS]
-            for line in raw
-            if NATIVE_LINE.match(line)
-        ]
+        lines = [line.decode(errors="replace").rstrip()[:LINE_CHARS] for line in raw]
         with self._lock:
             self._lines.extend(line for line in lines if line.strip())
 

@@ -55,6 +55,7 @@ def record(
     on_batch: Callable[[int], None] | None = None,
     result: Recorded | None = None,
     height: float | None = None,
+    accept: Callable[[Tracker], None] | None = None,
 ) -> Recorded:
     """Run ``tracker`` into ``sinks``; close them however it ends and finish ``staging``.
 
@@ -62,7 +63,8 @@ def record(
     checkpoint) wraps each batch's writing; ``on_batch`` gets each batch's frame count once
     written. ``height``: the person's height in metres, for speeds in m/s (fastpose.measures).
     ``result`` (made here if not given) is filled as it goes, so a caller that catches an
-    exception still knows what was kept."""
+    exception still knows what was kept. ``accept(tracker)``, called after the last batch, may
+    raise to keep the outputs under their working names (a batch refuses a truncated file)."""
     staging = staging or Transaction()
     guard = guard or _Unguarded()
     result = result if result is not None else Recorded()
@@ -97,6 +99,8 @@ def record(
             if on_batch is not None:
                 on_batch(len(batch))
             bar.update(len(batch))
+        if accept is not None:
+            accept(tracker)
     return result
 
 

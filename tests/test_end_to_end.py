@@ -163,15 +163,21 @@ def _appearances(table) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     return out
 
 
+#: Heights a second a person re-identified after a loss may have moved (fastpose.identities.reid
+#: allows one height plus this much of the gap: the athlete falls 1.1 heights in 0.3 s).
+REID_SPEED = 3.0
+
+
 def _teleports(table) -> list[str]:
     """Where a track's centroid moves more than half the person's height between appearances
-    less than 0.25 s apart, or more than one height across a longer gap."""
+    less than 0.25 s apart, or, across a longer gap, more than re-identification allows (one
+    height plus REID_SPEED heights a second)."""
     found = []
     for track, (t, center, size) in _appearances(table).items():
         height = np.median(size)
         gap = np.diff(t)
         moved = np.linalg.norm(np.diff(center, axis=0), axis=1)
-        limit = np.where(gap < 0.25, 0.5 * height, height)
+        limit = np.where(gap < 0.25, 0.5, 1.0 + REID_SPEED * gap) * height
         found += [
             f"track {track} moved {moved[i]:.0f} px in {gap[i]:.2f} s at {t[i + 1]:.2f} s "
             f"(height {height:.0f} px)"
@@ -181,11 +187,11 @@ def _teleports(table) -> list[str]:
 
 
 def test_two_people_keep_their_identities(two_people):
-    """sports2d_demo (one person on a box, one walking across): no track teleports, and at most
-    3 ids (the jumper lands out of sight of the box: a new id is honest there)."""
+    """sports2d_demo (one person on a box, one walking across): no track teleports, and exactly
+    2 ids (the jumper, out of sight after leaving the box, is re-identified on landing)."""
     _, table, _ = two_people(data_file("sports2d_demo.mp4"), "--workers", "1")
     assert _teleports(table) == []
-    assert len(_appearances(table)) <= 3, sorted(_appearances(table))
+    assert len(_appearances(table)) == 2, sorted(_appearances(table))
 
 
 def test_two_people_keep_their_identities_across_ranges(two_people, bouncing_clip):

@@ -54,13 +54,11 @@ class Tracked_:
 
 def track(path: Path, model_path: Path) -> Tracked_:
     """The one place this file uses the tracking API."""
-    from fastpose.landmarker import LandmarkerOptions
-    from fastpose.tracker import Tracker, TrackOptions
+    from fastpose.tracker import Tracker
 
-    options = TrackOptions(LandmarkerOptions(model_path), workers=1, video_mode="none")
-    with Tracker(path, options) as tracker:
+    with Tracker(path, model=model_path, workers=1) as tracker:
         batches = [item.poses for item in tracker]
-        info, size, layout = tracker.info, tracker.source.decode_size, tracker.source.layout
+        info, size, layout = tracker.info, tracker.frame_size, tracker.source.layout
         return Tracked_(path, info, size, batches, layout)
 
 

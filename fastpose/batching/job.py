@@ -97,6 +97,15 @@ class Job:
         return sinks
 
 
+class Truncated(FastposeError, ValueError):
+    """The video ended before its index said: a batch keeps its outputs aside."""
+
+
+def _whole(tracker: Tracker) -> None:
+    if tracker.stats.ended_early:
+        raise Truncated("truncated: the file ended early")
+
+
 def _sink_for(path: Path) -> Sink:
     if path.suffix == ".mp4":
         from fastpose.sinks.render import VideoRenderer
@@ -158,6 +167,7 @@ def run_job(
                     on_batch=on_frames,
                     result=result,
                     height=job.height,
+                    accept=_whole,
                 )
     except Stopped:
         return row("interrupted", f"stopped after {result.frames} frames{row.kept}")
@@ -170,8 +180,6 @@ def run_job(
         logger.debug("%s: failed", job.video, exc_info=True)
         return row("failed", f"{type(exc).__name__}: {_one_line(exc)}{row.kept}")
     stats = result.stats
-    if stats is not None and stats.ended_early:
-        return row("failed", f"truncated: the file ended early{row.kept}")
     if result.frames == 0:
         return row("failed", "no frames were read")
     warnings = (
