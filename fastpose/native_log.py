@@ -34,7 +34,12 @@ TAIL_LINES = 200
 LINE_CHARS = 500
 #: What MediaPipe's native code writes: glog (``W0000 00:00:...``), TFLite / LiteRT
 #: (``INFO: [...]``), absl's stack frames. Other lines are passed on to the terminal.
-NATIVE_LINE = re.compile(rb"^\s*(?:[IWEF]\d{4} |(?:INFO|WARNING|ERROR|VERBOSE): |@ |\*\*\* )")
+NATIVE_LINE = re.compile(
+    rb"^\s*(?:[IWEF]\d{4} |(?:INFO|WARNING|ERROR|VERBOSE): |@ |\*\*\* "
+    # Rerun's own log (Rust's tracing: "2026-12-06T05:47:48.633313Z ERROR re_sdk::...", coloured)
+    rb"|(?:\x1b\[[\d;]*m)*\d{4}-\d\d-\d\dT[\d:.]+Z(?:\x1b\[[\d;]*m)*\s+(?:\x1b\[[\d;]*m)*\s*"
+    rb"(?:TRACE|DEBUG|INFO|WARN|ERROR)\b)"
+)
 #: Lines the watcher prints after a crash.
 CRASH_LINES = 20
 #: How long :meth:`NativeLog.tail` waits for the lines already written to arrive.
