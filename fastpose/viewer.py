@@ -235,8 +235,12 @@ def open_stream(
         path = Path(save_to or target.save)
         try:
             rec.save(path, default_blueprint=blueprint)
+            return
         except RuntimeError as exc:  # the file's first bytes could not be written
-            raise OutputError(f"{target.describe()}: {_file_failure(path, exc)}") from exc
+            why = _file_failure(path, exc)
+        # Raised outside the handler, so that Rerun's frames (holding the blueprint's buffer) go
+        # now: dropped at exit, it would log a line that its data was lost.
+        raise OutputError(f"{target.describe()}: {why}")
     elif target.spawn:
         check_display()
         try:
@@ -373,8 +377,8 @@ def _shutdown_within(timeout: float) -> None:
 
 
 def abandoned() -> bool:
-    """A stream was given up on (a viewer's, a file's that failed): end the process with ``os._exit`` (after flushing
-    stdio), as a normal exit would wait for it for ever."""
+    """A stream was given up on (a viewer's, a failed file's): end the process with
+    ``os._exit`` (after flushing stdio), as a normal exit would wait for it for ever."""
     return bool(_abandoned)
 
 

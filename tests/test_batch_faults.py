@@ -208,6 +208,30 @@ def test_run_on_a_full_disk_stops_early_in_one_line(tmp_path, outputs):
         assert "Chunk" in kept.stdout, kept.stderr  # the kept part reads back
 
 
+def _fill(folder: Path) -> None:
+    with contextlib.suppress(OSError), (folder / "filler").open("wb") as f:
+        while True:  # to the last byte
+            f.write(b"\0" * 65536)
+            f.flush()
+
+
+def test_run_on_a_disk_already_full_says_nothing_was_kept(tmp_path):
+    """`fastpose run --save` to a full tmpfs: the recording's first bytes fail; one line, exit 1,
+    no file left, and none of Rerun's own lines (it logs the blueprint's data as lost)."""
+    with _tmpfs(tmp_path / "small") as small:
+        _fill(small)
+        result = run_cli(
+            "run", data_file("pose_squats.mp4"), "--save", small / "x.rrd", "-q", *FAST,
+            "--max-frames", "5",
+        )  # fmt: skip
+        _no_traceback(result.stderr)
+        assert result.returncode == 1, result.stderr
+        assert _error_lines(result.stderr) == [
+            f"fastpose: {small / 'x.rrd'}: no space left on device; nothing kept"
+        ], result.stderr
+        assert sorted(p.name for p in small.iterdir()) == ["filler"]
+
+
 def test_batch_on_a_full_disk_fails_each_video_in_one_line_and_reports_the_summary(
     tmp_path, small_clip
 ):
@@ -217,10 +241,7 @@ def test_batch_on_a_full_disk_fails_each_video_in_one_line_and_reports_the_summa
     with _tmpfs(tmp_path / "small") as small:
         out = small / "out"
         out.mkdir()
-        with contextlib.suppress(OSError), (small / "filler").open("wb") as f:
-            while True:  # to the last byte
-                f.write(b"\0" * 65536)
-                f.flush()
+        _fill(small)
         proc = subprocess.run(
             _batch(clips, out, "--video-mode", "jpeg"), cwd=ROOT, capture_output=True,
             text=True, timeout=600,
