@@ -35,7 +35,10 @@ LINE_CHARS = 500
 #: What MediaPipe's native code writes: glog (``W0000 00:00:...``), TFLite / LiteRT
 #: (``INFO: [...]``), absl's stack frames. Other lines are passed on to the terminal.
 NATIVE_LINE = re.compile(
-    rb"^\s*(?:[IWEF]\d{4} |(?:INFO|WARNING|ERROR|VERBOSE): |@ |\*\*\* |Stack trace:)"
+    rb"^\s*(?:[IWEF]\d{4} |(?:INFO|WARNING|ERROR|VERBOSE): |@ |\*\*\* |Stack trace:"
+    # Rerun's own log (Rust's tracing: "2026-12-06T05:47:48.633313Z ERROR re_sdk::...", coloured)
+    rb"|(?:\x1b\[[\d;]*m)*\d{4}-\d\d-\d\dT[\d:.]+Z(?:\x1b\[[\d;]*m)*\s+(?:\x1b\[[\d;]*m)*\s*"
+    rb"(?:TRACE|DEBUG|INFO|WARN|ERROR)\b)"
 )
 #: Lines the watcher prints after a crash.
 CRASH_LINES = 20

@@ -20,7 +20,7 @@ from typing import Any
 from fastpose.errors import OutputError, ViewerError
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.tracker import Tracker, TrackStats
-from fastpose.transaction import Transaction
+from fastpose.transaction import Transaction, write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -110,20 +110,26 @@ def _write(sink: Sink, batch: Tracked) -> None:
     except OSError as exc:
         if isinstance(exc, OutputError | ViewerError):
             raise
-        raise OutputError(f"{sink.describe()}: {exc.strerror or exc}") from exc
+        raise OutputError(f"{sink.describe()}: {write_failure(exc)}") from exc
 
 
 def _closer(sink: Sink) -> Callable[..., bool]:
-    """An exit callback closing ``sink``, complete only if no exception is unwinding; a viewer
-    that fails to take the end while another error unwinds is logged, not raised over it."""
+    """An exit callback closing ``sink``, complete only if no exception is unwinding. A sink
+    that fails to close while another error unwinds (a full disk fails every output) is logged,
+    not raised over it; a viewer's failure is a warning, a file's is told by the first error."""
 
     def exit_(exc_type: type[BaseException] | None, *_: object) -> bool:
         try:
             sink.close(complete=exc_type is None)
-        except ViewerError as exc:
+        except Exception as exc:
             if exc_type is None:
+                if isinstance(exc, OSError) and not isinstance(exc, OutputError | ViewerError):
+                    raise OutputError(f"{sink.describe()}: {write_failure(exc)}") from exc
                 raise
-            logger.warning("%s", exc)
+            if isinstance(exc, ViewerError):
+                logger.warning("%s", exc)
+            else:
+                logger.debug("%s: closing it failed too: %s", sink.describe(), exc)
         return False
 
     return exit_

@@ -190,11 +190,25 @@ def _track(
     except Interrupted as exc:
         logger.error("interrupted by %s after %d frames; %s", exc, result.frames, _kept(result))
         return 128 + exc.signum
+    except OutputError as exc:  # a write failed (a full disk): the files end where it did
+        if not result.frames:
+            raise OutputError(f"{exc}; nothing kept") from exc
+        raise OutputError(f"{exc}; after {result.frames} frames, {_cut_short(result)}") from exc
     except FastposeError as exc:
         if not result.frames or isinstance(exc, ViewerError):
             raise
         raise type(exc)(f"{exc}; after {result.frames} frames, {_kept(result)}") from exc
     return 0
+
+
+def _cut_short(result: Recorded) -> str:
+    """Where what a run whose write failed wrote is (each file up to its failed write)."""
+    if not result.kept:
+        return "nothing kept"
+    return (
+        f"kept what was written in {', '.join(map(str, result.kept))} (up to the failed write; "
+        "not under the final names: no file was replaced)"
+    )
 
 
 def _streams(result: Recorded) -> list[str]:

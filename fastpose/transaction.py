@@ -23,6 +23,16 @@ from fastpose.errors import OutputError
 logger = logging.getLogger(__name__)
 
 
+def write_failure(exc: OSError) -> str:
+    """Why a write failed, in a few words: "no space left on device" for a full disk (whatever
+    library raised it), else the error's own text."""
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    if exc.errno == errno.EDQUOT:
+        return "disk quota exceeded"
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
 def partial_path(path: Path) -> Path:
     """``out.partial.rrd`` for ``out.rrd``: the name an unfinished run's result keeps."""
     return path.with_name(f"{path.stem}.partial{path.suffix}")

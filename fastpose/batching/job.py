@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastpose.batching.claims import VideoClaim
-from fastpose.batching.summary import BUSY, SummaryRow
+from fastpose.batching.summary import BUSY, DONE_ELSEWHERE, SummaryRow
 from fastpose.errors import FastposeError
 from fastpose.options import TrackOptions
 from fastpose.pipeline import Recorded, record
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 STAGING_DIR = ".incomplete"
 
-__all__ = ["STAGING_DIR", "Job", "Stopped", "run_job"]
+__all__ = ["STAGING_DIR", "Job", "Stopped", "clear_leftovers", "run_job"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Job:
     others: tuple[Path, ...] = ()
     video_mode: str = field(default="auto", compare=False)
     height: float | None = field(default=None, compare=False)  # metres, for speeds in m/s
+    overwrite: bool = field(default=False, compare=False)  # redo it even if complete
 
     @property
     def name(self) -> str:
@@ -152,11 +153,13 @@ def run_job(
         if not claim.acquire():
             return row("skipped", BUSY)
         with claim:
+            if not job.overwrite and job.complete():  # another batch did it since we looked
+                return row("skipped", DONE_ELSEWHERE)
             claim.clear_stale(job.staged_names())
-            staging = Transaction(
-                lambda final: job.staging / final.name, numbered=False, last=job.rrd
-            )
             with Tracker(job.video, options) as tracker:
+                staging = Transaction(
+                    lambda final: job.staging / final.name, numbered=False, last=job.rrd
+                )
                 if on_open is not None:
                     on_open(str(job.video), tracker.info.num_frames)
                 record(
@@ -188,6 +191,17 @@ def run_job(
         else ""
     )
     return row("done", warnings)
+
+
+def clear_leftovers(job: Job) -> list[Path]:
+    """Remove what dead runs left of ``job`` in the staging folder (its staged outputs, its lock
+    file: a run killed after its video completed leaves the lock), unless a live batch holds the
+    video; returns what was removed."""
+    claim = VideoClaim(job.staging, job.name)
+    if not claim.acquire():
+        return []
+    with claim:
+        return claim.clear_stale(job.staged_names())
 
 
 class _Row:

@@ -17,13 +17,14 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from fastpose.batching.inputs import expand_inputs, output_names
-from fastpose.batching.job import STAGING_DIR, Job
+from fastpose.batching.job import STAGING_DIR, Job, clear_leftovers
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary, write_summary
 from fastpose.cores import default_workers
 from fastpose.errors import InputNotFoundError, OutputError
 from fastpose.landmarker import Landmarker, LandmarkerOptions
 from fastpose.options import TrackOptions, differing
 from fastpose.sinks.landmarks import read_settings
+from fastpose.transaction import write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def batch(
             others(names[v]),
             video_mode=video_mode,
             height=height,
+            overwrite=overwrite,
         )
         for v in videos
     ]
@@ -162,6 +164,7 @@ def batch(
             rows.setdefault(str(job.video), _unfinished(job, out / STAGING_DIR))
         ordered = [rows[str(j.video)] for j in jobs if str(j.video) in rows]
         _write_summary(out / SUMMARY_NAME, ordered)
+        _clear_leftovers(jobs, out / STAGING_DIR)
         with contextlib.suppress(OSError):  # kept only while it holds something
             (out / STAGING_DIR).rmdir()
     return ordered
@@ -175,9 +178,23 @@ def _write_summary(path: Path, rows: list[SummaryRow]) -> None:
         logger.error(
             "%s: cannot write the summary (%s); it would list:\n%s",
             path,
-            exc.strerror or exc,
+            write_failure(exc),
             "\n".join(f"  {r.video}: {r.status} {r.message}".rstrip() for r in rows),
         )
+
+
+def _clear_leftovers(jobs: list[Job], staging: Path) -> None:
+    """What killed runs left in the staging folder for videos now complete (a run killed after
+    its video completed leaves its lock file; one killed in a video leaves staged outputs that
+    another batch then completed): a completed video leaves nothing there."""
+    try:
+        present = {p.name for p in staging.iterdir()}
+    except OSError:
+        return
+    for job in jobs:
+        if present & {f"{job.name}.lock", *job.staged_names()} and job.complete():
+            with contextlib.suppress(OSError):
+                clear_leftovers(job)
 
 
 def _output_folder(out: Path) -> Path:

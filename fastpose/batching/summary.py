@@ -18,6 +18,8 @@ SUMMARY_NAME = "summary.csv"
 #: The message of a video skipped because another batch holds it: its row never replaces the
 #: row the batch doing it writes.
 BUSY = "another batch is tracking it now"
+#: The message of a video another batch completed since this one started: as :data:`BUSY`.
+DONE_ELSEWHERE = "another batch tracked it meanwhile"
 
 
 @dataclass(frozen=True)
@@ -53,18 +55,21 @@ COLUMNS = tuple(f.name for f in fields(SummaryRow))
 def write_summary(path: Path, rows: list[SummaryRow]) -> list[SummaryRow]:
     """Write ``rows`` to ``path`` as CSV, merged with the rows already there (another batch's on
     the same folder): a video's new row replaces its old one, except that a video skipped as
-    another batch's (:data:`BUSY`) keeps the row that batch writes. The file is replaced only
-    once complete, under a lock, so two batches never lose each other's rows. Returns the rows
-    written."""
+    another batch's (:data:`BUSY`, :data:`DONE_ELSEWHERE`) keeps the row that batch writes. The
+    file is replaced only once complete, under a lock, so two batches never lose each other's
+    rows (a temporary file a killed batch left is removed). Returns the rows written."""
     with _locked(path):
         merged = read_summary(path)
         for row in rows:
             old = merged.get(row.video)
-            if row.message == BUSY and old is not None:
+            if row.message in (BUSY, DONE_ELSEWHERE) and old is not None:
                 continue
             merged[row.video] = row
         order = [r.video for r in rows]
         ordered = [merged[v] for v in order] + [r for v, r in merged.items() if v not in order]
+        for stale in path.parent.glob(f".{path.name}.*.partial"):  # a killed batch's
+            with contextlib.suppress(OSError):
+                stale.unlink()
         tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
         try:
             with tmp.open("w", newline="") as f:

@@ -16,6 +16,7 @@ from fastpose.outputs import check_suffix, check_writable
 from fastpose.poses import PoseBatch
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.skeleton import LANDMARK_NAMES, NUM_LANDMARKS
+from fastpose.transaction import write_failure
 
 SCHEMA = pa.schema(
     [
@@ -110,7 +111,7 @@ class LandmarkTable(Sink):
                     working, SCHEMA.set(3, pa.field("landmark", pa.string()))
                 )
         except OSError as exc:
-            raise OutputError(f"{self.path}: cannot write: {exc.strerror or exc}") from exc
+            raise OutputError(f"{self.path}: cannot write: {write_failure(exc)}") from exc
 
     def write(self, batch: Tracked) -> None:
         t = table(batch.poses, self.width, self.height)

@@ -34,6 +34,7 @@ from fastpose.video import VideoInfo
 from fastpose.viewer import (
     INTERRUPTED_FLUSH_TIMEOUT_S,
     RerunTarget,
+    check_file,
     close_stream,
     open_stream,
 )
@@ -198,6 +199,7 @@ class RerunRecording(Sink):
         self.log_frames(batch.poses, batch.extras.get(self.name))
         if batch.measures is not None:
             self.log_measures(batch.measures)
+        check_file(self.rec, self.target, self._working)  # a full disk: stop at its first failure
 
     def log_measures(self, measures: MeasureBatch) -> None:
         """Angles and speeds as time series, each track's styled when it first appears; the
@@ -462,9 +464,9 @@ class RerunRecording(Sink):
             return
         rec, self.rec = self.rec, None
         if complete:
-            close_stream(rec, self.target)
+            close_stream(rec, self.target, path=self._working)
         else:
-            close_stream(rec, self.target, INTERRUPTED_FLUSH_TIMEOUT_S)
+            close_stream(rec, self.target, INTERRUPTED_FLUSH_TIMEOUT_S, self._working)
 
 
 def _track_classes(masks: np.ndarray, ids: np.ndarray) -> np.ndarray:
