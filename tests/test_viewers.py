@@ -277,8 +277,11 @@ def _frames_served(web: str, save: Path) -> set[int]:
 
     grpc = parse_qs(urlsplit(web).query)["url"][0]
     assert grpc.startswith("rerun+http://127.0.0.1:"), grpc
+    # The client hosts a gRPC server of its own, on 0.0.0.0:9876 unless told: a Rerun viewer
+    # open on this machine (or another test's) holds that port, and the client then exits at
+    # once ("Address already in use"). Port 0: a free port the OS picks as it binds.
     client = subprocess.Popen(
-        [_rerun_binary(), grpc, "--save", str(save)],
+        [_rerun_binary(), grpc, "--save", str(save), "--port", "0", "--bind", "127.0.0.1"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
