@@ -51,6 +51,12 @@ def _summary(out: Path, clips: Path) -> dict[str, dict[str, str]]:
         return {Path(r["video"]).relative_to(clips).as_posix(): r for r in csv.DictReader(f)}
 
 
+def _stamps(paths) -> dict[Path, tuple[int, int]]:
+    """Each file's inode and modification time: tracking a clip again changes both (its outputs
+    are written under working names, then renamed over the old ones)."""
+    return {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in paths}
+
+
 def _frames(table: Path) -> set[int]:
     return set(pq.read_table(table, columns=["frame_idx"]).column(0).to_pylist())
 
@@ -74,11 +80,9 @@ def _landmarks(table: Path) -> tuple[np.ndarray, np.ndarray]:
 def test_batch_tracks_every_good_clip_fails_the_cut_one_and_resumes(tmp_path, clips):
     """A folder: every video gets both outputs and a `done` row (two `beam` stems get distinct
     names); the cut file a `failed` row naming the problem; exit 1. Run again: every done clip is
-    skipped and the run takes a fraction of the first's time."""
+    skipped, its outputs left as they were (not tracked again), and the cut one tried again."""
     out = tmp_path / "out"
-    started = time.perf_counter()
     first = run_cli("batch", clips, "--recursive", "--out", out, "--max-frames", FRAMES, *FAST)
-    first_s = time.perf_counter() - started
     assert first.returncode == 1, first.stderr
     assert "Traceback" not in first.stderr
     rows = _summary(out, clips)
@@ -101,9 +105,10 @@ def test_batch_tracks_every_good_clip_fails_the_cut_one_and_resumes(tmp_path, cl
     assert "cut.mp4: failed: " in first.stderr
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [], "leftovers"
 
-    started = time.perf_counter()
+    outputs = _stamps(p for p in out.iterdir() if p.suffix in (".rrd", ".parquet"))
+    assert len(outputs) == 6, sorted(outputs)
+
     again = run_cli("batch", clips, "--recursive", "--out", out, "--max-frames", FRAMES, *FAST)
-    again_s = time.perf_counter() - started
     assert again.returncode == 1, again.stderr
     rows = _summary(out, clips)
     assert [rows[v]["status"] for v in ("squats.mp4", "beam.mp4", "cam/beam.mp4")] == [
@@ -111,7 +116,10 @@ def test_batch_tracks_every_good_clip_fails_the_cut_one_and_resumes(tmp_path, cl
     ] * 3
     assert rows["squats.mp4"]["frames"] == str(FRAMES)  # carried over from the first summary
     assert rows["cut.mp4"]["status"] == "failed"
-    assert again_s < 0.6 * first_s, (again_s, first_s)
+    assert "3 of 4 videos already have their outputs" in again.stderr, again.stderr
+    assert "cut.mp4: failed: " in again.stderr, again.stderr  # the only one tried again
+    assert ": done, " not in again.stderr, again.stderr
+    assert _stamps(outputs) == outputs, "a skipped clip's outputs were written again"
 
 
 def test_inputs_from_a_list_globs_and_paths(tmp_path, clips):
