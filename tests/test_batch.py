@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.clips import loop_video
-from tests.conftest import ROOT, data_file, read_rrd, run_cli
+from tests.conftest import ROOT, data_file, read_rrd, run_cli, scaled
 
 FAST = ("--no-segment", "--no-progress")
 FRAMES = 30  # --max-frames for the short runs
@@ -264,19 +264,20 @@ def test_ctrl_c_keeps_finished_videos_and_leaves_no_process(tmp_path, ray):
     family: dict[int, psutil.Process] = {}
     listening: set[str] = set()  # addresses the batch's processes listen on
     try:
-        deadline = time.monotonic() + 300
-        while not (out / "short.rrd").exists():
+        deadline = time.monotonic() + scaled(300)
+        # The batch has the short clip's row once it logs it (its outputs are renamed earlier:
+        # a signal in between, on Ray, would leave it `interrupted`, whatever the wait).
+        while "short.mp4: done, 65 frames" not in log.read_text():
             with contextlib.suppress(psutil.Error):
                 family.update({p.pid: p for p in cli.children(recursive=True)})
             listening |= _listening([cli, *family.values()])
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
-        time.sleep(0.5)
         with contextlib.suppress(psutil.Error):
             family.update({p.pid: p for p in cli.children(recursive=True)})
         os.killpg(proc.pid, signal.SIGINT)
-        code = proc.wait(timeout=120)
+        code = proc.wait(timeout=scaled(120))
     finally:
         proc.kill()
     stderr = log.read_text()
@@ -295,7 +296,7 @@ def test_ctrl_c_keeps_finished_videos_and_leaves_no_process(tmp_path, ray):
     assert listening <= LOOPBACK, listening  # Ray's local runtime: 127.0.0.1 only
     if ray:
         assert listening, "no listening socket seen: the check above saw nothing"
-    _, alive = psutil.wait_procs(list(family.values()), timeout=20)
+    _, alive = psutil.wait_procs(list(family.values()), timeout=scaled(20))
     alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     names = [p.name() for p in alive]
     for p in alive:
