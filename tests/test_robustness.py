@@ -653,23 +653,29 @@ def test_missing_libegl_names_the_packages(tmp_path):
 # --- MediaPipe's native log, and how a process ended --------------------------------------------
 
 
-def test_native_log_keeps_the_tail_of_descriptor_2_and_of_child_processes():
+def test_native_log_keeps_the_tail_of_descriptor_2_and_of_child_processes(capfd):
     """Inside NativeLog, writes to descriptor 2 (this process's and a child's, as MediaPipe's glog
-    makes them) stay off the terminal and their last lines are kept; Python's stderr still works."""
+    makes them) stay off the terminal and their last lines are kept; other lines on descriptor 2
+    (Python's) are not kept but passed on to the terminal."""
     from fastpose.native_log import NativeLog
 
     with NativeLog(lines=5) as native:
         for i in range(20):
-            os.write(2, f"E native line {i}\n".encode())
+            os.write(2, f"E0000 native line {i}\n".encode())
+        os.write(2, b"a line of Python's, not the native log's\n")
         subprocess.run(
-            [sys.executable, "-c", "import os; os.write(2, b'F child: check failed\\n')"],
+            [sys.executable, "-c", "import os; os.write(2, b'F0000 child: check failed\\n')"],
             check=True,
         )
         deadline = time.monotonic() + 5
-        while "F child: check failed" not in native.tail() and time.monotonic() < deadline:
+        while "F0000 child: check failed" not in native.tail() and time.monotonic() < deadline:
             time.sleep(0.01)
         tail = native.tail()
-    assert tail == [f"E native line {i}" for i in range(16, 20)] + ["F child: check failed"]
+    expected = [f"E0000 native line {i}" for i in range(16, 20)] + ["F0000 child: check failed"]
+    assert tail == expected, tail
+    terminal = capfd.readouterr().err
+    assert "a line of Python's, not the native log's" in terminal, terminal
+    assert "native line" not in terminal and "check failed" not in terminal, terminal
 
 
 def test_native_tail_shown_with_a_model_error_keeps_only_errors(caplog):
