@@ -66,14 +66,15 @@ class CliResult:
 
 
 def run_cli(
-    *args: str | Path, timeout: float = 600, env: dict[str, str] | None = None
+    *args: str | Path, timeout: float | None = None, env: dict[str, str] | None = None
 ) -> CliResult:
-    """``python -m fastpose ARGS`` in a subprocess, as a user runs it."""
+    """``python -m fastpose ARGS`` in a subprocess, as a user runs it (by default, a hung one is
+    stopped after ``scaled(600)`` s)."""
     proc = subprocess.run(
         [sys.executable, "-m", "fastpose", *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=scaled(600) if timeout is None else timeout,
         env={**os.environ, **(env or {})},
         cwd=ROOT,
     )
