@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import data_file, reference_image_landmarks
+from conftest import data_file, reference_image_landmarks, scaled
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -184,7 +184,7 @@ def test_second_resolve_is_from_cache_without_network(built: ResolvedModel) -> N
         elapsed = time.monotonic() - start
     assert again.source == "cache"
     assert requested == []
-    assert elapsed < 1.0
+    assert elapsed < scaled(1.0)  # 0.06 s measured (2026-12-06, 2-core VM at load 9)
     assert built.path.stat().st_mtime_ns == mtime
 
 
@@ -270,7 +270,7 @@ def test_unreachable_download_fails_within_the_timeout(tmp_path: Path, url: str)
     start = time.monotonic()
     with pytest.raises(ConnectionError, match="cannot download"):
         fcache.download(url, tmp_path / "x.task", validate_bundle, timeout=1.0)
-    assert time.monotonic() - start < 3.0
+    assert time.monotonic() - start < 1.0 + scaled(2.0)  # a wait, then the machine's own time
     assert list(tmp_path.iterdir()) == []
 
 
@@ -285,7 +285,7 @@ def test_lite_unavailable_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
     start = time.monotonic()
     with pytest.raises(ModelUnavailableError, match=r"only 'full' can be built offline"):
         resolve_model("lite", cache=tmp_path, timeout=1.0)
-    assert time.monotonic() - start < 3.0
+    assert time.monotonic() - start < 1.0 + scaled(2.0)
 
 
 def no_package_index(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -301,7 +301,7 @@ def test_full_unavailable_without_a_package_index(tmp_path: Path, monkeypatch) -
     start = time.monotonic()
     with pytest.raises(ModelUnavailableError, match="nor build it offline") as info:
         resolve_model("full", cache=tmp_path, timeout=1.0)
-    assert time.monotonic() - start < 30
+    assert time.monotonic() - start < scaled(30)  # pip's start and retries: 1.8 s measured
     assert "pip download mediapipe==0.10.21 failed" in str(info.value)
     assert "\n" not in str(info.value)
     assert list(tmp_path.iterdir()) == []

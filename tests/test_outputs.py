@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, data_file, read_rrd, run_cli
+from conftest import ROOT, data_file, read_rrd, run_cli, scaled
 
 from fastpose.errors import OutputError
 from fastpose.outputs import check_distinct
@@ -131,13 +131,13 @@ def test_ctrl_c_during_overwrite_keeps_the_previous_files(clip, tmp_path):
         )
     working = tmp_path / "out.partial.parquet"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + scaled(120)
         while not (working.exists() and working.stat().st_size > 4096):  # a row group is in
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGINT)
-        code = proc.wait(timeout=60)
+        code = proc.wait(timeout=scaled(60))
     finally:
         proc.kill()
     stderr = log.read_text()

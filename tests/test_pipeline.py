@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from clips import transcode
-from conftest import ROOT, data_file, run_cli
+from conftest import ROOT, data_file, run_cli, scaled
 
 import fastpose
 from fastpose.sinks.landmarks import read_settings
@@ -181,7 +181,7 @@ def test_a_slow_consumer_does_not_fill_memory(tmp_path, workers) -> None:
     for pause in (0.0, 0.5):
         proc = subprocess.run(
             [sys.executable, "-c", _CONSUMER, str(clip), str(workers), str(pause)],
-            capture_output=True, text=True, timeout=1800,
+            capture_output=True, text=True, timeout=scaled(1800),
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]
         peaks[pause] = int(proc.stdout.split()[-1]) / 1024

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import raw_h264, remux_mpegts, turned_mp4
-from conftest import ROOT, data_file
+from conftest import ROOT, data_file, scaled
 
 from fastpose.colors import track_color
 from fastpose.errors import OutputError
@@ -265,7 +265,9 @@ def test_killed_run_plays_to_its_last_fragment(tmp_path: Path) -> None:
         """
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, timeout=scaled(120)
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     decoded = 0
     with av.open(str(out)) as c:  # as a player reads it: up to where the data is cut

@@ -26,7 +26,7 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 from clips import loop_video
-from conftest import ROOT, CliResult, data_file, read_rrd, run_cli
+from conftest import ROOT, CliResult, data_file, read_rrd, run_cli, scaled
 
 from fastpose.skeleton import NUM_LANDMARKS
 
@@ -521,6 +521,8 @@ def _wait_for(
     log: Path,
     timeout: float = 300,
 ) -> None:
+    """Poll ``ready`` until it holds; fail if ``proc`` ends first or after ``scaled(timeout)`` s."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while not ready():
         if proc.poll() is not None:
@@ -538,7 +540,7 @@ def test_outputs_are_written_under_a_working_name(tmp_path, long_clip):
     partials = [tmp_path / "out.partial.rrd", tmp_path / "out.partial.parquet"]
     _wait_for(proc, lambda: all(p.exists() for p in partials), "temporary outputs", log)
     assert not save.exists() and not export.exists()
-    assert proc.wait(timeout=300) == 0, log.read_text()
+    assert proc.wait(timeout=scaled(300)) == 0, log.read_text()
     assert save.exists() and export.exists()
     _no_partials(tmp_path)
     assert len(read_rrd(save).frames["video"]) == 200
@@ -578,7 +580,7 @@ def test_signal_keeps_every_processed_frame(tmp_path, long_clip, sig, to_group, 
     try:
         _wait_for(proc, frames_logged, "frames in the export", log)
         os.killpg(proc.pid, sig) if to_group else proc.send_signal(sig)
-        code = proc.wait(timeout=120)
+        code = proc.wait(timeout=scaled(120))
     finally:
         proc.kill()
     stderr = log.read_text()
@@ -590,7 +592,7 @@ def test_signal_keeps_every_processed_frame(tmp_path, long_clip, sig, to_group, 
     assert rec.frames["video"] == rec.frames["video/pose/points"] == set(range(n))
     assert _export_frames(partial_export) == set(range(n))
     assert not save.exists() and not export.exists()
-    _, alive = psutil.wait_procs(list(family.values()), timeout=10)
+    _, alive = psutil.wait_procs(list(family.values()), timeout=scaled(10))
     alive = [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
     for p in alive:
         p.kill()
@@ -653,23 +655,29 @@ def test_missing_libegl_names_the_packages(tmp_path):
 # --- MediaPipe's native log, and how a process ended --------------------------------------------
 
 
-def test_native_log_keeps_the_tail_of_descriptor_2_and_of_child_processes():
+def test_native_log_keeps_the_tail_of_descriptor_2_and_of_child_processes(capfd):
     """Inside NativeLog, writes to descriptor 2 (this process's and a child's, as MediaPipe's glog
-    makes them) stay off the terminal and their last lines are kept; Python's stderr still works."""
+    makes them) stay off the terminal and their last lines are kept; other lines on descriptor 2
+    (Python's) are not kept but passed on to the terminal."""
     from fastpose.native_log import NativeLog
 
     with NativeLog(lines=5) as native:
         for i in range(20):
-            os.write(2, f"E native line {i}\n".encode())
+            os.write(2, f"E0000 native line {i}\n".encode())
+        os.write(2, b"a line of Python's, not the native log's\n")
         subprocess.run(
-            [sys.executable, "-c", "import os; os.write(2, b'F child: check failed\\n')"],
+            [sys.executable, "-c", "import os; os.write(2, b'F0000 child: check failed\\n')"],
             check=True,
         )
-        deadline = time.monotonic() + 5
-        while "F child: check failed" not in native.tail() and time.monotonic() < deadline:
+        deadline = time.monotonic() + scaled(5)  # NativeLog's thread reads the pipe
+        while "F0000 child: check failed" not in native.tail() and time.monotonic() < deadline:
             time.sleep(0.01)
         tail = native.tail()
-    assert tail == [f"E native line {i}" for i in range(16, 20)] + ["F child: check failed"]
+    expected = [f"E0000 native line {i}" for i in range(16, 20)] + ["F0000 child: check failed"]
+    assert tail == expected, tail
+    terminal = capfd.readouterr().err
+    assert "a line of Python's, not the native log's" in terminal, terminal
+    assert "native line" not in terminal and "check failed" not in terminal, terminal
 
 
 def test_native_tail_shown_with_a_model_error_keeps_only_errors(caplog):
@@ -687,7 +695,7 @@ def test_native_tail_shown_with_a_model_error_keeps_only_errors(caplog):
             "ERROR: The model is not a valid Flatbuffer buffer",
         ):
             os.write(2, line.encode() + b"\n")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + scaled(5)
         while len(native.tail()) < 4 and time.monotonic() < deadline:
             time.sleep(0.01)
         error = ModelError(
@@ -711,7 +719,7 @@ def test_native_tail_shown_with_a_model_error_keeps_only_errors(caplog):
 def test_describe_exit_tells_an_abort_from_a_kill(code, expected):
     from fastpose.errors import describe_exit
 
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=scaled(60))
     assert describe_exit(proc.returncode).startswith(expected), describe_exit(proc.returncode)
 
 

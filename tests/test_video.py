@@ -18,7 +18,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import data_file
+from conftest import data_file, scaled
 
 from fastpose.errors import FastposeError, InputNotFoundError, InvalidVideoError
 from fastpose.video import FrameBatch, VideoSource, repair_times, scaled_size
@@ -550,7 +550,7 @@ def test_memory_stays_flat(tmp_path: Path, loops: int, size: int, decoder: str) 
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=scaled(600),
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]

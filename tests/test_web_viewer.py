@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from conftest import ROOT, data_file
+from conftest import ROOT, data_file, scaled
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # root in CI
@@ -43,8 +43,10 @@ RAW_PANEL = (slice(380, 560), slice(780, 1270))
 #: layout ("No data available.") 4.2, 0.000, 10.0; the drawn recording 54.1, 0.062, 46.6.
 MIN_STD = 25.0
 MIN_COLOURFUL = 0.02
-DRAW_TIMEOUT_S = 120.0
-SERVE_TIMEOUT_S = 120.0
+#: Waits, times TIMEOUT_SCALE: SwiftShader draws on the CPU, so another busy process slows it.
+DRAW_TIMEOUT_S = scaled(120.0)
+SERVE_TIMEOUT_S = scaled(120.0)
+SCREENSHOT_TIMEOUT_MS = scaled(90_000)
 
 
 def _chromium() -> str:
@@ -98,13 +100,13 @@ def _served(tmp_path: Path):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGINT)
         try:
-            proc.wait(20)
+            proc.wait(scaled(20))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path) -> None:
-    """Headless Chromium opens the address `fastpose run --serve` prints; within 120 s the
+    """Headless Chromium opens the address `fastpose run --serve` prints; within DRAW_TIMEOUT_S the
     viewer's Result and Raw video panels show the video (its pixels, not the loading screen's
     or the empty layout's uniform ones). The screenshots stay in the test's folder (printed)."""
     chromium = _chromium()
@@ -130,14 +132,14 @@ def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path) -> None:
             page.route("**/*", local_only)
             page.goto(web)
             first = shots / "opened.png"
-            page.screenshot(path=first, timeout=90_000)
+            page.screenshot(path=first, timeout=SCREENSHOT_TIMEOUT_MS)
             history = [_panel_stats(first)]
             deadline = time.monotonic() + DRAW_TIMEOUT_S
             shot = first
             while time.monotonic() < deadline:
                 page.wait_for_timeout(5_000)
                 shot = shots / f"after_{len(history):02d}.png"
-                page.screenshot(path=shot, timeout=90_000)
+                page.screenshot(path=shot, timeout=SCREENSHOT_TIMEOUT_MS)
                 history.append(_panel_stats(shot))
                 if _drawn(history[-1]):
                     break
