@@ -183,7 +183,11 @@ class NativeLog:
         if others:
             with contextlib.suppress(OSError):
                 os.write(forward_fd, b"".join(line + b"\n" for line in others))
-        lines = [line.decode(errors="replace").rstrip()[:LINE_CHARS] for line in raw]
+        lines = [
+            line.decode(errors="replace").rstrip()[:LINE_CHARS]
+            for line in raw
+            if NATIVE_LINE.match(line)
+        ]
         with self._lock:
             self._lines.extend(line for line in lines if line.strip())
 
