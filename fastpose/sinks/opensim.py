@@ -82,7 +82,36 @@ class _PerTrackFiles:
         return self.written
 
 
-class TrcWriter(Sink):
+class _PerTrackSink(Sink):
+    """A sink writing one file per track (:class:`_PerTrackFiles`), assembled at close: the
+    rows left in ``_tracks`` are appended, then every file gets its header."""
+
+    path: Path
+    files: _PerTrackFiles
+    _staging: Staging | None = None
+    _tracks: TrackRows | None = None
+
+    def _append(self, rows: Rows) -> None:
+        raise NotImplementedError
+
+    def _header(self, final: Path, n: int, first: int) -> str:
+        raise NotImplementedError
+
+    def close(self, *, complete: bool) -> None:
+        if self._staging is None:
+            return
+        if self._tracks is not None:
+            for rows in self._tracks.finish():
+                self._append(rows)
+        staging, self._staging = self._staging, None
+        self.files.finish(staging, self._header)
+
+    def describe(self) -> str:
+        written = self.files.written
+        return ", ".join(map(str, written)) if written else str(self.path)
+
+
+class TrcWriter(_PerTrackSink):
     """OpenSim markers (``.trc``) from each track's world landmarks (see the module's doc)."""
 
     name: ClassVar[str] = "trc"
@@ -131,20 +160,8 @@ class TrcWriter(Sink):
             ]
         )
 
-    def close(self, *, complete: bool) -> None:
-        if self._staging is None:
-            return
-        for rows in self._tracks.finish():
-            self._append(rows)
-        staging, self._staging = self._staging, None
-        self.files.finish(staging, self._header)
 
-    def describe(self) -> str:
-        written = self.files.written
-        return ", ".join(map(str, written)) if written else str(self.path)
-
-
-class MotWriter(Sink):
+class MotWriter(_PerTrackSink):
     """The angles (degrees) in OpenSim's motion format, as Sports2D writes them, per track."""
 
     name: ClassVar[str] = "mot"
@@ -196,16 +213,3 @@ class MotWriter(Sink):
                 "",
             ]
         )
-
-    def close(self, *, complete: bool) -> None:
-        if self._staging is None:
-            return
-        if self._tracks is not None:
-            for rows in self._tracks.finish():
-                self._append(rows)
-        staging, self._staging = self._staging, None
-        self.files.finish(staging, self._header)
-
-    def describe(self) -> str:
-        written = self.files.written
-        return ", ".join(map(str, written)) if written else str(self.path)
