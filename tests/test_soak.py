@@ -62,14 +62,28 @@ def _tree_memory(cli: psutil.Process) -> tuple[int, int, int]:
 
 
 def _run(video: Path, rrd: Path) -> Soak:
-    """`fastpose run VIDEO --save RRD` (default options otherwise), sampling its memory."""
+    """`fastpose run VIDEO --save RRD --angles RRD.angles.parquet --trc RRD.trc` (default options
+    otherwise: the recording with its joint angles, the angles' table and the OpenSim markers),
+    sampling its memory."""
     with av.open(str(video)) as container:
         frames = container.streams.video[0].frames
     err = rrd.with_suffix(".stderr.txt")
     start = time.monotonic()
     with err.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fastpose", "run", str(video), "--save", str(rrd)],
+            [
+                sys.executable,
+                "-m",
+                "fastpose",
+                "run",
+                str(video),
+                "--save",
+                str(rrd),
+                "--angles",
+                str(rrd.with_suffix(".angles.parquet")),
+                "--trc",
+                str(rrd.with_suffix(".trc")),
+            ],  # fmt: skip
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=log,
