@@ -83,7 +83,7 @@ def _run(video: Path, rrd: Path) -> Soak:
                 str(rrd.with_suffix(".angles.parquet")),
                 "--trc",
                 str(rrd.with_suffix(".trc")),
-            ],  # fmt: skip
+            ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=log,
