@@ -21,7 +21,8 @@ from fastpose.batching.job import STAGING_DIR, Job, clear_leftovers
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary, write_summary
 from fastpose.cores import default_workers
 from fastpose.errors import InputNotFoundError, OutputError
-from fastpose.landmarker import Landmarker, LandmarkerOptions
+from fastpose.landmarker import Landmarker
+from fastpose.native_log import quiet
 from fastpose.options import TrackOptions, differing
 from fastpose.sinks.landmarks import read_settings
 from fastpose.transaction import write_failure
@@ -136,7 +137,7 @@ def batch(
     running = False
     try:
         if todo:
-            _preflight(options.landmarker)
+            _preflight(options)
             running = True
             with _Progress(todo, enabled=progress, per_frame=ray is False) as bar:
 
@@ -237,11 +238,13 @@ def _unfinished(job: Job, staging: Path) -> SummaryRow:
     )
 
 
-def _preflight(options: LandmarkerOptions) -> None:
+def _preflight(options: TrackOptions) -> None:
     """Load MediaPipe and the model once (~0.1 s), so a model it rejects fails the batch now, in
-    one line, rather than every video."""
-    with Landmarker(replace(options, gpu=False)):
-        pass
+    one line, rather than every video; its native log kept off the terminal as a tracker's."""
+    with contextlib.ExitStack() as stack:
+        if not options.verbose:
+            stack.enter_context(quiet())
+        stack.enter_context(Landmarker(replace(options.landmarker, gpu=False)))
 
 
 class _Progress:
