@@ -156,10 +156,10 @@ def batch(
                     from fastpose.batching.ray import run_ray
 
                     address = None if ray is True else str(ray)
-                    run_ray(
-                        todo, options, address=address, cores=cores, model=options.model,
-                        on_row=on_row,
-                    )  # fmt: skip
+                    # A named model is resolved again on nodes that don't see the driver's file.
+                    named = options.model in ("lite", "full", "heavy")
+                    model = options.model if named else str(options.landmarker.model_path)
+                    run_ray(todo, options, address=address, cores=cores, model=model, on_row=on_row)
     finally:
         for job in todo if running else ():  # stopped (a signal): a row for each video left
             rows.setdefault(str(job.video), _unfinished(job, out / STAGING_DIR))
