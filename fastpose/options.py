@@ -9,7 +9,7 @@ into its keywords. :meth:`TrackOptions.settings` is what every output records of
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,9 +131,6 @@ class TrackOptions:
             verbose=verbose,
             model=resolved.name,
         )
-
-    def with_workers(self, workers: int) -> TrackOptions:
-        return replace(self, workers=workers)
 
     def settings(self) -> dict[str, str]:
         """How the outputs were made, as text: versions, model, sizes, thresholds, smoothing,

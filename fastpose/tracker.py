@@ -109,7 +109,7 @@ class Tracker:
         self._first: Landmarker | None = None
         try:
             if not self.options.verbose:
-                self.native_log = self._exit.enter_context(quiet())
+                self._exit.enter_context(quiet())
             self.source = self._exit.enter_context(
                 self.options.decode.source(video, max_frames=self.options.max_frames)
             )
