@@ -109,6 +109,28 @@ def test_two_batches_on_one_folder_never_corrupt_an_output(tmp_path, small_clip)
     assert not (out / ".incomplete").exists(), list((out / ".incomplete").iterdir())
 
 
+def test_a_skip_never_replaces_the_row_another_batch_wrote_meanwhile(tmp_path):
+    """The race the test above once lost (2026-12-06, 1 run of 6): batch B reads the summary,
+    then finds v00's outputs, which batch A had just made, and skips it; A writes its ``done``
+    row, then B writes: A's row stands. v01, whose row B had read (an earlier run's), gets B's
+    ``skipped`` row, as a resumed batch's does; v02, which no summary listed, gets it too."""
+    from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary, write_summary
+
+    path = tmp_path / SUMMARY_NAME
+    write_summary(path, [SummaryRow("v01.mp4", "done", frames=10, seconds=2.5)])
+    seen_by_b = read_summary(path)
+    done_by_a = SummaryRow("v00.mp4", "done", frames=10, frames_with_person=10, seconds=1.25)
+    write_summary(path, [done_by_a], seen=read_summary(path))
+    skip = {"status": "skipped", "frames": 10, "message": "outputs exist"}
+    names = ("v00.mp4", "v01.mp4", "v02.mp4")
+    write_summary(path, [SummaryRow(n, **skip) for n in names], seen=seen_by_b)
+    rows = read_summary(path)
+    assert rows["v00.mp4"] == done_by_a, rows
+    assert [rows[n].status for n in names[1:]] == ["skipped", "skipped"], rows
+    write_summary(path, [SummaryRow("v00.mp4", **skip)], seen=read_summary(path))  # resumed
+    assert read_summary(path)["v00.mp4"].status == "skipped"
+
+
 def test_a_video_done_by_another_batch_meanwhile_is_not_redone(tmp_path, small_clip):
     """A batch that finds a video's outputs made by another batch since it started skips it and
     says so (no work redone, the finished files left as they are)."""

@@ -164,17 +164,18 @@ def batch(
         for job in todo if running else ():  # stopped (a signal): a row for each video left
             rows.setdefault(str(job.video), _unfinished(job, out / STAGING_DIR))
         ordered = [rows[str(j.video)] for j in jobs if str(j.video) in rows]
-        _write_summary(out / SUMMARY_NAME, ordered)
+        _write_summary(out / SUMMARY_NAME, ordered, previous)
         _clear_leftovers(jobs, out / STAGING_DIR)
         with contextlib.suppress(OSError):  # kept only while it holds something
             (out / STAGING_DIR).rmdir()
     return ordered
 
 
-def _write_summary(path: Path, rows: list[SummaryRow]) -> None:
-    """The summary, or, where it can't be written (a full disk), its rows in the log."""
+def _write_summary(path: Path, rows: list[SummaryRow], seen: dict[str, SummaryRow]) -> None:
+    """The summary (merged; ``seen`` is what it held when the batch began), or, where it can't
+    be written (a full disk), its rows in the log."""
     try:
-        write_summary(path, rows)
+        write_summary(path, rows, seen)
     except OSError as exc:
         logger.error(
             "%s: cannot write the summary (%s); it would list:\n%s",

@@ -52,18 +52,25 @@ class SummaryRow:
 COLUMNS = tuple(f.name for f in fields(SummaryRow))
 
 
-def write_summary(path: Path, rows: list[SummaryRow]) -> list[SummaryRow]:
+def write_summary(
+    path: Path, rows: list[SummaryRow], seen: Mapping[str, SummaryRow] | None = None
+) -> list[SummaryRow]:
     """Write ``rows`` to ``path`` as CSV, merged with the rows already there (another batch's on
-    the same folder): a video's new row replaces its old one, except that a video skipped as
-    another batch's (:data:`BUSY`, :data:`DONE_ELSEWHERE`) keeps the row that batch writes. The
-    file is replaced only once complete, under a lock, so two batches never lose each other's
-    rows (a temporary file a killed batch left is removed). Returns the rows written."""
+    the same folder): a video's new row replaces its old one, except that a skipped video keeps
+    a row another batch writes: one skipped as another batch's (:data:`BUSY`,
+    :data:`DONE_ELSEWHERE`), or one whose row changed since this batch read the summary into
+    ``seen`` (it found outputs another batch had just made: that batch's ``done`` row stands).
+    The file is replaced only once complete, under a lock, so two batches never lose each
+    other's rows (a temporary file a killed batch left is removed). Returns the rows written."""
     with _locked(path):
         merged = read_summary(path)
         for row in rows:
             old = merged.get(row.video)
-            if row.message in (BUSY, DONE_ELSEWHERE) and old is not None:
-                continue
+            if old is not None and row.status == "skipped":
+                if row.message in (BUSY, DONE_ELSEWHERE):
+                    continue
+                if seen is not None and old != seen.get(row.video):  # written meanwhile
+                    continue
             merged[row.video] = row
         order = [r.video for r in rows]
         ordered = [merged[v] for v in order] + [r for v, r in merged.items() if v not in order]
