@@ -35,6 +35,10 @@ _INFERENCE_HELP = (
     "long side of the frames inference sees (0 = native; default 640 for one person, 960 with "
     "--num-poses 2 or more)"
 )
+_RANGE_HELP = (
+    "frames a landmarker's range holds at least (default 60): a video under twice as many "
+    "runs one landmarker"
+)
 _HEIGHT_HELP = "the person's height, for speeds in m/s (else in px/s only)"
 EXIT_ERROR = 1
 
@@ -186,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
     proc.add_argument("--height", type=_positive_float, metavar="METRES", help=_HEIGHT_HELP)
+    proc.add_argument("--min-range-frames", type=_positive_int, metavar="N", help=_RANGE_HELP)
     proc.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
     _add_batch(sub)
@@ -256,6 +261,7 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
     proc.add_argument("--height", type=_positive_float, metavar="METRES", help=_HEIGHT_HELP)
+    proc.add_argument("--min-range-frames", type=_positive_int, metavar="N", help=_RANGE_HELP)
     proc.add_argument("--no-progress", action="store_true", help="no progress bar")
     proc.add_argument(
         "--ray", nargs="?", const=True, default=False, metavar="ADDRESS",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from fastpose.cores import default_workers
 from fastpose.landmarker import LandmarkerOptions
-from fastpose.parallel import DecodeOptions
+from fastpose.parallel import MAX_UNIT_FRAMES, MIN_UNIT_FRAMES, DecodeOptions
 
 if TYPE_CHECKING:
     from fastpose.models import ResolvedModel
@@ -79,10 +79,21 @@ class TrackOptions:
     require_gpu: bool = False
     verbose: bool = False  # MediaPipe's native log on stderr (else kept off it)
     model: str = ""  # the model as asked for (a name or a path), for the settings
+    #: Frames a landmarker's range holds at least and at most (a warm-up aside): a video shorter
+    #: than twice the least runs one landmarker. Smaller ranges split short clips (tests).
+    min_range_frames: int = MIN_UNIT_FRAMES
+    max_range_frames: int = MAX_UNIT_FRAMES
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"workers: expected >= 1, got {self.workers}")
+        if self.min_range_frames < 1:
+            raise ValueError(f"min_range_frames: expected >= 1, got {self.min_range_frames}")
+        if self.max_range_frames < self.min_range_frames:
+            raise ValueError(
+                f"max_range_frames: expected >= min_range_frames ({self.min_range_frames}), "
+                f"got {self.max_range_frames}"
+            )
         if self.max_frames is not None and self.max_frames < 1:
             raise ValueError(f"max_frames: expected >= 1, got {self.max_frames}")
 
@@ -104,6 +115,8 @@ class TrackOptions:
         workers: int | None = None,
         smooth: bool = True,
         verbose: bool = False,
+        min_range_frames: int = MIN_UNIT_FRAMES,
+        max_range_frames: int = MAX_UNIT_FRAMES,
     ) -> TrackOptions:
         """Options from keywords named like ``fastpose run``'s, with its defaults: ``model``
         ``full`` (resolved and cached: see fastpose.models), ``inference_size`` 640 for one
@@ -130,6 +143,8 @@ class TrackOptions:
             require_gpu=require_gpu,
             verbose=verbose,
             model=resolved.name,
+            min_range_frames=min_range_frames,
+            max_range_frames=max_range_frames,
         )
 
     def settings(self) -> dict[str, str]:

@@ -119,18 +119,25 @@ class Inferred:
 
 
 def plan_units(
-    uri: str, num_frames: int, workers: int, key_frames: NDArray[np.int64] | None = None
+    uri: str,
+    num_frames: int,
+    workers: int,
+    key_frames: NDArray[np.int64] | None = None,
+    *,
+    min_frames: int = MIN_UNIT_FRAMES,
+    max_frames: int = MAX_UNIT_FRAMES,
 ) -> list[WorkUnit]:
     """Ranges over ``[0, num_frames)`` that keep ``workers`` busy to the end; a short video is one.
+    Ranges hold ``min_frames`` to ``max_frames`` frames (plus a warm-up) where the video allows.
 
     Ranges come in rounds of ``workers`` that infer equal numbers of frames (warm-up included), so
     the threads finish together. With the video's ``key_frames``, a boundary moves (by at most an
     eighth of a range) so that its warm-up starts on a key frame and no frame is decoded in vain.
     """
-    if workers <= 1 or num_frames < 2 * MIN_UNIT_FRAMES:
+    if workers <= 1 or num_frames < 2 * min_frames:
         return [WorkUnit(uri, 0, num_frames)]
-    rounds = math.ceil(num_frames / (workers * MAX_UNIT_FRAMES))
-    count = min(workers * rounds, num_frames // MIN_UNIT_FRAMES)
+    rounds = math.ceil(num_frames / (workers * max_frames))
+    count = min(workers * rounds, num_frames // min_frames)
     work = (num_frames + WARMUP_FRAMES * (count - 1)) / count  # frames inferred per range
     ideal = [round(k * work - (k - 1) * WARMUP_FRAMES) for k in range(1, count)]
     bounds = [0, *(_snap(b, key_frames, work / 8) for b in ideal), num_frames]

@@ -114,6 +114,7 @@ def track_options(args: argparse.Namespace, model: ResolvedModel) -> TrackOption
         workers=args.workers,
         smooth=not args.no_smooth,
         verbose=args.verbose,
+        **({"min_range_frames": args.min_range_frames} if args.min_range_frames else {}),
     )
 
 

@@ -25,7 +25,6 @@ from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
 from fastpose.native_log import quiet
 from fastpose.options import SmoothingOptions, TrackOptions
 from fastpose.parallel import (
-    MIN_UNIT_FRAMES,
     FrameHook,
     Inferred,
     Range,
@@ -129,7 +128,16 @@ class Tracker:
         n = self.info.num_frames
         splittable = bool(n) and not self.info.is_image and options.workers > 1
         self._units = (
-            plan_units(self.uri, n, options.workers, self.source.key_frames) if splittable else []
+            plan_units(
+                self.uri,
+                n,
+                options.workers,
+                self.source.key_frames,
+                min_frames=options.min_range_frames,
+                max_frames=options.max_range_frames,
+            )
+            if splittable
+            else []
         )
         self.stats.workers = min(options.workers, max(len(self._units), 1))
         if splittable and self.stats.workers < options.workers:
@@ -137,7 +145,7 @@ class Tracker:
                 "%s: %d frame(s), too few to split (under %d): running %d landmarker(s), not %d",
                 self.uri,
                 n or 0,
-                2 * MIN_UNIT_FRAMES,
+                2 * options.min_range_frames,
                 self.stats.workers,
                 options.workers,
             )
