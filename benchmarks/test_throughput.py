@@ -109,7 +109,9 @@ def run_fastpose(
     assert summary.frames == clip.frames, (
         f"fastpose run: expected {clip.frames} frames, got {summary.frames}"
     )
-    assert runs[-1].first_frame_s is not None, "cli_probe: expected a first logged frame, got none"
+    assert runs[-1].first_frame_s is not None, (
+        "cli_probe: expected a batch written to fastpose.RerunRecording, got none"
+    )
     name = f"fastpose run --workers {workers}{' --render OUT.mp4' if render else ''}"
     row = process_row(
         clip, name, FASTPOSE, benchmark, runs,
