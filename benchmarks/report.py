@@ -1,5 +1,5 @@
 """The benchmark session's report: a row per benchmark, each clip's ratio to the baseline loop,
-the figures issue 11 sets targets for, as markdown with the date and the machine.
+the figures issues 11, 13, 18 and 19 set targets for, as markdown with the date and the machine.
 
 pytest-benchmark times each benchmark and prints its own table (grouped per clip, so the baseline
 and fastpose stand side by side); a :class:`Row` adds what it doesn't know (frames, CPU, memory,
@@ -244,7 +244,7 @@ class Results:
             lines += ["", f"## {group}", "", *self._table(group)]
         figures = self.figures()
         if figures:
-            lines += ["", "## Figures and their targets (issues 4, 11, 21)", ""]
+            lines += ["", "## Figures and their targets (issues 11, 13, 18, 19)", ""]
             lines += _figures_table(figures)
         return "\n".join(lines) + "\n"
 

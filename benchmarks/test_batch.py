@@ -2,7 +2,7 @@
 user writes without it), and with Ray's runtime; one group, whole processes as a user runs them.
 
 "run on each in turn" is one benchmark of six processes, one after the other: the work a batch
-replaces. The target (issue 14): the batch at least 1.8x faster (in the report's figures; not
+replaces. The target (issue 13): the batch at least 1.8x faster (in the report's figures; not
 asserted, as no timing here is). A smoke run takes one clip, a few frames of it, and no Ray.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.conftest import data_clip
+from benchmarks.conftest import Settings, data_clip
 from benchmarks.measure import ProcessRun, parse_summary, run_process
 from benchmarks.report import BASELINE, BATCH, BATCH_RAY, FASTPOSE, RUN_EACH, Results, Row
 from benchmarks.report import best_seconds as _best
@@ -28,7 +28,7 @@ HAS_RAY = importlib.util.find_spec("ray") is not None
 
 
 @pytest.fixture(scope="module")
-def videos(settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def videos(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of the clips: six, or one in a smoke run."""
     folder = tmp_path_factory.mktemp("videos")
     names, copies = (CLIPS[:1], 1) if settings.smoke else (CLIPS, 2)
@@ -62,7 +62,9 @@ def _row(videos: Path, name: str, role: str, benchmark, runs: list[ProcessRun], 
     )  # fmt: skip
 
 
-def test_run_each(benchmark, videos: Path, results: Results, settings, tmp_path: Path) -> None:
+def test_run_each(
+    benchmark, videos: Path, results: Results, settings: Settings, tmp_path: Path
+) -> None:
     """`fastpose run CLIP --save --export` on each clip, one process after the other."""
     benchmark.group = group(videos)
     rounds: list[ProcessRun] = []
@@ -86,7 +88,7 @@ def test_run_each(benchmark, videos: Path, results: Results, settings, tmp_path:
 
 @pytest.mark.parametrize("ray", [False, True], ids=["local", "ray"])
 def test_batch(
-    benchmark, videos: Path, ray: bool, results: Results, settings, tmp_path: Path
+    benchmark, videos: Path, ray: bool, results: Results, settings: Settings, tmp_path: Path
 ) -> None:
     """`fastpose batch DIR --out OUT` (local threads, or on a local Ray runtime)."""
     if ray and not HAS_RAY:

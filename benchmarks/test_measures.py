@@ -1,6 +1,6 @@
 """What angles and speeds cost: the Measurer's CPU time per frame on real poses, against the CPU
 time per frame of the tracking run that made them (decode, landmarker, identities, smoothing: one
-landmarker, `fastpose run`'s defaults otherwise), in the same session. The budget (issue 19):
+landmarker, `fastpose run`'s defaults otherwise), in the same session. The budget (issue 18):
 measures add <= 5% CPU per frame to a run; asserted, as it is CPU time, not wall time.
 """
 
@@ -11,7 +11,7 @@ import time
 import pytest
 
 import fastpose
-from benchmarks.conftest import data_clip
+from benchmarks.conftest import Settings, data_clip
 from benchmarks.report import MEASURES_TARGET, Results, figure
 from fastpose.measures import Measurer
 
@@ -20,7 +20,7 @@ CLIPS = [("pose2sim_single_cam01.mp4", 1), ("sports2d_demo.mp4", 2)]
 
 @pytest.mark.parametrize(("name", "num_poses"), CLIPS)
 def test_measures_cpu_per_frame(
-    benchmark, name: str, num_poses: int, results: Results, settings
+    benchmark, name: str, num_poses: int, results: Results, settings: Settings
 ) -> None:
     benchmark.group = "angles and speeds: CPU per frame against the tracking run's"
     options = fastpose.TrackOptions.create(

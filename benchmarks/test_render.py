@@ -1,6 +1,6 @@
 """What ``--render`` costs: ``fastpose run CLIP --save OUT.rrd --render OUT.mp4`` on the 1080x1920
 clip, in the clip's group beside the same run without it (``test_throughput.py``), as whole
-processes. The target (issue 21): the rendered run's wall time at most 1.3 times the plain run's
+processes. The target (issue 19): the rendered run's wall time at most 1.3 times the plain run's
 (in the report's figures; not asserted, as no timing here is)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import pytest
 
-from benchmarks.conftest import Clip
+from benchmarks.conftest import Clip, Settings
 from benchmarks.report import Results
 from benchmarks.test_throughput import WORKERS, group, run_fastpose
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(3600)
 
 @pytest.mark.parametrize("clip_size", ["1080x1920"], scope="session")
 def test_fastpose_run_render(
-    benchmark, clip: Clip, results: Results, settings, tmp_path: Path
+    benchmark, clip: Clip, results: Results, settings: Settings, tmp_path: Path
 ) -> None:
     benchmark.group = group(clip)
     video = tmp_path / "rendered.mp4"

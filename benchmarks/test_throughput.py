@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import fastpose
-from benchmarks.conftest import Clip
+from benchmarks.conftest import Clip, Settings
 from benchmarks.measure import ProcessRun, last_json, parse_summary, run_process
 from benchmarks.report import (
     BASELINE,
@@ -52,7 +52,7 @@ def process_row(clip: Clip, name: str, role: str, benchmark, runs: list[ProcessR
 
 
 def test_baseline(
-    benchmark, clip: Clip, model_path: Path, results: Results, settings, tmp_path: Path
+    benchmark, clip: Clip, model_path: Path, results: Results, settings: Settings, tmp_path: Path
 ) -> None:
     """The seed's loop: OpenCV -> PoseLandmarker -> rr.log, frame by frame, into an .rrd."""
     benchmark.group = group(clip)
@@ -78,7 +78,7 @@ def test_baseline(
 
 @pytest.mark.parametrize("workers", WORKERS, ids=lambda n: f"workers{n}")
 def test_fastpose_run(
-    benchmark, clip: Clip, workers: int, results: Results, settings, tmp_path: Path
+    benchmark, clip: Clip, workers: int, results: Results, settings: Settings, tmp_path: Path
 ) -> None:
     """`fastpose run CLIP --save OUT.rrd --workers N`, defaults otherwise."""
     benchmark.group = group(clip)
@@ -91,7 +91,7 @@ def run_fastpose(
     workers: int,
     out: Path,
     results: Results,
-    settings,
+    settings: Settings,
     render: Path | None = None,
 ) -> Row:
     """Benchmark `fastpose run CLIP --save OUT --workers N [--render VIDEO]` (through cli_probe)
@@ -136,7 +136,7 @@ def part_row(clip: Clip, name: str, benchmark, walls: list[float], cpus: list[fl
 
 @pytest.mark.parametrize("decoder", ["auto", "decord"])
 def test_decode(
-    benchmark, clip: Clip, inference_size: int, results: Results, settings, decoder: str
+    benchmark, clip: Clip, inference_size: int, results: Results, settings: Settings, decoder: str
 ) -> None:
     """Decoding and scaling alone (fastpose's VideoSource at the default inference size), every
     batch; and with decord, the decoder the design first chose."""
@@ -167,7 +167,7 @@ def decoded(clip: Clip, inference_size: int) -> list:
 
 
 def test_landmarker(
-    benchmark, clip: Clip, decoded: list, model_path: Path, results: Results, settings
+    benchmark, clip: Clip, decoded: list, model_path: Path, results: Results, settings: Settings
 ) -> None:
     """One landmarker (`fastpose run`'s defaults: full model, masks) on pre-decoded frames."""
     benchmark.group = parts_group(clip)
