@@ -1,1 +1,1 @@
-"""Throughput benchmarks (issue 4): fastpose against the seed's loop (``tox -e bench``)."""
+"""Benchmarks: fastpose against the seed's per-frame loop (``tox -e bench``; see README.md)."""

@@ -1,4 +1,8 @@
-"""Measuring a run: wall and CPU time, peak RSS of a process tree, time to first logged frame."""
+"""Measuring one process as a user runs it: wall and CPU time, peak RSS of its process tree, and
+(through :mod:`benchmarks.cli_probe`) the time to its first logged frame.
+
+pytest-benchmark times the rounds; this adds what it doesn't see: CPU, memory, start-up.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -28,19 +30,14 @@ SUMMARY = re.compile(
 
 
 class RssSampler:
-    """Samples the RSS of a process and all its descendants until closed.
-
-    ``peak_tree`` is the largest sum over the tree at one instant, ``peak_process`` the largest
-    single process, ``first_tree`` the first sample's sum; all in bytes.
-    """
+    """Samples the RSS of a process and all its descendants until closed: ``peak_tree`` is the
+    largest sum over the tree at one instant, in bytes."""
 
     def __init__(self, pid: int, interval_s: float = SAMPLE_INTERVAL_S) -> None:
         self._root = psutil.Process(pid)
         self._interval_s = interval_s
         self._stop = threading.Event()
-        self.first_tree: int | None = None
         self.peak_tree = 0
-        self.peak_process = 0
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self._thread.start()
 
@@ -49,31 +46,18 @@ class RssSampler:
             procs = [self._root, *self._root.children(recursive=True)]
         except psutil.NoSuchProcess:
             return
-        sizes = []
+        total = 0
         for proc in procs:
             try:
-                sizes.append(proc.memory_info().rss)
+                total += proc.memory_info().rss
             except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
                 continue
-        if sizes:
-            if self.first_tree is None:
-                self.first_tree = sum(sizes)
-            self.peak_tree = max(self.peak_tree, sum(sizes))
-            self.peak_process = max(self.peak_process, max(sizes))
+        self.peak_tree = max(self.peak_tree, total)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._sample()
             self._stop.wait(self._interval_s)
-
-    @property
-    def growth(self) -> int:
-        """How far the tree's RSS rose above its first sample."""
-        return self.peak_tree - (self.first_tree or 0)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def __enter__(self) -> RssSampler:
         return self
@@ -84,30 +68,31 @@ class RssSampler:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self._stop.set()
+        self._thread.join()
 
 
 @dataclass(frozen=True)
 class ProcessRun:
-    """One measured subprocess: wall time from launch to exit, CPU time, peak RSS, its output."""
+    """One measured process: wall time from launch to exit, CPU time, peak RSS, its output."""
 
     wall_s: float
-    cpu_s: float  # user + system seconds of the process and every process it started
-    peak_tree_rss: int  # bytes: the process and its workers together
-    peak_process_rss: int  # bytes: the largest single process
-    first_frame_s: float | None  # seconds from launch to the first logged frame
+    cpu_s: float  # user + system seconds of the process and every process it waited for
+    peak_rss: int  # bytes: the process and its workers together
+    first_frame_s: float | None  # seconds from launch to the first logged frame (cli_probe)
     steady_cpu_s: float | None  # CPU seconds from the first logged frame to the end (cli_probe)
     stdout: str
     stderr: str
 
 
 def run_process(args: list[str], timeout_s: float = 3600) -> ProcessRun:
-    """Run ``python ARGS`` from the project root and measure it.
+    """Run ``python ARGS`` from the project root and measure it; raise RuntimeError if it fails.
 
-    The program prints a JSON line with ``first_frame_at`` (``time.time()`` of its first logged
-    frame) as its last stdout line. Raises RuntimeError if it exits with an error.
+    A program that prints a JSON object as its last stdout line (``benchmarks.cli_probe``,
+    ``benchmarks.baseline``) may give ``first_frame_at`` (the ``time.time()`` of its first logged
+    frame), ``cpu_at_first_frame_s`` and ``cpu_s`` (its CPU seconds then and at the end).
     """
-    launched, start, cpu_before = time.time(), time.perf_counter(), children_cpu_s()
+    launched, start, cpu_before = time.time(), time.perf_counter(), _children_cpu_s()
     with subprocess.Popen(
         [sys.executable, *args],
         cwd=ROOT,
@@ -117,36 +102,45 @@ def run_process(args: list[str], timeout_s: float = 3600) -> ProcessRun:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     ) as proc:
         with RssSampler(proc.pid) as rss:
-            stdout, stderr = proc.communicate(timeout=timeout_s)
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
         wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)}: exit {proc.returncode}\n{stderr[-3000:]}")
-    lines = stdout.strip().splitlines()
-    report = json.loads(lines[-1]) if lines else {}
+        raise RuntimeError(f"python {' '.join(args)}: exit {proc.returncode}\n{stderr[-3000:]}")
+    report = last_json(stdout)
     stamp = report.get("first_frame_at")
     first = None if stamp is None else stamp - launched
     steady = None
-    if report.get("cpu_at_first_frame_s") is not None:
+    if report.get("cpu_at_first_frame_s") is not None and report.get("cpu_s") is not None:
         steady = report["cpu_s"] - report["cpu_at_first_frame_s"]
-    cpu = children_cpu_s() - cpu_before
-    return ProcessRun(wall, cpu, rss.peak_tree, rss.peak_process, first, steady, stdout, stderr)
+    cpu = _children_cpu_s() - cpu_before
+    return ProcessRun(wall, cpu, rss.peak_tree, first, steady, stdout, stderr)
 
 
-def children_cpu_s() -> float:
+def last_json(stdout: str) -> dict:
+    """The JSON object on the last line of ``stdout``, or {} if there is none."""
+    lines = stdout.strip().splitlines()
+    if not lines:
+        return {}
+    try:
+        value = json.loads(lines[-1])
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _children_cpu_s() -> float:
     """CPU seconds of every finished child process (and the children they waited for)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def own_cpu_s() -> float:
-    """CPU seconds of this process, all threads."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 @dataclass(frozen=True)
 class Summary:
-    """fastpose's summary: frames, frames without a person, frames/s (tracker), workers."""
+    """fastpose's summary line: frames, frames without a person, frames/s, landmarkers used."""
 
     frames: int
     without_person: int
@@ -155,9 +149,10 @@ class Summary:
 
 
 def parse_summary(stderr: str) -> Summary:
+    """The summary ``fastpose run`` logs at the end; ValueError if there is none."""
     match = SUMMARY.search(stderr)
     if match is None:
-        raise ValueError(f"no fastpose summary line in the output:\n{stderr[-2000:]}")
+        raise ValueError(f"expected fastpose's summary line in its output, got:\n{stderr[-2000:]}")
     return Summary(int(match[1]), int(match[2]), float(match[3]), int(match[4]))
 
 
@@ -172,23 +167,3 @@ def cpu_model() -> str:
     import platform
 
     return platform.processor() or "unknown CPU"
-
-
-@dataclass
-class InProcessRun:
-    """A block measured in this process; filled in when the block ends."""
-
-    wall_s: float = 0.0
-    cpu_s: float = 0.0  # every thread of this process
-    rss_growth: int = 0  # bytes this process's RSS rose above where it started
-
-
-@contextmanager
-def in_process() -> Iterator[InProcessRun]:
-    """Measure the ``with`` block: wall time, this process's CPU time and RSS growth."""
-    run = InProcessRun()
-    with RssSampler(os.getpid()) as rss:
-        start, cpu = time.perf_counter(), own_cpu_s()
-        yield run
-        run.wall_s, run.cpu_s = time.perf_counter() - start, own_cpu_s() - cpu
-    run.rss_growth = rss.growth

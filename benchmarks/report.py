@@ -1,11 +1,16 @@
-"""The benchmark session's results: one row per measurement, the figures issue 11 sets targets for,
-and both as a markdown report."""
+"""The benchmark session's report: a row per benchmark, each clip's ratio to the baseline loop,
+the figures issues 11, 13, 18 and 19 set targets for, as markdown with the date and the machine.
+
+pytest-benchmark times each benchmark and prints its own table (grouped per clip, so the baseline
+and fastpose stand side by side); a :class:`Row` adds what it doesn't know (frames, CPU, memory,
+start-up) and its best time, so the ratios can be taken. The report is printed at the end of the
+session and written only where ``--fastpose-report PATH`` says.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
-import statistics
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -13,63 +18,63 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from benchmarks.measure import ROOT, cpu_model
-from fastpose.tracker import default_workers
 
-BASELINE, DECODE, LANDMARKER, PIPELINE = "a baseline", "b decode", "c landmarker", "d fastpose run"
-DECODE_DECORD = "b decode with decord"  # the decoder the design first chose, for comparison
-#: Issue 11's targets, per clip: speed-up of `fastpose run` (all workers, whole process, launch to
-#: exit) over the baseline's whole process.
+MB = 1024 * 1024
+#: Issue 11's targets: speed-up of `fastpose run` (all landmarkers, whole process) over the
+#: baseline's whole process, per clip.
 SPEEDUP_TARGETS = {"1080x1920": 3.5, "480x854": 2.5}
 #: On this clip the first frame must reach the outputs this soon after launch (seconds).
 FIRST_FRAME_CLIP, FIRST_FRAME_TARGET = "1080x1920", 1.5
 CORES_BUSY_TARGET = 1.7  # N landmarkers on N = 2 cores
-PER_BUSY_CORE_TARGET = 0.95  # frames per busy core, N landmarkers / 1
-OVERHEAD_TARGET = 1.15  # CPU per frame / (decode + scale + inference, each measured alone)
+OVERHEAD_TARGET = 1.15  # CPU per frame after the first / (decode + inference, each alone)
 #: From this many frames on, frames/s must reach this share of cores / (decode + infer CPU/frame).
 CEILING_FRAMES, CEILING_TARGET = 3000, 0.85
-MEMORY_CLIP, MEMORY_TARGET = "1080x1920", 1024 * 1024 * 1024  # all processes of an N-landmarker run
-#: On this clip the recording must take at most this fraction of the baseline's bytes per frame.
-RRD_TARGET_CLIP, RRD_TARGET = "1080x1920", 0.5
-MB = 1024 * 1024
+MEMORY_CLIP, MEMORY_TARGET = "1080x1920", 1024 * MB  # all processes of an N-landmarker run
+RRD_TARGET_CLIP, RRD_TARGET = "1080x1920", 0.5  # .rrd bytes per frame, fastpose / baseline
+RENDER_TARGET = 1.3  # `run --render` wall / the same run's without it
+BATCH_TARGET = 1.8  # `fastpose run` on each of six clips / `fastpose batch` over them, wall
+MEASURES_TARGET = 0.05  # angles and speeds: CPU per frame / the tracking run's
+
+# What a row is, for the figures; a group's BASELINE row is what its ratios are taken against.
+BASELINE, FASTPOSE, PART = "baseline", "fastpose", "part"
 
 
 @dataclass(frozen=True)
-class Measurement:
-    """One benchmark: the best of its rounds for time, the worst for memory."""
+class Row:
+    """One benchmark: its fastest round's wall time and what else was measured in that round
+    (memory: the largest round)."""
 
-    clip: str  # "1080x1920" or "480x854"
-    kind: str  # BASELINE, DECODE, LANDMARKER or PIPELINE
+    group: str  # the pytest-benchmark group it is shown in
+    clip: str  # "1080x1920", "480x854", "six clips"...
+    name: str  # the command or the part measured
+    role: str  # BASELINE, FASTPOSE or PART
     frames: int
-    seconds: float  # wall time of the fastest round
+    seconds: float
     rounds: int
-    cpu_s: float | None = None  # CPU seconds (all threads and processes) of that round
-    requested_workers: int | None = None  # `fastpose run --workers N`
-    workers: int | None = None  # landmarkers `fastpose run` actually used
-    with_person: int | None = None  # frames in which a person was found
-    rrd_bytes: int | None = None
-    peak_rss: int | None = None  # bytes: a process and its workers together (in_process: growth)
-    peak_process_rss: int | None = None  # bytes: the largest single process
-    first_frame_s: float | None = None  # launch to first logged frame
+    cpu_s: float | None = None  # CPU seconds of every thread and process it waited for
+    peak_rss: int | None = None  # bytes, the whole process tree
+    first_frame_s: float | None = None  # launch to the first logged frame
     steady_cpu_s: float | None = None  # CPU seconds from the first logged frame to the end
-    reported_fps: float | None = None  # fastpose's summary line (time inside the tracker)
-    in_process: bool = False  # measured inside pytest: peak_rss is how far pytest's RSS grew
-    round_seconds: tuple[float, ...] = ()  # every round's wall time, in the order run
+    rrd_bytes: int | None = None
+    with_person: int | None = None  # frames in which a person was found
+    workers: int | None = None  # landmarkers fastpose used
+    requested_workers: int | None = None  # `--workers N`
 
     def __post_init__(self) -> None:
-        if self.frames < 1 or self.seconds <= 0:
-            raise ValueError(f"Measurement: expected frames >= 1 and seconds > 0, got {self}")
+        if self.role not in (BASELINE, FASTPOSE, PART):
+            raise ValueError(f"Row.role: expected one of baseline/fastpose/part, got {self.role!r}")
+        if self.frames < 1 or self.seconds <= 0 or self.rounds < 1:
+            raise ValueError(
+                "Row: expected frames >= 1, seconds > 0 and rounds >= 1, got "
+                f"{self.frames}, {self.seconds}, {self.rounds}"
+            )
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds
 
     @property
-    def ms_per_frame(self) -> float:
-        return 1000 * self.seconds / self.frames
-
-    @property
     def cores_busy(self) -> float | None:
-        """Average cores kept busy: CPU time over wall time."""
         return None if self.cpu_s is None else self.cpu_s / self.seconds
 
     @property
@@ -78,23 +83,15 @@ class Measurement:
 
     @property
     def steady_cpu_ms_per_frame(self) -> float | None:
-        """CPU per frame from the first logged frame on (start-up left out)."""
         return None if self.steady_cpu_s is None else 1000 * self.steady_cpu_s / self.frames
 
     @property
     def rrd_bytes_per_frame(self) -> float | None:
         return None if self.rrd_bytes is None else self.rrd_bytes / self.frames
 
-    @property
-    def label(self) -> str:
-        if self.kind != PIPELINE:
-            return self.kind
-        used = "" if self.workers == self.requested_workers else f" (used {self.workers})"
-        return f"{self.kind} --workers {self.requested_workers}{used}"
-
     def info(self) -> dict[str, object]:
-        """The row as ``benchmark.extra_info`` keeps it."""
-        return {**asdict(self), "fps": self.fps, "rrd_bytes_per_frame": self.rrd_bytes_per_frame}
+        """The row as ``benchmark.extra_info`` keeps it (and ``--benchmark-json`` writes it)."""
+        return {k: v for k, v in {**asdict(self), "fps": self.fps}.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -106,7 +103,18 @@ class Figure:
     value: float
     target: str = ""
     met: bool | None = None
-    percent: bool = False  # shown as a percentage
+    fmt: str = ".2f"
+
+
+def best_seconds(benchmark, measured: list[float]) -> tuple[float, int]:
+    """The fastest round and the number of rounds, as pytest-benchmark timed them; with
+    ``--benchmark-disable`` (no stats) as the benchmark measured them itself."""
+    stats = getattr(benchmark, "stats", None)
+    if stats:
+        return stats.stats.min, stats.stats.rounds
+    if not measured:
+        raise ValueError("best_seconds: expected at least one measured round, got none")
+    return min(measured), len(measured)
 
 
 @dataclass
@@ -117,166 +125,212 @@ class Results:
     rounds: int
     load_before: tuple[float, float, float] = field(default_factory=os.getloadavg)
     started: float = field(default_factory=time.time)
-    rows: list[Measurement] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    extra: list[Figure] = field(default_factory=list)
 
-    def add(self, row: Measurement) -> Measurement:
+    def add(self, benchmark, row: Row) -> Row:
+        """Keep ``row`` and hand it to pytest-benchmark as the benchmark's extra_info."""
         self.rows.append(row)
+        benchmark.extra_info.update(row.info())
         return row
 
-    def find(self, clip: str, kind: str, *, workers: int | None = None) -> Measurement | None:
-        """The row of ``clip`` and ``kind``; for the pipeline, the one run with ``--workers``."""
-        for row in self.rows:
-            if row.clip == clip and row.kind == kind and workers in (None, row.requested_workers):
-                return row
-        return None
+    def find(self, clip: str, name: str) -> Row | None:
+        return next((r for r in self.rows if r.clip == clip and r.name == name), None)
 
-    def _parallel(self, clip: str) -> Measurement | None:
-        """The pipeline run with the most workers asked for, if more than one."""
-        runs = [r for r in self.rows if r.clip == clip and r.kind == PIPELINE]
-        best = max(runs, key=lambda r: r.requested_workers or 0, default=None)
-        return best if best is not None and (best.requested_workers or 0) > 1 else None
+    def baseline(self, group: str) -> Row | None:
+        return next((r for r in self.rows if r.group == group and r.role == BASELINE), None)
 
-    def figures(self, clip: str) -> list[Figure]:
-        """Issue 11's figures for ``clip``, from whatever has been measured so far."""
-        base = self.find(clip, BASELINE)
-        one = self.find(clip, PIPELINE, workers=1)
-        many = self._parallel(clip)
+    # -- figures ---------------------------------------------------------------------------
+    def figures(self) -> list[Figure]:
         out: list[Figure] = []
-        if base and many:
-            n, target = many.requested_workers, SPEEDUP_TARGETS.get(clip)
-            ratio = many.fps / base.fps
-            met = None if target is None else ratio >= target
-            wanted = f">= {target}x" if target else ""
-            name = f"speed-up, whole process: fastpose run --workers {n} / baseline"
-            out.append(Figure(clip, name, ratio, wanted, met))
-        if base and one:
-            name = "speed-up, whole process: fastpose run --workers 1 / baseline"
-            out.append(Figure(clip, name, one.fps / base.fps))
-        if many and many.first_frame_s is not None:
-            name = f"s from launch to the first logged frame (--workers {many.requested_workers})"
-            if clip == FIRST_FRAME_CLIP:
-                wanted, met = f"<= {FIRST_FRAME_TARGET}", many.first_frame_s <= FIRST_FRAME_TARGET
-                out.append(Figure(clip, name, many.first_frame_s, wanted, met))
-            else:
-                out.append(Figure(clip, name, many.first_frame_s))
-        if one and many:
-            out += self._cores(clip, one, many)
-        out += self._cpu(clip, many or one)
-        out += self._memory(clip, many)
-        out += self._shares(clip, one)
-        out += self._rrd(clip, base, many or one)
+        for clip in dict.fromkeys(r.clip for r in self.rows):
+            out += self._clip_figures(clip)
+        return out + self._batch_figures() + self.extra
+
+    def _runs(self, clip: str) -> list[Row]:
+        """`fastpose run` rows of ``clip`` (plain: no --render), fewest workers first."""
+        runs = [r for r in self.rows if r.clip == clip and r.role == FASTPOSE]
+        runs = [r for r in runs if r.requested_workers and "--render" not in r.name]
+        return sorted(runs, key=lambda r: r.requested_workers or 0)
+
+    def _clip_figures(self, clip: str) -> list[Figure]:
+        runs = self._runs(clip)
+        if not runs:
+            return []
+        many = runs[-1]
+        n = many.requested_workers
+        base = next((r for r in self.rows if r.clip == clip and r.role == BASELINE), None)
+        out: list[Figure] = []
+        if base is not None:
+            for run in runs:
+                target = SPEEDUP_TARGETS.get(clip) if run is many and n and n > 1 else None
+                out.append(figure(
+                    clip, f"speed-up, whole process: {run.name} / baseline", run.fps / base.fps,
+                    target, ">=", "x",
+                ))  # fmt: skip
+        if many.first_frame_s is not None:
+            target = FIRST_FRAME_TARGET if clip == FIRST_FRAME_CLIP else None
+            name = f"s from launch to the first logged frame ({many.name})"
+            out.append(figure(clip, name, many.first_frame_s, target, "<="))
+        if many.cores_busy is not None:
+            target = CORES_BUSY_TARGET if n == 2 else None
+            out.append(figure(clip, f"cores busy ({many.name})", many.cores_busy, target, ">="))
+        out += self._cpu_figures(clip, many)
+        if many.peak_rss is not None:
+            target = MEMORY_TARGET / MB if clip == MEMORY_CLIP else None
+            name = f"peak RSS MB, all processes ({many.name})"
+            out.append(figure(clip, name, many.peak_rss / MB, target, "<=", fmt=".0f"))
+        if base and base.rrd_bytes and many.rrd_bytes:
+            ratio = many.rrd_bytes_per_frame / base.rrd_bytes_per_frame
+            target = RRD_TARGET if clip == RRD_TARGET_CLIP else None
+            out.append(figure(clip, ".rrd bytes/frame: fastpose / baseline", ratio, target, "<="))
+        renders = [r for r in self.rows if r.clip == clip and "--render" in r.name]
+        rendered = renders[0] if renders else None
+        plain = self.find(clip, rendered.name.split(" --render")[0]) if rendered else None
+        if rendered and plain:
+            name = f"wall: {rendered.name} / {plain.name}"
+            out.append(figure(clip, name, rendered.seconds / plain.seconds, RENDER_TARGET, "<="))
+            if rendered.cpu_s and plain.cpu_s:
+                out.append(Figure(clip, "CPU: the same two", rendered.cpu_s / plain.cpu_s))
         return out
 
-    def _cores(self, clip: str, one: Measurement, many: Measurement) -> list[Figure]:
-        """Cores kept busy by N landmarkers, and the frames each busy core makes against one's."""
-        out = []
-        n = many.requested_workers or 1
-        if many.cores_busy:
-            met = many.cores_busy >= CORES_BUSY_TARGET if n == 2 else None
-            wanted = f">= {CORES_BUSY_TARGET}" if n == 2 else ""
-            name = f"cores busy, --workers {n}"
-            out.append(Figure(clip, name, many.cores_busy, wanted, met))
-        if one.cores_busy and many.cores_busy:
-            ratio = (many.fps / many.cores_busy) / (one.fps / one.cores_busy)
-            name = f"frames/s per busy core: --workers {n} / --workers 1"
-            wanted = f">= {PER_BUSY_CORE_TARGET:.0%}"
-            out.append(Figure(clip, name, ratio, wanted, ratio >= PER_BUSY_CORE_TARGET, True))
-        paired = [a / b for a, b in zip(one.round_seconds, many.round_seconds, strict=False)]
-        if len(paired) > 1:  # the 1- and N-landmarker runs of a round ran back to back
-            each = ", ".join(f"{e:.2f}" for e in paired)
-            name = f"speed-up --workers {n} / --workers 1, round by round ({each}): median"
-            out.append(Figure(clip, name, statistics.median(paired)))
-        return out
-
-    def _cpu(self, clip: str, run: Measurement | None) -> list[Figure]:
-        """CPU per frame against decode + scale + inference measured alone, and frames/s against
-        what the cores could do at that CPU per frame."""
-        decode, infer = self.find(clip, DECODE), self.find(clip, LANDMARKER)
-        if not (run and decode and infer and decode.cpu_ms_per_frame and infer.cpu_ms_per_frame):
+    def _cpu_figures(self, clip: str, run: Row) -> list[Figure]:
+        """CPU per frame against decode + inference measured alone, and frames/s against what
+        the cores could do at that CPU per frame."""
+        parts = [r for r in self.rows if r.clip == clip and r.role == PART and r.cpu_ms_per_frame]
+        decode = next((r for r in parts if r.name == DECODE), None)
+        infer = next((r for r in parts if r.name == LANDMARKER), None)
+        if decode is None or infer is None:
             return []
         alone = decode.cpu_ms_per_frame + infer.cpu_ms_per_frame
-        n = run.requested_workers
-        out = [Figure(clip, "CPU ms/frame of decode + scale + inference, each alone", alone)]
-        if run.cpu_ms_per_frame:
-            name = f"CPU per frame, whole process (--workers {n}) / decode + scale + inference"
-            out.append(Figure(clip, name, run.cpu_ms_per_frame / alone, percent=True))
+        out = [Figure(clip, "CPU ms/frame of decode + inference, each alone", alone, fmt=".1f")]
         if run.steady_cpu_ms_per_frame:
+            name = f"CPU per frame after the first frame ({run.name}) / decode + inference"
             ratio = run.steady_cpu_ms_per_frame / alone
-            name = (
-                f"CPU per frame after the first frame (--workers {n}) / decode + scale + inference"
-            )
-            wanted = f"<= {OVERHEAD_TARGET:.0%}"
-            out.append(Figure(clip, name, ratio, wanted, ratio <= OVERHEAD_TARGET, True))
-        ceiling = min(n or 1, default_workers()) * 1000 / alone
-        ratio = run.fps / ceiling
-        name = f"frames/s (--workers {n}) / (cores / CPU per frame of decode + scale + inference)"
+            out.append(figure(clip, name, ratio, OVERHEAD_TARGET, "<=", "%"))
+        cores = min(run.workers or 1, os.cpu_count() or 1)
+        ratio = run.fps / (cores * 1000 / alone)
+        name = f"frames/s ({run.name}) / (cores / CPU per frame of decode + inference)"
         if run.frames >= CEILING_FRAMES:
-            wanted = f">= {CEILING_TARGET:.0%}"
-            out.append(Figure(clip, name, ratio, wanted, ratio >= CEILING_TARGET, True))
+            out.append(figure(clip, name, ratio, CEILING_TARGET, ">=", "%"))
         else:
-            out.append(Figure(clip, f"{name} (target from {CEILING_FRAMES} frames)", ratio,
-                              percent=True))  # fmt: skip
+            out.append(figure(clip, f"{name} (target from {CEILING_FRAMES} frames)", ratio,
+                               unit="%"))  # fmt: skip
         return out
 
-    def _memory(self, clip: str, many: Measurement | None) -> list[Figure]:
-        if many is None or many.peak_rss is None:
-            return []
-        name = f"peak RSS MB, all processes (--workers {many.requested_workers})"
-        value = many.peak_rss / MB
-        if clip == MEMORY_CLIP:
-            wanted, met = f"<= {MEMORY_TARGET // MB}", many.peak_rss <= MEMORY_TARGET
-            return [Figure(clip, name, value, wanted, met)]
-        return [Figure(clip, name, value)]
-
-    def _shares(self, clip: str, one: Measurement | None) -> list[Figure]:
-        """Decode and inference ms/frame as shares of the 1-worker pipeline's ms/frame."""
-        if one is None:
-            return []
-        out = []
-        for kind in (DECODE, LANDMARKER):
-            row = self.find(clip, kind)
-            if row is not None:
-                name = f"{kind[2:]} share of the 1-worker time per frame"
-                out.append(Figure(clip, name, row.ms_per_frame / one.ms_per_frame, percent=True))
-        rest = 1 - sum(f.value for f in out)
-        if len(out) == 2 and rest >= 0:  # below 0 when decoding overlaps inference
-            name = "rest of it (start-up, smoothing, logging)"
-            out.append(Figure(clip, name, rest, percent=True))
+    def _batch_figures(self) -> list[Figure]:
+        out: list[Figure] = []
+        for base in [r for r in self.rows if r.role == BASELINE and r.name == RUN_EACH]:
+            batch = self.find(base.clip, BATCH)
+            if batch is None:
+                continue
+            name = f"speed-up: {base.name} / {batch.name}"
+            target = BATCH_TARGET if base.clip == BATCH_CLIPS else None  # set for six clips
+            ratio = base.seconds / batch.seconds
+            out.append(figure(base.clip, name, ratio, target, ">=", "x"))
+            if base.cpu_s and batch.cpu_s:
+                name = "CPU: the same two (start-up paid once, not six times)"
+                out.append(Figure(base.clip, name, base.cpu_s / batch.cpu_s))
+            ray = self.find(base.clip, BATCH_RAY)
+            if ray is not None:
+                name = f"Ray's overhead: {ray.name} - {batch.name}, s"
+                out.append(Figure(base.clip, name, ray.seconds - batch.seconds, fmt="+.1f"))
         return out
 
-    def _rrd(self, clip: str, base: Measurement | None, ours: Measurement | None) -> list[Figure]:
-        if not (base and ours and base.rrd_bytes and ours.rrd_bytes):
-            return []
-        ratio = ours.rrd_bytes_per_frame / base.rrd_bytes_per_frame
-        name = ".rrd bytes/frame: fastpose / baseline"
-        if clip == RRD_TARGET_CLIP:
-            return [Figure(clip, name, ratio, f"<= {RRD_TARGET}", ratio <= RRD_TARGET)]
-        return [Figure(clip, name, ratio)]
-
+    # -- markdown --------------------------------------------------------------------------
     def markdown(self) -> str:
-        clips = list(dict.fromkeys(r.clip for r in self.rows))
-        lines = [*self._header(), "", "## Measurements", "", *_rows_table(self.rows), ""]
-        figures = [f for c in clips for f in self.figures(c)]
-        lines += ["## Against the targets of issue 11", "", *_figures_table(figures)]
+        lines = [*self._header()]
+        for group in sorted(dict.fromkeys(r.group for r in self.rows), key=self._group_order):
+            lines += ["", f"## {group}", "", *self._table(group)]
+        figures = self.figures()
+        if figures:
+            lines += ["", "## Figures and their targets (issues 11, 13, 18, 19)", ""]
+            lines += _figures_table(figures)
         return "\n".join(lines) + "\n"
 
     def _header(self) -> list[str]:
-        load_after, started = os.getloadavg(), time.localtime(self.started)
+        started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.started))
         return [
             "# fastpose benchmarks",
             "",
-            f"- machine: {cpu_model()}, {os.cpu_count()} cores, {platform.machine()}, no GPU; "
-            f"Python {platform.python_version()}, {_versions()}",
-            f"- fastpose: {_revision()}; run {time.strftime('%Y-%m-%d %H:%M', started)}",
-            f"- {self.frames} frames per clip, best of {self.rounds} round(s); "
-            f"load average (1 min) {self.load_before[0]:.2f} before, {load_after[0]:.2f} after",
-            "- other jobs may share this machine (see the load average): the figures are noisy",
+            f"- date: {started}; fastpose {_revision()}",
+            f"- machine: {cpu_model()} (/proc/cpuinfo), {os.cpu_count()} cores, "
+            f"{platform.machine()}, no GPU; Python {platform.python_version()}, {_versions()}",
+            f"- {self.frames} frames per clip; time: the fastest of {self.rounds} round(s) "
+            "(pytest-benchmark's min), whole processes from launch to exit unless marked 'alone'",
+            f"- load average (1 min) {self.load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} "
+            "after: other jobs on this machine make the figures noisy",
         ]
+
+    def _group_order(self, group: str) -> int:
+        """The clips' groups first (as measured), then the others."""
+        clip = next(r.clip for r in self.rows if r.group == group)
+        return 0 if clip.split("x")[0].isdigit() else 1
+
+    def _table(self, group: str) -> list[str]:
+        base = self.baseline(group)
+        columns = [
+            "benchmark", "frames", "best s", "frames/s", "frames/s / baseline's", "CPU s",
+            "cores busy", "peak RSS MB", "s to first logged frame",
+            "CPU ms/frame after the first", ".rrd bytes/frame", "landmarkers", "with a person",
+        ]  # fmt: skip
+        out = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+        rows = [r for r in self.rows if r.group == group]
+        for r in sorted(rows, key=lambda r: (r.role != BASELINE, r.name)):
+            ratio = "–" if base is None else f"{r.fps / base.fps:.2f}x"
+            cells = [
+                r.name, str(r.frames), f"{r.seconds:.2f}", f"{r.fps:.1f}", ratio,
+                _num(r.cpu_s, ".1f"), _num(r.cores_busy, ".2f"),
+                _num(None if r.peak_rss is None else r.peak_rss / MB, ".0f"),
+                _num(r.first_frame_s, ".2f"), _num(r.steady_cpu_ms_per_frame, ".1f"),
+                _num(r.rrd_bytes_per_frame, ",.0f"), _num(r.workers, "d"),
+                _num(r.with_person, "d"),
+            ]  # fmt: skip
+            out.append("| " + " | ".join(cells) + " |")
+        return out
+
+
+# The rows' names the figures look for.
+DECODE, DECODE_DECORD = "decode (alone)", "decode with decord (alone)"
+LANDMARKER = "landmarker (alone)"
+RUN_EACH, BATCH_CLIPS = "fastpose run on each in turn", "6 clips"
+BATCH, BATCH_RAY = "fastpose batch", "fastpose batch --ray"
+
+
+def figure(
+    clip: str,
+    name: str,
+    value: float,
+    target: float | None = None,
+    op: str = ">=",
+    unit: str = "",
+    fmt: str = ".2f",
+) -> Figure:
+    """A figure held to ``value OP target`` when there is a target; ``unit`` "%" shows it as a
+    percentage, "x" as a factor."""
+    fmt = (".2%" if value < 0.1 else ".0%") if unit == "%" else fmt
+    if target is None:
+        return Figure(clip, name, value, fmt=fmt)
+    shown = f"{target:.0%}" if unit == "%" else f"{target:g}{unit}"
+    met = value >= target if op == ">=" else value <= target
+    return Figure(clip, name, value, f"{op} {shown}", met, fmt)
+
+
+def _figures_table(figures: list[Figure]) -> list[str]:
+    out = ["| clip | figure | value | target | met |", "| --- | --- | --- | --- | --- |"]
+    for f in figures:
+        met = "" if f.met is None else ("yes" if f.met else "**no**")
+        out.append(f"| {f.clip} | {f.name} | {format(f.value, f.fmt)} | {f.target} | {met} |")
+    return out
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
 
 
 def _versions() -> str:
     parts = []
-    for name in ("mediapipe", "rerun-sdk", "decord", "opencv-contrib-python"):
+    for name in ("mediapipe", "rerun-sdk", "opencv-contrib-python", "pytest-benchmark"):
         try:
             parts.append(f"{name} {version(name)}")
         except PackageNotFoundError:
@@ -285,62 +339,23 @@ def _versions() -> str:
 
 
 def _revision() -> str:
-    """The commit measured, flagged when the working tree differs from it."""
+    """The commit measured, flagged when fastpose/ differs from it."""
+
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True)
+        return run.stdout.strip()
+
     try:
-        head = _git("rev-parse", "--short", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "fastpose")
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "fastpose")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown revision"
+        return "(unknown revision)"
     return f"{head}{' + uncommitted changes in fastpose/' if dirty else ''}"
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def _num(value: float | None, fmt: str) -> str:
-    return "–" if value is None else format(value, fmt)
-
-
-def _mb(value: int | None) -> str:
-    return "–" if value is None else f"{value / MB:.0f}"
-
-
-def _rows_table(rows: list[Measurement]) -> list[str]:
-    columns = [
-        "clip", "measure", "frames", "s", "frames/s", "ms/frame", "cores busy",
-        "frames with a person", ".rrd bytes/frame", "peak RSS MB (all processes)",
-        "largest process MB", "s to first logged frame", "CPU ms/frame",
-        "CPU ms/frame after the first frame", "fastpose's own frames/s",
-    ]  # fmt: skip
-    out = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    for r in rows:
-        cells = [
-            r.clip, r.label, str(r.frames),
-            f"{r.seconds:.1f}", f"{r.fps:.1f}", f"{r.ms_per_frame:.1f}", _num(r.cores_busy, ".2f"),
-            _num(r.with_person, "d"), _num(r.rrd_bytes_per_frame, ",.0f"),
-            f"+{_mb(r.peak_rss)} in pytest" if r.in_process else _mb(r.peak_rss),
-            _mb(r.peak_process_rss),
-            _num(r.first_frame_s, ".2f"), _num(r.cpu_ms_per_frame, ".1f"),
-            _num(r.steady_cpu_ms_per_frame, ".1f"), _num(r.reported_fps, ".1f"),
-        ]  # fmt: skip
-        out.append("| " + " | ".join(cells) + " |")
-    return out
-
-
-def _figures_table(figures: list[Figure]) -> list[str]:
-    out = ["| clip | figure | value | target | met |", "| --- | --- | --- | --- | --- |"]
-    for f in figures:
-        value = f"{f.value:.0%}" if f.percent else f"{f.value:.2f}"
-        met = "" if f.met is None else ("yes" if f.met else "**no**")
-        out.append(f"| {f.clip} | {f.name} | {value} | {f.target} | {met} |")
-    return out
-
-
 def write(results: Results, path: Path) -> str:
-    """Write the report to ``path``; returns its text."""
+    """Write the report to ``path`` (its folder made if need be); returns its text."""
     text = results.markdown()
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return text
