@@ -7,6 +7,8 @@ a random order each frame, a person lost for a while, the same person returned t
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import replace
 
@@ -39,17 +41,25 @@ def _person(frames: int, x0: float, speed: float, phase: int = 0, y: float = 0) 
     )
 
 
-def _batch(people: list[np.ndarray], present: np.ndarray, slots: np.ndarray) -> PoseBatch:
+def _batch(
+    people: list[np.ndarray],
+    present: np.ndarray,
+    slots: np.ndarray,
+    bodies: list[np.ndarray] | None = None,
+) -> PoseBatch:
     """Poses of ``people`` (each (T, 33, 2) pixels) where ``present`` (T, N), person n in slot
-    ``slots[t, n]``."""
+    ``slots[t, n]``; their world landmarks a real body's: ``bodies[n]`` (T, 33, 3), by default
+    the squatting woman's (MediaPipe's reference world landmarks of pose_squats.mp4, in turn)."""
     t, n = present.shape
     landmarks = np.full((t, n, 33, 5), np.nan, np.float32)
     world = np.full((t, n, 33, 3), np.nan, np.float32)
+    her = _reference_world()
     for p, xy in enumerate(people):
         rows = np.flatnonzero(present[:, p])
+        body = her[np.arange(t) % len(her)] if bodies is None else bodies[p]
         landmarks[rows, slots[rows, p], :, :2] = xy[rows] / [W, H]
         landmarks[rows, slots[rows, p], :, 2:] = [0.0, 0.9, 0.9]
-        world[rows, slots[rows, p]] = 0.1
+        world[rows, slots[rows, p]] = body[rows]
     frame = np.arange(t, dtype=np.int64)
     return PoseBatch(frame, frame / FPS, frame / FPS, landmarks, world)
 
@@ -369,6 +379,7 @@ def test_someone_else_where_a_person_was_gets_a_new_id(track_poses, tmp_path_fac
     assert set(woman[woman >= 0]) == {1}
 
 
+@functools.cache
 def _squats_looks(swap: bool = False) -> np.ndarray:
     """(65, K) the squatting woman's real descriptors (pose_squats' frames under MediaPipe's
     reference landmarks, torso fallback); ``swap``: her frames' colours inverted, the
@@ -424,7 +435,62 @@ def test_a_returning_person_is_reidentified_only_when_all_agree(gap, swap, moved
     assert (ids[0] == ids[-1]) == same
 
 
+@functools.cache
 def _reference_world() -> np.ndarray:
-    import json
+    """MediaPipe's (65, 33, 3) world landmarks of pose_squats.mp4's woman."""
+    world = json.loads(data_file("pose_squats_3d.full.json").read_text())
+    return np.array(world, dtype=np.float32)
 
-    return np.array(json.loads(data_file("pose_squats_3d.full.json").read_text()), dtype=np.float32)
+
+def _short_legs(world: np.ndarray, factor: float = 0.2) -> np.ndarray:
+    """``world`` (..., 33, 3) with thighs and shins ``factor`` as long (the feet moved with the
+    ankles): a body no adult's proportions come near."""
+    out = world.copy()
+    for hip, knee, ankle, heel, toe in ((23, 25, 27, 29, 31), (24, 26, 28, 30, 32)):
+        thigh = world[..., knee, :] - world[..., hip, :]
+        shin = world[..., ankle, :] - world[..., knee, :]
+        out[..., knee, :] = world[..., hip, :] + factor * thigh
+        shift = out[..., knee, :] + factor * shin - world[..., ankle, :]
+        for j in (ankle, heel, toe):
+            out[..., j, :] = world[..., j, :] + shift
+    return out
+
+
+@pytest.mark.parametrize(
+    ("body", "gate", "same"),
+    [
+        ("hers", None, True),  # her own body back: her id
+        ("short legs", None, False),  # her body with legs a fifth as long: the default refuses
+        ("hers", 0.12, True),  # at a gate tight enough to tell two adults apart: still her
+        ("the man's", 0.12, False),  # pose2sim_single_cam01's man, tracked: someone else
+    ],
+)
+def test_a_returning_body_of_other_proportions_is_someone_else(track_clip, body, gate, same):
+    """The woman lost for 3 s and back in the same place, in the same colours, the same size in
+    the image: only her world landmarks' proportions (reid_proportions) can tell whether the
+    pose is hers; a real man's body (his world landmarks as fastpose tracks them) is told apart
+    at a gate of 0.12 (adults differ by 0.09-0.23), a gross mismatch at the default (0.9)."""
+    frames, gap = 220, 90
+    person = _person(frames, 300, 0)
+    center = person.mean(axis=(0, 1))
+    person = (person - center) * 0.3 + center
+    present = np.ones((frames, 1), bool)
+    present[100 : 100 + gap] = False
+    slots = np.zeros((frames, 1), int)
+    her = _reference_world()
+    k = np.arange(frames) % len(her)
+    world = her[k].copy()
+    back = slice(100 + gap, None)
+    if body == "short legs":
+        world[back] = _short_legs(world[back])
+    elif body == "the man's":
+        man = track_clip("pose2sim_single_cam01.mp4", 1).poses.world[:, 0]
+        assert np.isfinite(man).all()
+        world[back] = man[np.arange(frames - 100 - gap) % len(man)]
+    poses = _batch([person], present, slots, [world])
+    looks = _squats_looks()[k]
+    poses = replace(poses, appearance=looks[:, None].astype(np.float32))
+    options = {} if gate is None else {"reid_proportions": gate}
+    (ids,) = _by_person(_ids("auto", poses, **options), present, slots)
+    assert len(set(ids[:100])) == 1 and len(set(ids[100:])) == 1
+    assert (ids[0] == ids[-1]) == same
