@@ -124,12 +124,12 @@ def one_person(tmp_path_factory) -> Run:
 @pytest.fixture(scope="module")
 def two_people(tmp_path_factory) -> Run:
     """`fastpose run sports2d_demo.mp4 --num-poses 2`, its first 80 frames (a second person
-    from frame ~59 on), writing a recording and the landmark table."""
+    from frame ~59 on; no masks, 1 s less), writing a recording and the landmark table."""
     out = tmp_path_factory.mktemp("demo")
     rrd, export = out / "d.rrd", out / "d.parquet"
     done = run_cli(
         "run", data_file("sports2d_demo.mp4"), "--num-poses", "2", "--max-frames", "80",
-        "--save", rrd, "--export", export, "--no-progress",
+        "--no-segment", "--save", rrd, "--export", export, "--no-progress",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return _read(rrd, export, None, None, "sports2d_demo.mp4")
