@@ -184,6 +184,65 @@ def test_squats_knee_flexion_3d_follows_mediapipe_reference(track_clip):
     assert np.nanmax(measures.column("right knee")[:, 0]) > 60
 
 
+#: MediaPipe's landmark indices of the left side (the right one's are one more).
+LEFT = {"shoulder": 11, "elbow": 13, "wrist": 15, "hip": 23, "knee": 25, "ankle": 27,
+        "heel": 29, "toe": 31}  # fmt: skip
+
+
+def flexion(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Degrees between the vectors ``u`` and ``v`` (N, 3), 0 when they point the same way."""
+    cos = np.einsum("nd,nd->n", u, v) / (np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def reference_3d(world: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]:
+    """The 3D flexions of one person's world landmarks (N, 33, 3), written out from the segments
+    Pose2Sim's angles join (knee: hip-knee-ankle, hip: trunk and thigh, shoulder: trunk and arm,
+    elbow: arm and forearm, ankle: shank and foot from square, trunk: from vertical); ``seen``
+    (N, 33) the landmarks that count (the rest make NaN)."""
+    w = np.where(seen[..., None], world.astype(np.float64), np.nan)
+    neck, mid_hip = (w[:, 11] + w[:, 12]) / 2, (w[:, 23] + w[:, 24]) / 2
+    out = {}
+    for side, extra in (("left", 0), ("right", 1)):
+        j = {k: w[:, i + extra] for k, i in LEFT.items()}
+        out[f"{side} knee 3d"] = flexion(j["knee"] - j["hip"], j["ankle"] - j["knee"])
+        out[f"{side} hip 3d"] = flexion(mid_hip - neck, j["knee"] - j["hip"])
+        out[f"{side} shoulder 3d"] = flexion(mid_hip - neck, j["elbow"] - j["shoulder"])
+        out[f"{side} elbow 3d"] = flexion(j["elbow"] - j["shoulder"], j["wrist"] - j["elbow"])
+        out[f"{side} ankle 3d"] = 90 - flexion(j["ankle"] - j["knee"], j["toe"] - j["heel"])
+    up = np.broadcast_to([0.0, -1.0, 0.0], neck.shape)  # MediaPipe's world y points down
+    out["trunk 3d"] = flexion(neck - mid_hip, up)
+    return out
+
+
+@pytest.mark.parametrize(("name", "num_poses"), CLIPS[:2])
+def test_3d_angles_equal_an_independent_reference(track_clip, name, num_poses):
+    """Every 3D angle of every tracked person, frame by frame, equals the flexion written out
+    here from MediaPipe's landmark indices (so an angle taken on the wrong side, joint or segment
+    fails), NaN where a landmark it needs is not visible (< 0.5)."""
+    clip = track_clip(name, num_poses)
+    poses = clip.poses
+    measures = measure_all(clip, Measurer(clip.info.width, clip.info.height))
+    names_3d = [n for n in measures.names if n.endswith(" 3d")]
+    compared = 0
+    for track in np.unique(poses.ids[poses.ids >= 0]):
+        rows, slots = np.nonzero(poses.ids == track)
+        lm = poses.landmarks[rows, slots]
+        seen = np.isfinite(lm[..., :2]).all(axis=-1) & (lm[..., 3] >= 0.5)
+        reference = reference_3d(poses.world[rows, slots], seen)
+        assert sorted(reference) == sorted(names_3d)
+        for angle, expected in reference.items():
+            got = measures.values[rows, slots, measures.index(angle)]
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=angle)
+            np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=(name, track, angle))
+            compared += np.isfinite(expected).sum()
+        if len(rows) > 30:  # the sides differ: a swap would show
+            for joint in ("knee", "hip", "elbow"):
+                diff = reference[f"right {joint} 3d"] - reference[f"left {joint} 3d"]
+                assert np.nanmax(np.abs(diff)) > 3, (name, track, joint)
+    assert compared > 0.5 * len(poses) * len(names_3d)
+
+
 @pytest.mark.parametrize("dims", ["2d", "3d"])
 @pytest.mark.parametrize(("name", "num_poses"), CLIPS[:2])
 def test_kernels_equal_the_plain_python_reference(track_clip, name, num_poses, dims):

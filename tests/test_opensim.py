@@ -8,9 +8,12 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
+import pytest
 from test_measures import blank, run_sink
 
 from fastpose.measures import Measurer
+from fastpose.sinks.angles import AnglesTable
 from fastpose.sinks.opensim import MotWriter, TrcWriter
 
 #: Pose2Sim's Markers_BlazePose.xml, in its order.
@@ -135,3 +138,59 @@ def test_one_file_per_track_and_mot_as_sports2d_writes_it(track_clip, tmp_path):
     assert all(len(r) == len(columns) for r in rows)
     knee = [float(r[columns.index("right knee")] or "nan") for r in rows]
     assert sum(math.isfinite(k) for k in knee) > 0.5 * len(rows)
+
+
+def read_mot(path: Path) -> tuple[list[str], np.ndarray]:
+    """A MOT file's columns and values (rows x columns, NaN for an empty cell), read as OpenSim
+    does: the header up to ``endheader``, then tab-separated rows, as many as ``nRows`` says."""
+    lines = path.read_text().split("\n")
+    end = lines.index("endheader")
+    header = dict(line.split("=") for line in lines[:end] if "=" in line)
+    columns = lines[end + 1].split("\t")
+    rows = [r.split("\t") for r in lines[end + 2 : -1]]
+    assert lines[-1] == "" and int(header["nRows"]) == len(rows)
+    assert int(header["nColumns"]) == len(columns) and all(len(r) == len(columns) for r in rows)
+    return columns, np.array([[float(c) if c else np.nan for c in r] for r in rows])
+
+
+@pytest.mark.parametrize(
+    ("clip_name", "num_poses"), [("pose_squats.mp4", 1), ("sports2d_demo.mp4", 2)]
+)
+def test_mot_values_are_the_angles_tables(track_clip, tmp_path, clip_name, num_poses):
+    """Every angle of every MOT row equals the angles table's value of that track, time and
+    measure (to the file's 4 decimals), gaps filled or left empty alike; squats with a person
+    lost for 5 frames (filled) and 12 (left empty)."""
+    clip = track_clip(clip_name, num_poses)
+    drop = None
+    if num_poses == 1:
+        short, long_ = blank(range(20, 25)), blank(range(40, 52))
+        drop = lambda p: long_(short(p))  # noqa: E731
+    w, h = clip.info.width, clip.info.height
+    mot = run_sink(MotWriter(tmp_path / "a.mot"), clip, tmp_path, Measurer(w, h), drop)
+    table = run_sink(AnglesTable(tmp_path / "a.parquet"), clip, tmp_path, Measurer(w, h), drop)
+    rows = pq.read_table(table.claimed["a.parquet"]).to_pydict()
+    expected: dict[tuple[int, str], dict[float, float]] = {}
+    for person, measure, unit, t, v in zip(
+        rows["person"], rows["measure"], rows["unit"], rows["time_s"], rows["value"], strict=True
+    ):
+        if unit == "deg":
+            expected.setdefault((person, measure), {})[round(t, 6)] = v
+    tracks = sorted({p for p, _ in expected})
+    names = {t: "a.mot" if len(tracks) == 1 else f"a_{t}.mot" for t in tracks}
+    assert sorted(mot.claimed) == sorted(names.values())
+    compared = 0
+    for track, name in names.items():
+        columns, values = read_mot(mot.claimed[name])
+        times = [round(t, 6) for t in values[:, 0]]
+        for c, measure in enumerate(columns[1:], start=1):
+            table_values = expected[(track, measure)]
+            assert sorted(table_values) == times, (track, measure)
+            want = np.array([table_values[t] for t in times])
+            np.testing.assert_array_equal(np.isnan(values[:, c]), np.isnan(want), err_msg=measure)
+            np.testing.assert_allclose(values[:, c], want, atol=5.1e-5, err_msg=(track, measure))
+            compared += np.isfinite(want).sum()
+    assert compared > 1000
+    if num_poses == 1:
+        columns, values = read_mot(mot.claimed["a.mot"])
+        knee = values[:, columns.index("right knee")]
+        assert np.isfinite(knee[20:25]).all() and np.isnan(knee[40:52]).all()

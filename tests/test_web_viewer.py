@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,12 +38,38 @@ VIEWPORT = {"width": 1280, "height": 800}
 #: video, mask and skeleton; the left half) and "Raw video" (right, middle).
 RESULT_PANEL = (slice(70, 760), slice(10, 760))
 RAW_PANEL = (slice(380, 560), slice(780, 1270))
+#: ... and, measured on the screenshot of 2026-12-07: Result's image (above the plot), the
+#: "Joint angles" plot right of its legend, the "3D pose" view.
+RESULT_IMAGE = (slice(70, 585), slice(10, 760))
+ANGLES_PLOT = (slice(615, 745), slice(120, 760))
+POSE_3D = (slice(60, 345), slice(775, 1270))
 #: Drawn: the panels' pixel standard deviation (over channels and pixels) and, for Result, the
 #: share of colourful pixels (max - min channel > 40). Measured 2026-12-06 (2-core VM), Result std
 #: and colourful share, Raw std: the loading screen (dark, uniform) 1.7, 0.000, 1.7; the empty
 #: layout ("No data available.") 4.2, 0.000, 10.0; the drawn recording 54.1, 0.062, 46.6.
 MIN_STD = 25.0
 MIN_COLOURFUL = 0.02
+#: The skeleton's colour (RGB): track 0's (0, 190, 255) tinted 45 % towards white, as
+#: fastpose.sinks.rerun draws bones and keypoints over the mask; a pixel within SKELETON_TOLERANCE
+#: of it on every channel is the skeleton's. Measured 2026-12-07 (2-core VM, drawn): 0.66 % of
+#: Result's image, 0.58 % of the 3D view, 0.00 % of the raw video (the same frames, no skeleton).
+SKELETON_RGB = (115, 219, 255)
+SKELETON_TOLERANCE = 20
+MIN_SKELETON = 0.002
+#: The plot's series colours (RGB) of the main joints (fastpose.sinks.rerun_measures); a series
+#: is drawn when MIN_SERIES of the plot's pixels are within SERIES_TOLERANCE of its colour
+#: (measured 2026-12-07: 0.11-0.54 % each; 0 before the plot is drawn).
+SERIES_RGB = {
+    "right knee": (230, 50, 50),
+    "right hip": (255, 150, 40),
+    "right elbow": (230, 70, 170),
+    "left knee": (50, 110, 240),
+    "left hip": (40, 200, 230),
+    "left elbow": (140, 90, 240),
+}
+SERIES_TOLERANCE = 30
+MIN_SERIES = 0.0004
+MIN_SERIES_DRAWN = 4
 #: Waits, times TIMEOUT_SCALE: SwiftShader draws on the CPU, so another busy process slows it.
 DRAW_TIMEOUT_S = scaled(120.0)
 SERVE_TIMEOUT_S = scaled(120.0)
@@ -59,19 +86,65 @@ def _chromium() -> str:
     return path
 
 
-def _panel_stats(png: Path) -> tuple[float, float, float]:
-    """Result's std and colourful share, Raw video's std."""
+@dataclass(frozen=True)
+class Drawn:
+    """What a screenshot shows: Result's std and colourful share, Raw video's std (the video),
+    the skeleton's share of Result's image, the 3D view and the raw video, and the main joints'
+    series seen in the plot."""
+
+    result_std: float
+    colourful: float
+    raw_std: float
+    skeleton_result: float
+    skeleton_3d: float
+    skeleton_raw: float
+    series: tuple[str, ...]
+
+    @property
+    def video(self) -> bool:
+        return (
+            self.result_std >= MIN_STD
+            and self.colourful >= MIN_COLOURFUL
+            and self.raw_std >= MIN_STD
+        )
+
+    @property
+    def poses(self) -> bool:
+        """The skeleton over the video (and not in the raw video: it is the poses, not the
+        video's own colours), in the 3D view, and the joints' series plotted."""
+        return (
+            self.skeleton_result >= MIN_SKELETON
+            and self.skeleton_result > 20 * self.skeleton_raw
+            and self.skeleton_3d >= MIN_SKELETON
+            and len(self.series) >= MIN_SERIES_DRAWN
+        )
+
+
+def _share(image: np.ndarray, region: tuple[slice, slice], rgb, tolerance: int) -> float:
+    """The share of ``region``'s pixels within ``tolerance`` of ``rgb`` on every channel."""
+    return float((np.abs(image[region] - np.array(rgb)).max(axis=-1) <= tolerance).mean())
+
+
+def _panel_stats(png: Path) -> Drawn:
     import cv2
 
-    image = cv2.imread(str(png), cv2.IMREAD_COLOR).astype(np.int16)
+    image = cv2.imread(str(png), cv2.IMREAD_COLOR)[..., ::-1].astype(np.int16)  # RGB
     result, raw = image[RESULT_PANEL], image[RAW_PANEL]
     colourful = float((result.max(axis=2) - result.min(axis=2) > 40).mean())
-    return float(result.std()), colourful, float(raw.std())
+    skeleton = [
+        _share(image, region, SKELETON_RGB, SKELETON_TOLERANCE)
+        for region in (RESULT_IMAGE, POSE_3D, RAW_PANEL)
+    ]
+    series = tuple(
+        name
+        for name, rgb in SERIES_RGB.items()
+        if _share(image, ANGLES_PLOT, rgb, SERIES_TOLERANCE) >= MIN_SERIES
+    )
+    return Drawn(float(result.std()), colourful, float(raw.std()), *skeleton, series)
 
 
-def _drawn(stats: tuple[float, float, float]) -> bool:
-    result_std, colourful, raw_std = stats
-    return result_std >= MIN_STD and colourful >= MIN_COLOURFUL and raw_std >= MIN_STD
+def _drawn(stats: Drawn) -> bool:
+    return stats.video and stats.poses
 
 
 @contextlib.contextmanager
@@ -105,10 +178,13 @@ def _served(tmp_path: Path):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+@pytest.mark.e2e
 def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path) -> None:
     """Headless Chromium opens the address `fastpose run --serve` prints; within DRAW_TIMEOUT_S the
     viewer's Result and Raw video panels show the video (its pixels, not the loading screen's
-    or the empty layout's uniform ones). The screenshots stay in the test's folder (printed)."""
+    or the empty layout's uniform ones), and the poses: the skeleton's colour over Result's video
+    (and not in the raw video's same frames), in the 3D view, and the main joints' series in the
+    plot. The screenshots stay in the test's folder (printed)."""
     chromium = _chromium()
     try:
         from playwright.sync_api import sync_playwright
@@ -147,6 +223,6 @@ def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path) -> None:
             browser.close()
     print(f"web viewer screenshots: {shots} (last: {shot.name})")
     assert _drawn(history[-1]), (
-        f"the recording was not drawn within {DRAW_TIMEOUT_S:g} s: (Result std, colourful, "
-        f"Raw std) per screenshot {[tuple(round(x, 3) for x in h) for h in history]}; see {shots}"
+        f"the recording was not drawn within {DRAW_TIMEOUT_S:g} s (video: {history[-1].video}, "
+        f"poses: {history[-1].poses}); per screenshot {history}; see {shots}"
     )

@@ -1,0 +1,354 @@
+"""What the Rerun recording shows, read back with rerun-sdk's own reader and compared value by
+value with the tables the same run wrote: the 2D skeleton at the landmark table's pixels, the 3D
+one at its world coordinates (and, with several people, where fastpose.placement stands each),
+the joint-angle and speed series equal to the angles table, the TRC markers equal to the world
+coordinates, and the blueprint the default layout. One `fastpose run` per layout (one person,
+several people), shared by every test of the module."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from conftest import data_file, run_cli
+from rerun.chunk import RrdReader
+from test_opensim import BLAZEPOSE_MARKERS, read_trc
+
+from fastpose.placement import TrackPlacer
+
+#: MediaPipe's landmarks (pose_landmarker's documented order) that the TRC markers are.
+MEDIAPIPE = {
+    "Nose": 0, "LEye": 2, "REye": 5, "LShoulder": 11, "RShoulder": 12, "LElbow": 13,
+    "RElbow": 14, "LWrist": 15, "RWrist": 16, "LHip": 23, "RHip": 24, "LKnee": 25, "RKnee": 26,
+    "LAnkle": 27, "RAnkle": 28, "LBigToe": 31, "LHeel": 29, "RBigToe": 32, "RHeel": 30,
+    "RThumb": 22, "RPinky": 18, "RIndex": 20, "LThumb": 21, "LPinky": 17, "LIndex": 19,
+}  # fmt: skip
+#: MediaPipe's POSE_CONNECTIONS (35 bones), as the 2D skeleton's lines join the landmarks.
+BONES = {
+    (0, 1), (1, 2), (2, 3), (3, 7), (0, 4), (4, 5), (5, 6), (6, 8), (9, 10), (11, 12), (11, 13),
+    (13, 15), (15, 17), (15, 19), (15, 21), (17, 19), (12, 14), (14, 16), (16, 18), (16, 20),
+    (16, 22), (18, 20), (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28),
+    (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32),
+}  # fmt: skip
+MAIN_ANGLES = ["right_knee", "left_knee", "right_hip", "left_hip", "right_elbow", "left_elbow"]
+
+
+@dataclass
+class Run:
+    """One `fastpose run`'s outputs: the recording's temporal chunks by entity, its blueprint's
+    chunks, the landmark and angles tables."""
+
+    rrd: Path
+    temporal: dict[str, list[pa.RecordBatch]]
+    blueprint: dict[str, dict[str, list]]  # entity -> column -> value of its (one) row
+    landmarks: pa.Table
+    angles: pa.Table | None
+    trc: Path | None
+    width: int
+    height: int
+
+    def column(self, entity: str, name: str) -> dict[int, object]:
+        """``frame_idx -> value`` of one component column of ``entity``."""
+        out: dict[int, object] = {}
+        for batch in self.temporal.get(entity, []):
+            if name in batch.schema.names:
+                frames = batch.column("frame_idx").to_pylist()
+                out.update(zip(frames, batch.column(name).to_pylist(), strict=True))
+        return out
+
+    def times(self, entity: str) -> dict[int, float]:
+        """``frame_idx -> time`` (seconds) of ``entity``'s rows."""
+        out: dict[int, float] = {}
+        for batch in self.temporal.get(entity, []):
+            frames = batch.column("frame_idx").to_pylist()
+            nanos = batch.column("time").cast(pa.int64()).to_pylist()
+            out.update(zip(frames, (n / 1e9 for n in nanos), strict=True))
+        return out
+
+
+def _read(rrd: Path, export: Path, angles: Path | None, trc: Path | None, clip: str) -> Run:
+    reader = RrdReader(rrd)
+    temporal: dict[str, list[pa.RecordBatch]] = defaultdict(list)
+    for chunk in reader.stream().to_chunks():
+        if not chunk.is_static:
+            temporal[chunk.entity_path.lstrip("/")].append(chunk.to_record_batch())
+    (store,) = reader.blueprints()
+    blueprint: dict[str, dict[str, list]] = defaultdict(dict)
+    for chunk in reader.stream(store=store).to_chunks():
+        batch = chunk.to_record_batch()
+        for name in batch.schema.names:
+            if ":" in name:
+                blueprint[chunk.entity_path.lstrip("/")][name] = batch.column(name).to_pylist()[-1]
+    import cv2
+
+    video = cv2.VideoCapture(str(data_file(clip)))
+    width, height = (
+        int(video.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        int(video.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+    )
+    video.release()
+    return Run(
+        rrd,
+        dict(temporal),
+        dict(blueprint),
+        pq.read_table(export),
+        pq.read_table(angles) if angles else None,
+        trc,
+        width,
+        height,
+    )
+
+
+@pytest.fixture(scope="module")
+def one_person(tmp_path_factory) -> Run:
+    """`fastpose run pose_squats.mp4` (65 frames, one person) writing a recording, the landmark
+    and angles tables and a TRC at once."""
+    out = tmp_path_factory.mktemp("squats")
+    rrd, export, angles, trc = (
+        out / n for n in ("s.rrd", "s.parquet", "s.angles.parquet", "s.trc")
+    )
+    done = run_cli(
+        "run", data_file("pose_squats.mp4"), "--save", rrd, "--export", export,
+        "--angles", angles, "--trc", trc, "--no-progress",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return _read(rrd, export, angles, trc, "pose_squats.mp4")
+
+
+@pytest.fixture(scope="module")
+def two_people(tmp_path_factory) -> Run:
+    """`fastpose run sports2d_demo.mp4 --num-poses 2`, its first 80 frames (a second person
+    from frame ~59 on; no masks, 1 s less), writing a recording and the landmark table."""
+    out = tmp_path_factory.mktemp("demo")
+    rrd, export = out / "d.rrd", out / "d.parquet"
+    done = run_cli(
+        "run", data_file("sports2d_demo.mp4"), "--num-poses", "2", "--max-frames", "80",
+        "--no-segment", "--save", rrd, "--export", export, "--no-progress",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return _read(rrd, export, None, None, "sports2d_demo.mp4")
+
+
+def _landmarks(table: pa.Table, person: int) -> dict[int, np.ndarray]:
+    """``frame_idx -> (33, 6)`` x_px, y_px, world_x, world_y, world_z, visibility of one person
+    of the landmark table, in landmark order."""
+    t = table.filter(pc.equal(table.column("person"), person))
+    codes = t.column("landmark").combine_chunks().indices.to_numpy()
+    cols = ["x_px", "y_px", "world_x", "world_y", "world_z", "visibility"]
+    values = np.stack([t.column(c).to_numpy() for c in cols], axis=1)
+    frames = t.column("frame_idx").to_numpy()
+    out = {}
+    for f in np.unique(frames):
+        rows = np.flatnonzero(frames == f)
+        assert sorted(codes[rows]) == list(range(33)), f"frame {f}: 33 landmarks"
+        out[int(f)] = values[rows[np.argsort(codes[rows])]]
+    return out
+
+
+def _table_times(run: Run) -> dict[int, float]:
+    """``frame_idx -> time_s`` of the landmark table."""
+    frames, times = (run.landmarks.column(c).to_pylist() for c in ("frame_idx", "time_s"))
+    return dict(zip(frames, times, strict=True))
+
+
+def _check_skeleton(run: Run, person: int, points2d: str, bones: str, points3d: str) -> None:
+    """The recording's 2D points, bones and 3D points of one person, frame by frame, against the
+    landmark table's pixels and world coordinates (same frames, same values, same order)."""
+    table = _landmarks(run.landmarks, person)
+    assert len(table) > 20
+    positions = run.column(points2d, "Points2D:positions")
+    keypoints = run.column(points2d, "Points2D:keypoint_ids")
+    strips = run.column(bones, "LineStrips2D:strips")
+    world = run.column(points3d, "Points3D:positions")
+    assert set(positions) == set(strips) == set(world) == set(table), "the frames with a person"
+    times = run.times(points2d)
+    table_times = _table_times(run)
+    for f, expected in table.items():
+        assert keypoints[f] == list(range(33))
+        xy = np.array(positions[f], np.float64)
+        np.testing.assert_allclose(xy, expected[:, :2], atol=1e-3, err_msg=f"2D, frame {f}")
+        lines = {tuple(map(tuple, s)) for s in strips[f]}
+        joined = {(tuple(xy[a]), tuple(xy[b])) for a, b in BONES}
+        assert lines == joined, f"bones, frame {f}"
+        xyz = np.array(world[f], np.float64)
+        np.testing.assert_allclose(xyz, expected[:, 2:5], atol=1e-6, err_msg=f"3D, frame {f}")
+        assert times[f] == pytest.approx(table_times[f], abs=1e-6)
+
+
+def run_person(run: Run) -> int:
+    """The one person's id in the landmark table."""
+    (person,) = set(run.landmarks.column("person").to_pylist())
+    return person
+
+
+def test_the_2d_and_3d_skeletons_are_the_landmark_tables(one_person):
+    """One person: `video/pose/points` at the table's pixels (x, y in that order), the bones
+    joining them, `person/pose/points` at the table's world metres, on the same frames and
+    times; no translation moves the one person's 3D skeleton."""
+    run = one_person
+    _check_skeleton(
+        run, run_person(run), "video/pose/points", "video/pose/bones", "person/pose/points"
+    )
+    xy = np.array(list(run.column("video/pose/points", "Points2D:positions").values()))
+    assert run.width < run.height and xy[..., 0].max() < run.width < xy[..., 1].max(), (
+        "a portrait video: x within its width, y beyond it (the feet)"
+    )
+    assert "person/pose" not in run.temporal
+
+
+def test_several_people_each_drawn_at_their_rows_and_placed(two_people):
+    """Several people: each track's 2D points, bones and 3D points at its own entities equal the
+    table's rows of that person; its id label at its nose; its 3D skeleton translated where
+    fastpose.placement (smoothed per track) puts it from the table's pixels and world metres."""
+    run = two_people
+    people = sorted(set(run.landmarks.column("person").to_pylist()))
+    assert people == [0, 1], people
+    tables = {p: _landmarks(run.landmarks, p) for p in people}
+    frames = sorted(set().union(*tables.values()))
+    t_of = _table_times(run)
+    pixels = np.full((len(frames), len(people), 33, 2), np.nan, np.float32)
+    world = np.zeros((len(frames), len(people), 33, 3), np.float32)
+    ids = np.full((len(frames), len(people)), -1, np.int32)
+    for p in people:
+        video, body = f"video/pose/track_{p}", f"person/pose/track_{p}"
+        _check_skeleton(run, p, f"{video}/points", f"{video}/bones", f"{body}/points")
+        labels = run.column(f"{video}/label", "Points2D:positions")
+        assert set(labels) == set(tables[p])
+        for f, rows in tables[p].items():
+            np.testing.assert_allclose(labels[f], rows[:1, :2], atol=1e-3, err_msg=f"nose, {f}")
+            k = frames.index(f)
+            pixels[k, p], world[k, p], ids[k, p] = rows[:, :2], rows[:, 2:5], p
+    placer = TrackPlacer(run.width, run.height)
+    places = placer(np.array([t_of[f] for f in frames]), ids, pixels, world)
+    for p in people:
+        got = run.column(f"person/pose/track_{p}", "Transform3D:translation")
+        assert set(got) == set(tables[p])
+        for f in tables[p]:
+            expected = places[frames.index(f), p]
+            np.testing.assert_allclose(got[f][0], expected, atol=1e-4, err_msg=f"place {p}, {f}")
+    # the two stand apart, each a few metres from the camera
+    both = [f for f in tables[0] if f in tables[1]]
+    assert len(both) > 10
+    gap = [
+        np.linalg.norm(np.subtract(places[frames.index(f), 0], places[frames.index(f), 1]))
+        for f in both
+    ]
+    assert 0.5 < np.median(gap) < 6.0
+
+
+def _series(run: Run, path: str) -> dict[int, float]:
+    values = run.column(path, "Scalars:scalars")
+    return {f: v[0] for f, v in values.items()}
+
+
+def test_angle_and_speed_series_are_the_angles_table(one_person):
+    """Every measure's series (`angles/<name>`, `speeds/<name>`) holds the angles table's value
+    in each frame the table has not interpolated (NaN where it is NaN), and NaN where it has
+    filled a gap (the plot shows the gap): the same frames, the same numbers."""
+    table = one_person.angles.to_pydict()
+    by_measure: dict[tuple[str, str], dict[int, tuple[float, bool]]] = defaultdict(dict)
+    for f, m, u, v, i in zip(
+        table["frame_idx"], table["measure"], table["unit"], table["value"],
+        table["interpolated"], strict=True,
+    ):  # fmt: skip
+        by_measure[(m, u)][f] = (v, i)
+    assert len(by_measure) > 30
+    compared = 0
+    for (name, unit), rows in by_measure.items():
+        path = f"{'angles' if unit == 'deg' else 'speeds'}/{name.replace(' ', '_')}"
+        series = _series(one_person, path)
+        assert set(series) == set(rows), path
+        for f, (value, interpolated) in rows.items():
+            got = series[f]
+            if interpolated or np.isnan(value):
+                assert np.isnan(got), (path, f, got, value)
+            else:
+                assert got == pytest.approx(value, rel=1e-6, abs=1e-6), (path, f)
+                compared += 1
+    assert compared > 0.8 * sum(map(len, by_measure.values()))
+    knee = _series(one_person, "angles/right_knee")
+    assert np.nanmax(list(knee.values())) - np.nanmin(list(knee.values())) > 60, "squats"
+
+
+def test_trc_markers_are_the_tables_world_coordinates(one_person):
+    """The TRC's markers are the table's world landmarks (MediaPipe's x, -y, -z) where seen."""
+    trc = read_trc(one_person.trc)
+    table = _landmarks(one_person.landmarks, run_person(one_person))
+    assert trc["markers"] == BLAZEPOSE_MARKERS
+    assert list(trc["frames"]) == sorted(table)
+    compared = 0
+    for i, f in enumerate(trc["frames"]):
+        for m, marker in enumerate(BLAZEPOSE_MARKERS):
+            row = table[int(f)][MEDIAPIPE[marker]]
+            if row[5] >= 0.5:
+                np.testing.assert_allclose(
+                    trc["data"][i, m], row[2:5] * [1, -1, -1], atol=2e-6, err_msg=(f, marker)
+                )
+                compared += 1
+    assert compared > 0.8 * len(trc["frames"]) * len(BLAZEPOSE_MARKERS)
+
+
+def _tree(blueprint: dict[str, dict[str, list]]) -> tuple:
+    """The blueprint's layout as nested tuples: a container as (kind, shares, children), a view
+    as (class, name, origin, contents)."""
+    import uuid
+
+    def node(entity: str):
+        comps = blueprint[entity]
+        if entity.startswith("view/"):
+            return (
+                *(comps[f"ViewBlueprint:{c}"][0] for c in ("class_identifier", "display_name")),
+                comps["ViewBlueprint:space_origin"][0],
+                blueprint.get(f"{entity}/ViewContents", {}).get("ViewContents:query"),
+            )
+        kind = {1: "tabs", 2: "horizontal", 3: "vertical", 4: "grid"}[
+            comps["ContainerBlueprint:container_kind"][0]
+        ]
+        shares = comps.get("ContainerBlueprint:col_shares") or comps.get(
+            "ContainerBlueprint:row_shares"
+        )
+        return (kind, shares, tuple(node(c) for c in comps["ContainerBlueprint:contents"]))
+
+    root = blueprint["viewport"]["ViewportBlueprint:root_container"]
+    return node(f"container/{uuid.UUID(bytes=bytes(root[0]))}")
+
+
+def test_the_blueprint_is_the_default_layout(one_person, two_people):
+    """Result (video, mask, skeleton) over the main joints' angles, beside the 3D pose, the raw
+    video and the description; with several people, the angles of tracks 0 and 1."""
+    main = [f"angles/{a}" for a in MAIN_ANGLES]
+    several = [f"angles/track_{t}/{a}" for t in (0, 1) for a in MAIN_ANGLES]
+    for run, plotted in ((one_person, main), (two_people, several)):
+        assert _tree(run.blueprint) == (
+            "horizontal",
+            [3.0, 2.0],
+            (
+                (
+                    "vertical",
+                    [3.0, 1.0],
+                    (
+                        ("2D", "Result", "video", ["$origin/**"]),
+                        ("TimeSeries", "Joint angles", "/", plotted),
+                    ),
+                ),
+                (
+                    "vertical",
+                    [3.0, 2.0, 2.0],
+                    (
+                        ("3D", "3D pose", "person", ["$origin/**"]),
+                        ("2D", "Raw video", "video", ["$origin"]),
+                        ("TextDocument", "Description", "description", ["$origin/**"]),
+                    ),
+                ),
+            ),
+        )
+        for panel in ("blueprint_panel", "selection_panel"):
+            assert run.blueprint[panel]["PanelBlueprint:state"] == [2], "collapsed"
+        # every main angle plotted is in the recording
+        assert set(plotted) <= set(run.temporal)
