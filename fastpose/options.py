@@ -38,6 +38,7 @@ RESULT_SETTINGS = (
     "smoothing",
     "fps",
     "max_frames",
+    "height_m",
 )
 
 
@@ -148,8 +149,10 @@ class TrackOptions:
         )
 
     def settings(self) -> dict[str, str]:
-        """How the outputs were made, as text: versions, model, sizes, thresholds, smoothing,
-        workers. Every output records it (Parquet metadata, Rerun recording properties)."""
+        """How the outputs are asked to be made, as text: versions, model, sizes, thresholds,
+        smoothing, workers. Every output records it (Parquet metadata, Rerun recording
+        properties), with what the tracker really ran (``Tracker.settings``: the landmarkers
+        used, the delegate) in place of what was asked."""
         from importlib.metadata import PackageNotFoundError, version
 
         def installed(package: str) -> str:
@@ -175,6 +178,7 @@ class TrackOptions:
             "max_frames": str(self.max_frames) if self.max_frames else "all",
             "delegate": "gpu" if lm.gpu else "cpu",
             "workers": str(self.workers),
+            "min_range_frames": str(self.min_range_frames),
         }
 
 

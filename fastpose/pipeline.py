@@ -1,7 +1,8 @@
 """One video into its outputs: a tracker feeding every sink, in one recording transaction.
 
 ``fastpose run``, ``fastpose batch`` and Python users all record through :func:`record` (or
-:func:`track`, which also builds the tracker and the sinks from keywords). Each batch reaches every
+:func:`track`, which also builds the tracker and the sinks from a :class:`~fastpose.spec.RunSpec`
+or its keywords). Each batch reaches every
 sink or none (a signal is held while it is written); the sinks are closed however the run ends,
 and their files reach their final names only if it finished (see fastpose.transaction).
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from fastpose.errors import OutputError, ViewerError
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
+from fastpose.spec import RunSpec, build_sinks, height_setting
 from fastpose.tracker import Tracker, TrackStats
 from fastpose.transaction import Transaction, write_failure
 
@@ -43,6 +45,8 @@ class Recorded:
     complete: bool = False
     stats: TrackStats | None = None
     sinks: list[Sink] = field(default_factory=list)
+    #: What every output recorded of how it was made (fastpose.options, ``Tracker.settings``).
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 def record(
@@ -72,9 +76,8 @@ def record(
     names = [s.name for s in sinks]
     if len(set(names)) != len(names):
         raise ValueError(f"sinks: expected distinct names, got {names}")
-    settings = tracker.options.settings()
-    if height is not None:
-        settings["height_m"] = f"{height:g}"
+    settings = {**tracker.settings(), "height_m": height_setting(height)}
+    result.settings = settings
     context = SinkContext(
         info=tracker.info,
         frame_size=tracker.frame_size,
@@ -175,15 +178,21 @@ def track(
     video: str | int | os.PathLike,
     sinks: Sequence[Sink] = (),
     *,
+    spec: RunSpec | None = None,
     progress: bool = False,
-    height: float | None = None,
-    **options: Any,
+    **keywords: Any,
 ) -> Recorded:
-    """Track ``video`` into ``sinks`` with ``fastpose run``'s defaults (keywords as
-    :meth:`fastpose.TrackOptions.create`'s), e.g.
-    ``track("clip.mp4", [LandmarkTable("clip.parquet")], num_poses=2)``."""
-    with Tracker(video, **options) as tracker:
-        return record(tracker, sinks, progress=progress, height=height)
+    """Track ``video`` into the outputs ``spec`` asks for (or :meth:`RunSpec.create`'s keywords,
+    named like ``fastpose run``'s options: ``export=``, ``angles=``, ``save=``, ``height=``...,
+    ``num_poses=``...), and into ``sinks`` of your own, with ``fastpose run``'s defaults, e.g.
+    ``track("clip.mp4", export="clip.parquet", angles=["a.csv", "a.mot"], num_poses=2)``."""
+    if spec is not None and keywords:
+        raise TypeError(f"track: pass spec or keywords, got both ({', '.join(keywords)})")
+    spec = spec if spec is not None else RunSpec.create(**keywords)
+    with Tracker(video, spec.options) as tracker:
+        return record(
+            tracker, [*build_sinks(spec), *sinks], progress=progress, height=spec.outputs.height
+        )
 
 
-__all__ = ["Recorded", "Staging", "record", "track"]
+__all__ = ["Recorded", "RunSpec", "Staging", "record", "track"]

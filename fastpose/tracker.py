@@ -150,6 +150,16 @@ class Tracker:
                 options.workers,
             )
 
+    def settings(self) -> dict[str, str]:
+        """The options' settings, with what runs in their place: the landmarkers used (a video
+        too short to split runs one, whatever ``workers`` asked) and the delegate (the CPU where
+        the GPU could not be had)."""
+        return {
+            **self.options.settings(),
+            "workers": str(self.stats.workers),
+            "delegate": self.stats.delegate,
+        }
+
     def _runner_for(self, hooks: Mapping[str, FrameHook]) -> RangeRunner:
         first, self._first = self._first, None
         if first is None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from fastpose.errors import OutputError, ViewerError
+from fastpose.target import RerunTarget
 
 if TYPE_CHECKING:  # Rerun loads when a stream opens, not at import: start-up overlaps it
     import rerun as rr
@@ -62,32 +63,6 @@ _H2_SETTINGS = 4
 #: finalization (which collects other streams) would wait on them. Process-wide, as the blocked
 #: native thread is; the CLI ends the process at once when this is not empty (:func:`abandoned`).
 _abandoned: list[rr.RecordingStream] = []
-
-
-@dataclass(frozen=True)
-class RerunTarget:
-    """Where the recording goes: a file, a spawned viewer, a gRPC URL or a served web viewer.
-
-    ``serve`` with ``connect``: the URL of the :class:`ServedViewer` started for it."""
-
-    save: Path | None = None
-    spawn: bool = False
-    connect: str | None = None
-    serve: bool = False
-
-    def __post_init__(self) -> None:
-        chosen = sum([self.save is not None, self.spawn, self.connect is not None or self.serve])
-        if chosen != 1:
-            raise ValueError(f"RerunTarget: expected exactly one output, got {chosen}")
-
-    def describe(self) -> str:
-        if self.save is not None:
-            return str(self.save)
-        if self.spawn:
-            return "the spawned viewer"
-        if self.serve:
-            return "the served viewer"
-        return str(self.connect)
 
 
 # --- before any work ----------------------------------------------------------------------------

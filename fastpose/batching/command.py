@@ -11,8 +11,7 @@ from pathlib import Path
 from fastpose.batching.job import STAGING_DIR
 from fastpose.batching.runner import batch
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary
-from fastpose.models import resolve_model
-from fastpose.run import track_options
+from fastpose.run import spec_from_args
 from fastpose.signals import Interrupted, SignalGuard
 
 logger = logging.getLogger(__name__)
@@ -27,23 +26,23 @@ def run_batch(args: argparse.Namespace, _guard: SignalGuard) -> int:
         from fastpose.batching.ray import import_ray
 
         import_ray()  # without the extra: one line, before any work
-    model = resolve_model(args.model)
+    spec = spec_from_args(args)  # each video's paths are mapped into it (fastpose.batching.job)
     started = time.perf_counter()
     try:
         rows = batch(
             args.inputs,
             out,
-            track_options(args, model),
+            spec.options,
             workers=args.workers,
             recursive=args.recursive,
             export_format=args.format,
-            overwrite=args.overwrite,
+            overwrite=spec.outputs.overwrite,
             ray=args.ray,
-            video_mode=args.video_mode,
+            video_mode=spec.outputs.video_mode,
             angles=args.angles,
             trc=args.trc,
             render=args.render,
-            height=args.height,
+            height=spec.outputs.height,
             progress=not args.no_progress,
         )
     except Interrupted as exc:

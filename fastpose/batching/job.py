@@ -25,7 +25,8 @@ from fastpose.errors import FastposeError
 from fastpose.options import TrackOptions
 from fastpose.pipeline import Recorded, record
 from fastpose.signals import StopCheckpoint, Stopped
-from fastpose.sinks.base import Sink
+from fastpose.spec import Outputs, RunSpec, build_sinks, height_setting
+from fastpose.target import RerunTarget
 from fastpose.tracker import Tracker
 from fastpose.transaction import Transaction, partial_path
 
@@ -85,17 +86,24 @@ class Job:
             names += [partial.name, *(f"{partial.stem}-{n}{path.suffix}" for n in range(1, 10))]
         return names
 
-    def sinks(self) -> list[Sink]:
-        """The sinks writing its outputs, by their names (``.angles.parquet``, ``.trc``...)."""
-        from fastpose.sinks.landmarks import LandmarkTable
-        from fastpose.sinks.rerun import RerunRecording
-        from fastpose.viewer import RerunTarget
-
-        mode = self.video_mode
-        sinks: list[Sink] = [LandmarkTable(self.landmarks)]
-        sinks += [_sink_for(path) for path in self.others]
-        sinks.append(RerunRecording(RerunTarget(save=self.rrd), video_mode=mode))  # type: ignore[arg-type]
-        return sinks
+    def spec(self, options: TrackOptions) -> RunSpec:
+        """Its outputs, mapped by their names (``.angles.parquet``, ``.trc``...) into the run
+        specification every way of running fastpose builds its sinks from."""
+        by_kind: dict[str, list[Path]] = {"angles": [], "trc": [], "render": []}
+        for path in self.others:
+            by_kind[_kind(path)].append(path)
+        trc, render = (next(iter(by_kind[kind]), None) for kind in ("trc", "render"))
+        outputs = Outputs(
+            recording=RerunTarget(save=self.rrd),
+            video_mode=self.video_mode,  # type: ignore[arg-type]
+            landmarks=self.landmarks,
+            angles=tuple(by_kind["angles"]),
+            trc=trc,
+            render=render,
+            height=self.height,
+            overwrite=self.overwrite,
+        )
+        return RunSpec(options, outputs)
 
 
 class Truncated(FastposeError, ValueError):
@@ -107,20 +115,15 @@ def _whole(tracker: Tracker) -> None:
         raise Truncated("truncated: the file ended early")
 
 
-def _sink_for(path: Path) -> Sink:
+def _kind(path: Path) -> str:
+    """Which output a batch's file is, by its name."""
     if path.suffix == ".mp4":
-        from fastpose.sinks.render import VideoRenderer
-
-        return VideoRenderer(path)
+        return "render"
     if path.suffix == ".trc":
-        from fastpose.sinks.opensim import TrcWriter
-
-        return TrcWriter(path)
+        return "trc"
     if ".angles" in path.suffixes:
-        from fastpose.sinks.angles import angles_sink
-
-        return angles_sink(path)
-    raise ValueError(f"no sink writes {path.name}")
+        return "angles"
+    raise ValueError(f"no output writes {path.name}")
 
 
 def _exists(path: Path) -> bool:
@@ -156,6 +159,7 @@ def run_job(
             if not job.overwrite and job.complete():  # another batch did it since we looked
                 return row("skipped", DONE_ELSEWHERE)
             claim.clear_stale(job.staged_names())
+            spec = job.spec(options)
             with Tracker(job.video, options) as tracker:
                 staging = Transaction(
                     lambda final: job.staging / final.name, numbered=False, last=job.rrd
@@ -164,12 +168,12 @@ def run_job(
                     on_open(str(job.video), tracker.info.num_frames)
                 record(
                     tracker,
-                    job.sinks(),
+                    build_sinks(spec),
                     staging=staging,
                     guard=StopCheckpoint(stop),
                     on_batch=on_frames,
                     result=result,
-                    height=job.height,
+                    height=spec.outputs.height,
                     accept=_whole,
                 )
     except Stopped:
@@ -207,7 +211,7 @@ def clear_leftovers(job: Job) -> list[Path]:
 class _Row:
     def __init__(self, job: Job, started: float, result: Recorded, options: TrackOptions) -> None:
         self.job, self.started, self.result = job, started, result
-        self.settings = options.settings()
+        self.settings = {**options.settings(), "height_m": height_setting(job.height)}
         self.kept = f"; what it wrote is in {job.staging}"
 
     def __call__(self, status: str, message: str) -> SummaryRow:
@@ -224,7 +228,7 @@ class _Row:
             message=message,
             rrd=str(self.job.rrd) if done else "",
             landmarks=str(self.job.landmarks) if done else "",
-            settings=self.settings if done else {},
+            settings=(self.result.settings or self.settings) if done else {},
         )
 
 

@@ -24,7 +24,8 @@ from fastpose.errors import InputNotFoundError, OutputError
 from fastpose.landmarker import Landmarker
 from fastpose.native_log import quiet
 from fastpose.options import TrackOptions, differing
-from fastpose.sinks.landmarks import read_settings
+from fastpose.sinks.metadata import read_settings
+from fastpose.spec import Outputs, RunSpec
 from fastpose.transaction import write_failure
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def batch(
     rows: dict[str, SummaryRow] = {}
     todo = []
     previous = read_summary(out / SUMMARY_NAME)
-    wanted = options.settings()
+    wanted = RunSpec(options, Outputs(height=height)).settings()
     changed: list[tuple[Job, list[str]]] = []
     for job in jobs:
         if not job.complete() or overwrite:

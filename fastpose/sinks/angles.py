@@ -3,7 +3,8 @@
 Columns: ``frame_idx, time_s, person, measure, value, unit, interpolated``. Every frame of a
 track's lifetime has its rows (NaN values where the person or a point was missing); gaps of up to
 10 frames are filled by interpolation and flagged ``interpolated``, as the MOT and TRC files fill
-them (see track_rows.py). Parquet files carry the run's settings as key-value metadata.
+them (see track_rows.py). Parquet files carry the run's settings as key-value metadata
+(``fastpose.*`` keys, as the landmark table's: fastpose.sinks.metadata).
 :func:`angles_sink` picks the sink for a ``--angles`` path: this table, or a ``.mot`` file.
 """
 
@@ -21,6 +22,7 @@ from fastpose.errors import OutputError
 from fastpose.measures.batch import MeasureBatch
 from fastpose.outputs import check_suffix
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
+from fastpose.sinks.metadata import settings_metadata
 from fastpose.sinks.track_rows import Rows, TrackRows
 
 SCHEMA = pa.schema(
@@ -66,10 +68,8 @@ class AnglesTable(Sink):
         working = staging.claim(self.path)
         try:
             if self.path.suffix.lower() == ".parquet":
-                meta = {str(k): str(v) for k, v in context.settings.items()}
-                self._writer = pq.ParquetWriter(
-                    working, SCHEMA.with_metadata(meta), compression="zstd"
-                )
+                schema = SCHEMA.with_metadata(settings_metadata(context.settings))
+                self._writer = pq.ParquetWriter(working, schema, compression="zstd")
             else:
                 schema = SCHEMA.set(3, pa.field("measure", pa.string()))
                 schema = schema.set(5, pa.field("unit", pa.string()))
