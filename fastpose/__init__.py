@@ -44,10 +44,13 @@ _LAZY = {
     "resolve_model": "fastpose.models",
     "SmoothingOptions": "fastpose.options",
     "TrackOptions": "fastpose.options",
-    "DecodeOptions": "fastpose.parallel",
-    "Inferred": "fastpose.parallel",
+    "DecodeOptions": "fastpose.core",
+    "Inferred": "fastpose.core",
     "Recorded": "fastpose.pipeline",
     "record": "fastpose.pipeline",
+    "Outputs": "fastpose.spec",
+    "RunSpec": "fastpose.spec",
+    "build_sinks": "fastpose.spec",
     "track": "fastpose.pipeline",
     "PoseBatch": "fastpose.poses",
     "Sink": "fastpose.sinks.base",
@@ -60,7 +63,7 @@ _LAZY = {
     "RerunRecording": "fastpose.sinks.rerun",
     "Tracker": "fastpose.tracker",
     "TrackStats": "fastpose.tracker",
-    "RerunTarget": "fastpose.viewer",
+    "RerunTarget": "fastpose.target",
     "FrameBatch": "fastpose.video",
     "VideoInfo": "fastpose.video",
     "VideoSource": "fastpose.video",
@@ -81,11 +84,13 @@ __all__ = [
     "ModelError",
     "ModelUnavailableError",
     "OutputError",
+    "Outputs",
     "PoseBatch",
     "Recorded",
     "RerunRecording",
     "RerunTarget",
     "ResolvedModel",
+    "RunSpec",
     "Sink",
     "SinkContext",
     "SmoothingOptions",
@@ -100,6 +105,7 @@ __all__ = [
     "VideoSource",
     "angles_sink",
     "batch",
+    "build_sinks",
     "limit_malloc_arenas",
     "record",
     "resolve_model",
@@ -108,11 +114,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from fastpose.batching import SummaryRow, batch
+    from fastpose.core import DecodeOptions, Inferred
     from fastpose.landmarker import Landmarker, LandmarkerOptions
     from fastpose.memory import limit_malloc_arenas
     from fastpose.models import ResolvedModel, resolve_model
     from fastpose.options import SmoothingOptions, TrackOptions
-    from fastpose.parallel import DecodeOptions, Inferred
     from fastpose.pipeline import Recorded, record, track
     from fastpose.poses import PoseBatch
     from fastpose.sinks.angles import angles_sink
@@ -121,9 +127,10 @@ if TYPE_CHECKING:
     from fastpose.sinks.opensim import TrcWriter
     from fastpose.sinks.render import VideoRenderer
     from fastpose.sinks.rerun import RerunRecording
+    from fastpose.spec import Outputs, RunSpec, build_sinks
+    from fastpose.target import RerunTarget
     from fastpose.tracker import Tracker, TrackStats
     from fastpose.video import FrameBatch, VideoInfo, VideoSource
-    from fastpose.viewer import RerunTarget
 
 
 def __getattr__(name: str) -> Any:

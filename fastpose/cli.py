@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import faulthandler
+import importlib
 import logging
 import math
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -23,12 +24,12 @@ from fastpose import __version__
 from fastpose.cores import default_workers
 from fastpose.errors import FastposeError, ModelError, ModelUnavailableError
 from fastpose.memory import limit_malloc_arenas
+from fastpose.model_names import MODEL_NAMES
 from fastpose.native_log import NativeLog, quiet
 from fastpose.signals import Interrupted, SignalGuard
 
 logger = logging.getLogger("fastpose")
 
-MODEL_NAMES = ("lite", "full", "heavy")
 #: The library's defaults (fastpose.options), repeated here only as help text: importing the
 #: options would load MediaPipe for ``--help``.
 _INFERENCE_HELP = (
@@ -214,15 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the video with every person's skeleton, id and main joint angles drawn",
     )
     add_track_options(run, out, workers_help=_WORKERS_HELP_RUN)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=_command("fastpose.commands.run", "run_command"))
     _add_batch(sub)
 
     models = sub.add_parser("models", help="list or provision pose models")
     msub = models.add_subparsers(dest="models_command", required=True)
-    msub.add_parser("list", help="models in the cache").set_defaults(func=cmd_models_list)
+    msub.add_parser("list", help="models in the cache").set_defaults(
+        func=_command("fastpose.commands.models", "list_command")
+    )
     fetch = msub.add_parser("fetch", help="download (or build) a model into the cache")
     fetch.add_argument("name", choices=MODEL_NAMES)
-    fetch.set_defaults(func=cmd_models_fetch)
+    fetch.set_defaults(func=_command("fastpose.commands.models", "fetch_command"))
     return parser
 
 
@@ -257,39 +260,17 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
         help="run each video as a Ray task: on a local runtime, or on the cluster at ADDRESS "
         '(needs pip install "fastpose[ray]")',
     )  # fmt: skip
-    batch.set_defaults(func=cmd_batch)
+    batch.set_defaults(func=_command("fastpose.commands.batch", "batch_command"))
 
 
-def cmd_batch(args: argparse.Namespace, guard: SignalGuard) -> int:
-    from fastpose.batching.command import run_batch
+def _command(module: str, name: str) -> Callable[[argparse.Namespace, SignalGuard], int]:
+    """The command ``module.name``, imported when it runs: importing the commands loads MediaPipe,
+    NumPy and PyArrow (~1 s, ``python -X importtime``), which ``fastpose --help`` doesn't need."""
 
-    return run_batch(args, guard)
+    def command(args: argparse.Namespace, guard: SignalGuard) -> int:
+        return getattr(importlib.import_module(module), name)(args, guard)
 
-
-def cmd_run(args: argparse.Namespace, guard: SignalGuard) -> int:
-    from fastpose.run import run
-
-    return run(args, guard)
-
-
-def cmd_models_list(args: argparse.Namespace, _guard: SignalGuard) -> int:
-    from fastpose import models
-
-    cached = models.list_cached()
-    if not cached:
-        print(f"no models cached in {models.cache_dir()}")
-    for m in cached:
-        state = "ok" if m.valid else "INVALID (will be replaced)"
-        print(f"{m.name:8s} {m.size / 1e6:7.1f} MB  {state:10s} {m.path}")
-    return 0
-
-
-def cmd_models_fetch(args: argparse.Namespace, _guard: SignalGuard) -> int:
-    from fastpose import models
-
-    resolved = models.fetch(args.name)
-    print(f"{resolved.name}: {resolved.path} ({resolved.source})")
-    return 0
+    return command
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:

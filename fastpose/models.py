@@ -22,10 +22,10 @@ import numpy as np
 
 from fastpose.cache import cache_dir, download, pip_download, writable_dir, write_atomic
 from fastpose.errors import ModelError, ModelUnavailableError, OutputError
+from fastpose.model_names import MODEL_NAMES
 
 logger = logging.getLogger(__name__)
 
-MODEL_NAMES = ("lite", "full", "heavy")
 MODEL_URL = (
     "https://storage.googleapis.com/mediapipe-models/pose_landmarker/"
     "pose_landmarker_{name}/float16/latest/pose_landmarker_{name}.task"

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fastpose.core import DecodeOptions
 from fastpose.cores import default_workers
 from fastpose.landmarker import LandmarkerOptions
-from fastpose.parallel import MAX_UNIT_FRAMES, MIN_UNIT_FRAMES, DecodeOptions
+from fastpose.parallel import MAX_UNIT_FRAMES, MIN_UNIT_FRAMES
 
 if TYPE_CHECKING:
     from fastpose.models import ResolvedModel

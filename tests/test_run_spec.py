@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from fastpose.cli import build_parser
+from fastpose.commands.parsed import spec_from_args
 from fastpose.options import RESULT_SETTINGS, TrackOptions
 from fastpose.pipeline import track
-from fastpose.run import spec_from_args
 from fastpose.sinks.metadata import read_settings
 from fastpose.spec import Outputs, RunSpec, build_sinks
 

@@ -1,7 +1,7 @@
 """One video of a batch: claimed, tracked into staged outputs, moved to their final names once
 complete.
 
-Both the local threads and the Ray tasks run :func:`run_job`. A job first claims its video (an
+Both the local threads and the Ray tasks run :func:`track_job`. A job first claims its video (an
 exclusive lock: see fastpose.batching.claims), so two batches on one folder never write the same
 outputs; a video claimed elsewhere is skipped and said so. The outputs are written in
 ``DIR/.incomplete/`` and renamed into ``DIR`` only when the whole video reached them, so a video
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 STAGING_DIR = ".incomplete"
 
-__all__ = ["STAGING_DIR", "Job", "Stopped", "clear_leftovers", "run_job"]
+__all__ = ["STAGING_DIR", "Job", "Stopped", "clear_leftovers", "track_job"]
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def _exists(path: Path) -> bool:
     return path.is_file()
 
 
-def run_job(
+def track_job(
     job: Job,
     options: TrackOptions,
     *,

@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 
-from fastpose.batching.job import Job, Stopped, run_job
+from fastpose.batching.job import Job, Stopped, track_job
 from fastpose.batching.summary import SummaryRow
-from fastpose.tracker import TrackOptions
+from fastpose.options import TrackOptions
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def workers_for(free: int, waiting: int) -> int:
     return max(1, free - waiting)
 
 
-def run_local(
+def track_locally(
     jobs: Sequence[Job],
     options: TrackOptions,
     *,
@@ -59,7 +59,7 @@ def run_local(
                 logger.debug("%s: starting on %d landmarker(s)", job.video, n)
                 job_options = _for_job(options, n, cores)
                 future = pool.submit(
-                    run_job, job, job_options, stop=stop, on_frames=on_frames, on_open=on_open
+                    track_job, job, job_options, stop=stop, on_frames=on_frames, on_open=on_open
                 )
                 running[future] = n
                 free -= n

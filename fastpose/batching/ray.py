@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from fastpose.batching.job import Job, run_job
+from fastpose.batching.job import Job, track_job
 from fastpose.batching.summary import SummaryRow
 from fastpose.errors import DependencyError
-from fastpose.tracker import TrackOptions
+from fastpose.options import TrackOptions
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +79,10 @@ def track_on_node(job: Job, options: TrackOptions, model: str) -> SummaryRow:
 
         landmarker = replace(options.landmarker, model_path=resolve_model(model).path)
         options = replace(options, landmarker=landmarker)
-    return run_job(job, options)
+    return track_job(job, options)
 
 
-def run_ray(
+def track_on_ray(
     jobs: Sequence[Job],
     options: TrackOptions,
     *,

@@ -1,5 +1,5 @@
-"""``fastpose run``: the parsed arguments -> a tracker feeding the sinks asked for, a progress bar
-and a last line.
+"""``fastpose run``: the parsed arguments -> a run specification, a tracker feeding the sinks it
+asks for, a progress bar and a last line.
 
 Everything that can fail before the first frame (output paths, the model, MediaPipe's libraries, the
 input, an output that would overwrite an input, a viewer that does not answer) is checked before
@@ -21,9 +21,9 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+from fastpose.commands.parsed import outputs_from_args, track_options
 from fastpose.errors import FastposeError, OutputError, ViewerError
 from fastpose.models import ResolvedModel, resolve_model
-from fastpose.options import TrackOptions
 from fastpose.outputs import check_distinct, check_suffix, check_writable, free_name
 from fastpose.pipeline import Recorded, record
 from fastpose.samples import resolve_sample
@@ -64,61 +64,6 @@ def _target(args: argparse.Namespace, video: str) -> RerunTarget | None:
     return RerunTarget(save=free_name(default))
 
 
-def outputs_from_args(args: argparse.Namespace, recording: RerunTarget | None) -> Outputs:
-    """The outputs ``run`` or ``batch`` was asked for: the shared settings (``--video-mode``,
-    ``--height``, ``--overwrite``) and, for ``run``, its paths (``batch`` maps each video's)."""
-    paths = (
-        {
-            "landmarks": args.export,
-            "angles": tuple(args.angles or ()),
-            "trc": args.trc,
-            "render": args.render,
-        }
-        if args.command == "run"
-        else {}
-    )
-    return Outputs(
-        recording=recording,
-        video_mode=args.video_mode,
-        height=args.height,
-        overwrite=args.overwrite,
-        **paths,
-    )
-
-
-def track_options(args: argparse.Namespace, model: ResolvedModel) -> TrackOptions:
-    """The tracking options ``fastpose run`` and ``fastpose batch`` share, parsed into the
-    library's."""
-    return TrackOptions.create(
-        model=model,
-        num_poses=args.num_poses,
-        min_detection_confidence=args.min_detection_confidence,
-        min_presence_confidence=args.min_presence_confidence,
-        min_tracking_confidence=args.min_tracking_confidence,
-        segment=not args.no_segment,
-        gpu=args.gpu,
-        require_gpu=args.require_gpu,
-        fps=args.fps,
-        max_frames=args.max_frames,
-        inference_size=args.inference_size,
-        workers=args.workers,
-        smooth=not args.no_smooth,
-        verbose=args.verbose,
-        **({"min_range_frames": args.min_range_frames} if args.min_range_frames else {}),
-    )
-
-
-def spec_from_args(
-    args: argparse.Namespace,
-    recording: RerunTarget | None = None,
-    model: ResolvedModel | None = None,
-) -> RunSpec:
-    """The one object ``run`` and ``batch`` parse their shared options into (``model``: the
-    resolved ``--model``, resolved here if not given)."""
-    outputs = outputs_from_args(args, recording)
-    return RunSpec(track_options(args, model or resolve_model(args.model)), outputs)
-
-
 def _check_outputs(outputs: Outputs, video: str, model: str) -> None:
     """No output may be an input (the video, a model file) or another output; then each must
     be writable. Checked before any work, so nothing is overwritten."""
@@ -129,7 +74,8 @@ def _check_outputs(outputs: Outputs, video: str, model: str) -> None:
         check_writable(path, overwrite=outputs.overwrite)
 
 
-def run(args: argparse.Namespace, guard: SignalGuard) -> int:
+def run_command(args: argparse.Namespace, guard: SignalGuard) -> int:
+    """``fastpose run``: 0 when the video was tracked into every output, 128+N on signal N."""
     video = args.video if args.video is not None else str(resolve_sample())
     target = _target(args, video)
     outputs = outputs_from_args(args, target)

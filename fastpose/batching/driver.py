@@ -22,6 +22,7 @@ from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary, wr
 from fastpose.cores import default_workers
 from fastpose.errors import InputNotFoundError, OutputError
 from fastpose.landmarker import Landmarker
+from fastpose.model_names import MODEL_NAMES
 from fastpose.native_log import quiet
 from fastpose.options import TrackOptions, differing
 from fastpose.sinks.metadata import read_settings
@@ -147,20 +148,22 @@ def batch(
                     bar.finished(row)
 
                 if ray is False:
-                    from fastpose.batching.local import run_local
+                    from fastpose.batching.local import track_locally
 
-                    run_local(
+                    track_locally(
                         todo, options, cores=cores, on_row=on_row, on_frames=bar.frames,
                         on_open=bar.opened,
                     )  # fmt: skip
                 else:
-                    from fastpose.batching.ray import run_ray
+                    from fastpose.batching.ray import track_on_ray
 
                     address = None if ray is True else str(ray)
                     # A named model is resolved again on nodes that don't see the driver's file.
-                    named = options.model in ("lite", "full", "heavy")
+                    named = options.model in MODEL_NAMES
                     model = options.model if named else str(options.landmarker.model_path)
-                    run_ray(todo, options, address=address, cores=cores, model=model, on_row=on_row)
+                    track_on_ray(
+                        todo, options, address=address, cores=cores, model=model, on_row=on_row
+                    )
     finally:
         for job in todo if running else ():  # stopped (a signal): a row for each video left
             rows.setdefault(str(job.video), _unfinished(job, out / STAGING_DIR))

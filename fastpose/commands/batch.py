@@ -8,10 +8,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from fastpose.batching.driver import batch
 from fastpose.batching.job import STAGING_DIR
-from fastpose.batching.runner import batch
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary
-from fastpose.run import spec_from_args
+from fastpose.commands.parsed import spec_from_args
 from fastpose.signals import Interrupted, SignalGuard
 
 logger = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 EXIT_FAILED = 1
 
 
-def run_batch(args: argparse.Namespace, _guard: SignalGuard) -> int:
+def batch_command(args: argparse.Namespace, _guard: SignalGuard) -> int:
     """Exit 0 when every video is done or skipped, 1 when any failed, 128+N on signal N."""
     out = Path(args.out)
     if args.ray is not False:
