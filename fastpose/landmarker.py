@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fastpose.errors import DependencyError, GpuUnavailableError, ModelError
+from fastpose.errors import DependencyError, GpuUnavailableError, ModelError, one_line
 from fastpose.mediapipe_api import SYSTEM_LIBS, pose_api
 from fastpose.poses import PoseBatch
 from fastpose.skeleton import NUM_LANDMARKS
@@ -63,15 +63,12 @@ def _create(options: LandmarkerOptions, gpu: bool) -> Any:
         raise DependencyError(f"mediapipe cannot start: {exc}; it needs {SYSTEM_LIBS}") from exc
     except (RuntimeError, ValueError) as exc:
         if gpu:
-            raise GpuUnavailableError(f"GPU delegate unavailable: {_first_line(exc)}") from exc
+            raise GpuUnavailableError(
+                f"GPU delegate unavailable: {one_line(exc, first_line=True)}"
+            ) from exc
         raise ModelError(
-            f"{options.model_path}: MediaPipe rejected the model: {_first_line(exc)}"
+            f"{options.model_path}: MediaPipe rejected the model: {one_line(exc, first_line=True)}"
         ) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def probe_gpu(options: LandmarkerOptions) -> bool:

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastpose.errors import OutputError, ViewerError
+from fastpose.errors import OutputError, ViewerError, one_line
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.spec import RunSpec, build_sinks, height_setting
 from fastpose.tracker import Tracker, TrackStats
-from fastpose.transaction import Transaction, write_failure
+from fastpose.transaction import Transaction
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _write(sink: Sink, batch: Tracked) -> None:
     except OSError as exc:
         if isinstance(exc, OutputError | ViewerError):
             raise
-        raise OutputError(f"{sink.describe()}: {write_failure(exc)}") from exc
+        raise OutputError(f"{sink.describe()}: {one_line(exc)}") from exc
 
 
 def _closer(sink: Sink) -> Callable[..., bool]:
@@ -127,7 +127,7 @@ def _closer(sink: Sink) -> Callable[..., bool]:
         except Exception as exc:
             if exc_type is None:
                 if isinstance(exc, OSError) and not isinstance(exc, OutputError | ViewerError):
-                    raise OutputError(f"{sink.describe()}: {write_failure(exc)}") from exc
+                    raise OutputError(f"{sink.describe()}: {one_line(exc)}") from exc
                 raise
             if isinstance(exc, ViewerError):
                 logger.warning("%s", exc)

@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from fastpose.errors import OutputError, ViewerError
+from fastpose.errors import OutputError, ViewerError, one_line
 from fastpose.target import RerunTarget
 
 if TYPE_CHECKING:  # Rerun loads when a stream opens, not at import: start-up overlaps it
@@ -131,11 +131,11 @@ def probe(url: str, timeout: float = PROBE_TIMEOUT_S) -> None:
             "(it listens on rerun+http://127.0.0.1:9876/proxy), or use --save FILE.rrd"
         )
     if isinstance(error, socket.gaierror):
-        raise ViewerError(f"{url}: unknown host {endpoint.host} ({error.strerror or error})")
+        raise ViewerError(f"{url}: unknown host {endpoint.host} ({one_line(error)})")
     if isinstance(error, ViewerError):
         raise ViewerError(f"{url}: {error}")
     if isinstance(error, OSError):
-        raise ViewerError(f"{url}: cannot connect ({error.strerror or error})")
+        raise ViewerError(f"{url}: cannot connect ({one_line(error)})")
     raise error
 
 
@@ -162,7 +162,7 @@ def _handshake(endpoint: Endpoint, deadline: float) -> None:
             except TimeoutError:
                 raise
             except OSError as exc:
-                raise ViewerError(f"the connection failed ({exc.strerror or exc})") from exc
+                raise ViewerError(f"the connection failed ({one_line(exc)})") from exc
             if not chunk:
                 raise ViewerError("the server closed the connection without answering")
             header += chunk
@@ -222,7 +222,7 @@ def open_stream(
             rec.spawn(default_blueprint=blueprint)
         except (RuntimeError, OSError) as exc:
             raise ViewerError(
-                f"--spawn: the Rerun viewer did not start ({_first_line(exc)}); "
+                f"--spawn: the Rerun viewer did not start ({one_line(exc)}); "
                 "use --save FILE.rrd or --serve"
             ) from exc
     elif target.connect is not None:
@@ -270,7 +270,7 @@ def close_stream(
         )
     if failure:
         raise ViewerError(
-            f"{target.describe()}: {_first_line(failure[0])}; the frames logged since the "
+            f"{target.describe()}: {one_line(failure[0])}; the frames logged since the "
             "viewer stopped answering did not arrive"
         )
 
@@ -313,7 +313,7 @@ def _file_failure(path: Path, exc: BaseException) -> str:
     when a file is opened, as "os error 28"); a file system left full says it too."""
     if "os error 28" in str(exc) or _free_bytes(path.parent) < FULL_BYTES:
         return "no space left on device"
-    return f"Rerun's file writer failed ({_first_line(exc)})"
+    return f"Rerun's file writer failed ({one_line(exc)})"
 
 
 def _free_bytes(folder: Path) -> int:
@@ -355,11 +355,6 @@ def abandoned() -> bool:
     """A stream was given up on (a viewer's, a failed file's): end the process with
     ``os._exit`` (after flushing stdio), as a normal exit would wait for it for ever."""
     return bool(_abandoned)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] or type(exc).__name__
 
 
 # --- --serve ------------------------------------------------------------------------------------

@@ -20,14 +20,13 @@ from fastpose.batching.inputs import expand_inputs, output_names
 from fastpose.batching.job import STAGING_DIR, Job, clear_leftovers
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary, write_summary
 from fastpose.cores import default_workers
-from fastpose.errors import InputNotFoundError, OutputError
+from fastpose.errors import InputNotFoundError, OutputError, one_line
 from fastpose.landmarker import Landmarker
 from fastpose.model_names import MODEL_NAMES
 from fastpose.native_log import quiet
 from fastpose.options import TrackOptions, differing
 from fastpose.sinks.metadata import read_settings
 from fastpose.spec import Outputs, RunSpec
-from fastpose.transaction import write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +183,7 @@ def _write_summary(path: Path, rows: list[SummaryRow], seen: dict[str, SummaryRo
         logger.error(
             "%s: cannot write the summary (%s); it would list:\n%s",
             path,
-            write_failure(exc),
+            one_line(exc),
             "\n".join(f"  {r.video}: {r.status} {r.message}".rstrip() for r in rows),
         )
 
@@ -214,7 +213,7 @@ def _output_folder(out: Path) -> Path:
         probe.touch()
         probe.unlink()
     except OSError as exc:
-        raise OutputError(f"{out}: cannot write there ({exc.strerror or exc})") from None
+        raise OutputError(f"{out}: cannot write there ({one_line(exc)})") from None
     return out
 
 

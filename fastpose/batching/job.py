@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fastpose.batching.claims import VideoClaim
 from fastpose.batching.summary import BUSY, DONE_ELSEWHERE, SummaryRow
-from fastpose.errors import FastposeError
+from fastpose.errors import FastposeError, one_line
 from fastpose.options import TrackOptions
 from fastpose.pipeline import Recorded, record
 from fastpose.signals import StopCheckpoint, Stopped
@@ -179,13 +179,13 @@ def track_job(
     except Stopped:
         return row("interrupted", f"stopped after {result.frames} frames{row.kept}")
     except FastposeError as exc:
-        message = _one_line(exc).removeprefix(f"{job.video}: ")  # the row names the video
+        message = one_line(exc).removeprefix(f"{job.video}: ")  # the row names the video
         return row("failed", message + (row.kept if result.frames else ""))
     except OSError as exc:  # a write that failed (a full disk...): one line, the row says it
-        return row("failed", f"{exc.strerror or _one_line(exc)}{row.kept if result.frames else ''}")
+        return row("failed", f"{one_line(exc)}{row.kept if result.frames else ''}")
     except Exception as exc:  # one bad video must not end the batch
         logger.debug("%s: failed", job.video, exc_info=True)
-        return row("failed", f"{type(exc).__name__}: {_one_line(exc)}{row.kept}")
+        return row("failed", f"{type(exc).__name__}: {one_line(exc)}{row.kept}")
     stats = result.stats
     if result.frames == 0:
         return row("failed", "no frames were read")
@@ -230,7 +230,3 @@ class _Row:
             landmarks=str(self.job.landmarks) if done else "",
             settings=(self.result.settings or self.settings) if done else {},
         )
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

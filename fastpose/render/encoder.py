@@ -30,8 +30,7 @@ from types import TracebackType
 import av
 
 from fastpose.cores import default_workers
-from fastpose.errors import OutputError
-from fastpose.video.probe import one_line
+from fastpose.errors import OutputError, one_line
 
 logger = logging.getLogger(__name__)
 

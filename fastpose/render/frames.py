@@ -21,7 +21,8 @@ import numpy as np
 from av.video.reformatter import ColorRange
 from numpy.typing import NDArray
 
-from fastpose.video.probe import VideoLayout, one_line
+from fastpose.errors import one_line
+from fastpose.video.probe import VideoLayout
 from fastpose.video.timeline import FALLBACK_FPS, turns
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from fastpose.errors import OutputError
+from fastpose.errors import OutputError, one_line
 from fastpose.measures.batch import MeasureBatch
 from fastpose.outputs import check_suffix
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
@@ -75,7 +75,7 @@ class AnglesTable(Sink):
                 schema = schema.set(5, pa.field("unit", pa.string()))
                 self._writer = pacsv.CSVWriter(working, schema)
         except OSError as exc:
-            raise OutputError(f"{self.path}: cannot write: {exc.strerror or exc}") from exc
+            raise OutputError(f"{self.path}: cannot write: {one_line(exc)}") from exc
 
     def write(self, batch: Tracked) -> None:
         measures: MeasureBatch = batch.measures

@@ -10,13 +10,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from fastpose.errors import OutputError
+from fastpose.errors import OutputError, one_line
 from fastpose.outputs import check_suffix
 from fastpose.poses import PoseBatch
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.sinks.metadata import settings_metadata
 from fastpose.skeleton import LANDMARK_NAMES, NUM_LANDMARKS
-from fastpose.transaction import write_failure
 
 SCHEMA = pa.schema(
     [
@@ -84,7 +83,7 @@ class LandmarkTable(Sink):
                     working, SCHEMA.set(3, pa.field("landmark", pa.string()))
                 )
         except OSError as exc:
-            raise OutputError(f"{self.path}: cannot write: {write_failure(exc)}") from exc
+            raise OutputError(f"{self.path}: cannot write: {one_line(exc)}") from exc
 
     def write(self, batch: Tracked) -> None:
         t = table(batch.poses, self.width, self.height)

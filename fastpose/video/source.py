@@ -26,10 +26,10 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.errors import InputNotFoundError, InvalidVideoError
+from fastpose.errors import InputNotFoundError, InvalidVideoError, one_line
 from fastpose.video.info import FrameBatch, VideoInfo
 from fastpose.video.prefetch import Prefetch
-from fastpose.video.probe import VideoLayout, mp4_hint, one_line, probe_file, same_file
+from fastpose.video.probe import VideoLayout, mp4_hint, probe_file, same_file
 from fastpose.video.readers import Reader
 from fastpose.video.readers.decord import DecordReader, decord_message
 from fastpose.video.readers.pyav import PyAVReader, decoder_options
@@ -76,7 +76,7 @@ def _check_regular_file(path: Path, uri: str) -> None:
             raise InputNotFoundError(f"{uri}: no such file (a symbolic link to {target})") from None
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             raise InputNotFoundError(f"{uri}: no such file") from None
-        raise InvalidVideoError(f"{uri}: cannot read it ({exc.strerror or exc})") from None
+        raise InvalidVideoError(f"{uri}: cannot read it ({one_line(exc)})") from None
     if stat.S_ISDIR(mode):
         raise InvalidVideoError(f"{uri}: is a directory, not a video or image")
     if not stat.S_ISREG(mode):

@@ -19,7 +19,8 @@ import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 from numpy.typing import NDArray
 
-from fastpose.video.probe import VideoLayout, one_line
+from fastpose.errors import one_line
+from fastpose.video.probe import VideoLayout
 from fastpose.video.readers import Batches
 from fastpose.video.timeline import swap_size, upright
 
