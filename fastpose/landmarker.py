@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
+from fastpose.closing import Closing
 from fastpose.errors import DependencyError, GpuUnavailableError, ModelError, one_line
 from fastpose.mediapipe_api import SYSTEM_LIBS, pose_api
 from fastpose.poses import PoseBatch
@@ -81,7 +81,7 @@ def probe_gpu(options: LandmarkerOptions) -> bool:
     return True
 
 
-class Landmarker:
+class Landmarker(Closing):
     """A VIDEO-mode PoseLandmarker fed frame batches in time order.
 
     Timestamps handed to MediaPipe are whole milliseconds made strictly increasing, as MediaPipe
@@ -93,17 +93,6 @@ class Landmarker:
         self._landmarker = _create(options, gpu=options.gpu)
         self.delegate = "gpu" if options.gpu else "cpu"
         self._last_ms = -1
-
-    def __enter__(self) -> Landmarker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._landmarker is not None:

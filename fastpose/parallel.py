@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from fastpose.closing import Closing
 from fastpose.core import NO_HOOKS, FrameHook, Inferred
 from fastpose.landmarker import Landmarker
 from fastpose.poses import PoseBatch
@@ -225,7 +226,7 @@ class Range:
         self.cancelled = threading.Event()  # replaced by a run from further back
 
 
-class RangeThreads:
+class RangeThreads(Closing):
     """Runs ranges on ``workers`` threads and yields their batches in frame order.
 
     A thread starts a range only while it is at most ``workers`` ranges ahead of the one being
@@ -412,12 +413,6 @@ class RangeThreads:
             if r.landmarker is not None:
                 r.landmarker.close()
                 r.landmarker = None
-
-    def __enter__(self) -> RangeThreads:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _check_range(done: RangeDone) -> None:

@@ -16,9 +16,9 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from types import TracebackType
 from typing import Any
 
+from fastpose.closing import Closing
 from fastpose.cores import default_workers
 from fastpose.errors import GpuUnavailableError
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
@@ -84,7 +84,7 @@ class _PoseSmoother:
         return replace(poses, landmarks=landmarks, world=world)
 
 
-class Tracker:
+class Tracker(Closing):
     """Tracks poses through a video; iterate for smoothed :class:`Inferred` batches in frame order.
 
     ``Tracker("clip.mp4")`` runs with ``fastpose run``'s defaults; keywords are its options
@@ -232,14 +232,3 @@ class Tracker:
             self._first.close()
             self._first = None
         self._exit.close()
-
-    def __enter__(self) -> Tracker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -24,10 +24,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
+from fastpose.closing import Closing
 from fastpose.errors import OutputError, ViewerError, one_line
 from fastpose.target import RerunTarget
 
@@ -411,7 +411,7 @@ _GRPC_LISTENING = re.compile(r"Listening for gRPC connections on \S*:(\d+)")
 _WEB_LISTENING = re.compile(r"Hosting a web-viewer at https?://\S*?:(\d+)")
 
 
-class ServedViewer:
+class ServedViewer(Closing):
     """Rerun's web viewer and gRPC proxy, served from here by a ``rerun --serve-web`` process
     bound to ``bind`` (localhost unless asked otherwise), until :meth:`close`.
 
@@ -493,14 +493,3 @@ class ServedViewer:
                 self._proc.kill()
                 self._proc.wait()
         self._log.close()
-
-    def __enter__(self) -> ServedViewer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

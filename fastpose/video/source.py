@@ -20,12 +20,12 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import av
 import numpy as np
 from numpy.typing import NDArray
 
+from fastpose.closing import Closing
 from fastpose.errors import InputNotFoundError, InvalidVideoError, one_line
 from fastpose.video.info import FrameBatch, VideoInfo
 from fastpose.video.prefetch import Prefetch
@@ -113,7 +113,7 @@ class _CannotDecode(Exception):
     """A decoder's reason for not taking a file; the next one is tried."""
 
 
-class VideoSource:
+class VideoSource(Closing):
     """Upright RGB frames of a video file, image, camera or stream, in :class:`FrameBatch` es.
 
     Opens and validates the input on construction; use it as a context manager or call
@@ -433,14 +433,3 @@ class VideoSource:
             self._reader.close()
             self._reader = None
         self._image = None
-
-    def __enter__(self) -> VideoSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
