@@ -27,6 +27,7 @@ from fastpose.memory import limit_malloc_arenas
 from fastpose.model_names import MODEL_NAMES
 from fastpose.native_log import NativeLog, quiet
 from fastpose.signals import Interrupted, SignalGuard
+from fastpose.viewer.abandoned import Abandoned
 
 logger = logging.getLogger("fastpose")
 
@@ -263,12 +264,15 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
     batch.set_defaults(func=_command("fastpose.commands.batch", "batch_command"))
 
 
-def _command(module: str, name: str) -> Callable[[argparse.Namespace, SignalGuard], int]:
+Command = Callable[[argparse.Namespace, SignalGuard, Abandoned], int]
+
+
+def _command(module: str, name: str) -> Command:
     """The command ``module.name``, imported when it runs: importing the commands loads MediaPipe,
     NumPy and PyArrow (~1 s, ``python -X importtime``), which ``fastpose --help`` doesn't need."""
 
-    def command(args: argparse.Namespace, guard: SignalGuard) -> int:
-        return getattr(importlib.import_module(module), name)(args, guard)
+    def command(args: argparse.Namespace, guard: SignalGuard, abandoned: Abandoned) -> int:
+        return getattr(importlib.import_module(module), name)(args, guard, abandoned)
 
     return command
 
@@ -319,9 +323,9 @@ def _redirect_python_stderr(stream: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    code = _main(argv)
-    viewer = sys.modules.get("fastpose.viewer")
-    if viewer is not None and viewer.abandoned():
+    abandoned = Abandoned()  # the recording streams a command gave up on
+    code = _main(argv, abandoned)
+    if abandoned:
         # A viewer's stream is stuck in Rerun's native code: a normal exit would wait for it.
         logging.shutdown()
         sys.stdout.flush()
@@ -330,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, abandoned: Abandoned) -> int:
     faulthandler.enable(all_threads=True)  # a fatal signal's traceback (NativeLog re-aims it)
     limit_malloc_arenas()
     parser = build_parser()
@@ -340,7 +344,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         with SignalGuard() as guard, silence as native:
             try:
-                return args.func(args, guard)
+                return args.func(args, guard, abandoned)
             except NATIVE_FAILURES as exc:
                 if not isinstance(exc, ModelUnavailableError):
                     _show_native_tail(native, exc)

@@ -23,6 +23,7 @@ from fastpose.sinks.landmarks import LandmarkTable
 from fastpose.sinks.opensim import TrcWriter
 from fastpose.sinks.render import VideoRenderer
 from fastpose.target import RerunTarget
+from fastpose.viewer.abandoned import Abandoned
 
 #: Where the landmark table and the measures may go.
 EXPORT_FORMATS = (".parquet", ".csv")
@@ -150,17 +151,19 @@ def height_setting(height: float | None) -> str:
     return f"{height:g}" if height is not None else "none"
 
 
-def build_sinks(spec: RunSpec | Outputs) -> list[Sink]:
+def build_sinks(spec: RunSpec | Outputs, *, abandoned: Abandoned | None = None) -> list[Sink]:
     """The sinks writing the outputs ``spec`` asks for, the recording first: the one place every
     way of running fastpose (``run``, ``batch`` locally and on Ray, ``fastpose.track``) makes
-    its outputs. Rerun's module (~0.5 s to import, measured with ``-X importtime``) loads here
-    only when a recording is asked for."""
+    its outputs. A recording stream given up on goes to ``abandoned`` (fastpose.viewer.stream:
+    the CLI's, which ends the process at once then). Rerun's module (~0.5 s to import, measured
+    with ``-X importtime``) loads here only when a recording is asked for."""
     spec = spec.outputs if isinstance(spec, RunSpec) else spec
     sinks: list[Sink] = []
     if spec.recording is not None:
         from fastpose.sinks.rerun import RerunRecording  # Rerun: only when recording
 
-        sinks.append(RerunRecording(spec.recording, video_mode=spec.video_mode))
+        recording = RerunRecording(spec.recording, video_mode=spec.video_mode, abandoned=abandoned)
+        sinks.append(recording)
     if spec.landmarks is not None:
         sinks.append(LandmarkTable(spec.landmarks))
     sinks += [angles_sink(path) for path in spec.angles]

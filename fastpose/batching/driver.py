@@ -27,6 +27,7 @@ from fastpose.native_log import quiet
 from fastpose.options import TrackOptions, differing
 from fastpose.sinks.metadata import read_settings
 from fastpose.spec import Outputs, RunSpec
+from fastpose.viewer.abandoned import Abandoned
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def batch(
     render: bool = False,
     height: float | None = None,
     progress: bool = False,
+    abandoned: Abandoned | None = None,
     **keywords: Any,
 ) -> list[SummaryRow]:
     """Track every video ``inputs`` name into ``out``: ``<name>.rrd``, ``<name>.parquet`` (or
@@ -66,7 +68,8 @@ def batch(
     True starts a local Ray runtime, an address joins a cluster (the model is resolved again on
     nodes that don't see the driver's file). A failed video gets a ``failed`` row, never an
     exception; an exception (Ctrl-C, a signal) stops the videos running, writes the summary of
-    what ran, and propagates."""
+    what ran, and propagates. A recording stream given up on (a full disk) goes to
+    ``abandoned`` (fastpose.viewer.stream: the CLI ends the process at once then)."""
     if options is not None and keywords:
         raise TypeError(f"batch: pass options or keywords, got both ({', '.join(keywords)})")
     empty: list[str] = []
@@ -151,7 +154,7 @@ def batch(
 
                     track_locally(
                         todo, options, cores=cores, on_row=on_row, on_frames=bar.frames,
-                        on_open=bar.opened,
+                        on_open=bar.opened, abandoned=abandoned,
                     )  # fmt: skip
                 else:
                     from fastpose.batching.ray import track_on_ray

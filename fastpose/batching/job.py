@@ -29,6 +29,7 @@ from fastpose.spec import Outputs, RunSpec, build_sinks, height_setting
 from fastpose.target import RerunTarget
 from fastpose.tracker import Tracker
 from fastpose.transaction import Transaction, partial_path
+from fastpose.viewer.abandoned import Abandoned
 
 logger = logging.getLogger(__name__)
 
@@ -139,12 +140,14 @@ def track_job(
     stop: threading.Event | None = None,
     on_frames: Callable[[int], None] | None = None,
     on_open: Callable[[str, int | None], None] | None = None,
+    abandoned: Abandoned | None = None,
 ) -> SummaryRow:
     """Track ``job.video`` with ``options`` (``options.workers`` landmarkers); a row, never an
     exception, for what became of it (but :class:`Stopped` if ``stop`` is set before it starts).
 
     ``on_frames`` gets each batch's frame count once written, ``on_open`` the video's frame count
-    (if known) once opened; both are called from the job's thread."""
+    (if known) once opened; both are called from the job's thread. A recording stream given up
+    on (a full disk) goes to ``abandoned`` (fastpose.viewer.stream)."""
     if stop is not None and stop.is_set():
         raise Stopped
     started = time.perf_counter()
@@ -168,7 +171,7 @@ def track_job(
                     on_open(str(job.video), tracker.info.num_frames)
                 record(
                     tracker,
-                    build_sinks(spec),
+                    build_sinks(spec, abandoned=abandoned),
                     staging=staging,
                     guard=StopCheckpoint(stop),
                     on_batch=on_frames,

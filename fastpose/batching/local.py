@@ -21,6 +21,7 @@ from dataclasses import replace
 from fastpose.batching.job import Job, Stopped, track_job
 from fastpose.batching.summary import SummaryRow
 from fastpose.options import TrackOptions
+from fastpose.viewer.abandoned import Abandoned
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def track_locally(
     on_row: Callable[[SummaryRow], None],
     on_frames: Callable[[int], None] | None = None,
     on_open: Callable[[str, int | None], None] | None = None,
+    abandoned: Abandoned | None = None,
 ) -> None:
     """Run ``jobs`` on ``cores`` landmarkers at once; ``on_row`` gets each finished video's row.
 
@@ -59,7 +61,13 @@ def track_locally(
                 logger.debug("%s: starting on %d landmarker(s)", job.video, n)
                 job_options = _for_job(options, n, cores)
                 future = pool.submit(
-                    track_job, job, job_options, stop=stop, on_frames=on_frames, on_open=on_open
+                    track_job,
+                    job,
+                    job_options,
+                    stop=stop,
+                    on_frames=on_frames,
+                    on_open=on_open,
+                    abandoned=abandoned,
                 )
                 running[future] = n
                 free -= n

@@ -13,13 +13,14 @@ from fastpose.batching.job import STAGING_DIR
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary
 from fastpose.commands.parsed import spec_from_args
 from fastpose.signals import Interrupted, SignalGuard
+from fastpose.viewer.abandoned import Abandoned
 
 logger = logging.getLogger(__name__)
 
 EXIT_FAILED = 1
 
 
-def batch_command(args: argparse.Namespace, _guard: SignalGuard) -> int:
+def batch_command(args: argparse.Namespace, _guard: SignalGuard, abandoned: Abandoned) -> int:
     """Exit 0 when every video is done or skipped, 1 when any failed, 128+N on signal N."""
     out = Path(args.out)
     if args.ray is not False:
@@ -44,6 +45,7 @@ def batch_command(args: argparse.Namespace, _guard: SignalGuard) -> int:
             render=args.render,
             height=spec.outputs.height,
             progress=not args.no_progress,
+            abandoned=abandoned,
         )
     except Interrupted as exc:
         ran = list(read_summary(out / SUMMARY_NAME).values())

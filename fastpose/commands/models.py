@@ -6,9 +6,10 @@ import argparse
 
 from fastpose import models
 from fastpose.signals import SignalGuard
+from fastpose.viewer.abandoned import Abandoned
 
 
-def list_command(args: argparse.Namespace, _guard: SignalGuard) -> int:
+def list_command(args: argparse.Namespace, _guard: SignalGuard, _abandoned: Abandoned) -> int:
     """``fastpose models list``: each cached model, its size and whether it is valid."""
     cached = models.list_cached()
     if not cached:
@@ -19,7 +20,7 @@ def list_command(args: argparse.Namespace, _guard: SignalGuard) -> int:
     return 0
 
 
-def fetch_command(args: argparse.Namespace, _guard: SignalGuard) -> int:
+def fetch_command(args: argparse.Namespace, _guard: SignalGuard, _abandoned: Abandoned) -> int:
     """``fastpose models fetch NAME``: download (or build) the model into the cache."""
     resolved = models.fetch(args.name)
     print(f"{resolved.name}: {resolved.path} ({resolved.source})")

@@ -31,7 +31,9 @@ from fastpose.signals import Interrupted, SignalGuard
 from fastpose.spec import Outputs, RunSpec, build_sinks
 from fastpose.target import RerunTarget
 from fastpose.tracker import Tracker
-from fastpose.viewer import ServedViewer, check_target, check_url, has_display
+from fastpose.viewer.abandoned import Abandoned
+from fastpose.viewer.probe import check_target, check_url, has_display
+from fastpose.viewer.serve import ServedViewer
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +76,9 @@ def _check_outputs(outputs: Outputs, video: str, model: str) -> None:
         check_writable(path, overwrite=outputs.overwrite)
 
 
-def run_command(args: argparse.Namespace, guard: SignalGuard) -> int:
-    """``fastpose run``: 0 when the video was tracked into every output, 128+N on signal N."""
+def run_command(args: argparse.Namespace, guard: SignalGuard, abandoned: Abandoned) -> int:
+    """``fastpose run``: 0 when the video was tracked into every output, 128+N on signal N; a
+    recording stream given up on goes to ``abandoned``."""
     video = args.video if args.video is not None else str(resolve_sample())
     target = _target(args, video)
     outputs = outputs_from_args(args, target)
@@ -95,7 +98,7 @@ def run_command(args: argparse.Namespace, guard: SignalGuard) -> int:
             served = RerunTarget(connect=server.grpc_url, serve=True)
             spec = replace(spec, outputs=replace(outputs, recording=served))
             logger.info("web viewer: %s", server.web_url)
-        code = _track(args, guard, video, spec, model)
+        code = _track(args, guard, video, spec, model, abandoned)
         if code or server is None:
             return code
         logger.info("tracking done; still serving %s until Ctrl-C", server.web_url)
@@ -112,6 +115,7 @@ def _track(
     video: str,
     spec: RunSpec,
     model: ResolvedModel,
+    abandoned: Abandoned,
 ) -> int:
     result = Recorded()
     try:
@@ -119,7 +123,7 @@ def _track(
             _describe(tracker, model)
             record(
                 tracker,
-                build_sinks(spec),
+                build_sinks(spec, abandoned=abandoned),
                 guard=guard,
                 progress=not args.no_progress,
                 result=result,
