@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fastpose.errors import OutputError, ViewerError, one_line
+from fastpose.signals import Guard
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.spec import RunSpec, build_sinks, height_setting
 from fastpose.tracker import Tracker, TrackStats
@@ -54,7 +55,7 @@ def record(
     sinks: Sequence[Sink],
     *,
     staging: Transaction | None = None,
-    guard: Any = None,
+    guard: Guard | None = None,
     progress: bool = False,
     on_batch: Callable[[int], None] | None = None,
     result: Recorded | None = None,
