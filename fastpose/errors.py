@@ -9,6 +9,7 @@ output words an exception it quotes.
 from __future__ import annotations
 
 import errno
+import signal
 
 
 class FastposeError(Exception):
@@ -53,8 +54,6 @@ def describe_exit(returncode: int | None) -> str:
 
     Tells an abort (SIGABRT: the native code gave up, its log says why) from a kill (SIGKILL:
     another process or the out-of-memory killer) from an exit code."""
-    import signal
-
     if returncode is None:
         return "still running"
     if returncode >= 0:

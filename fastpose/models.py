@@ -302,6 +302,7 @@ class _AlignedBuilder(flatbuffers.Builder):
 
 def add_landmark_metadata(model: bytes) -> bytes:
     """``model`` (TFLite flatbuffer) plus the metadata the Tasks API needs: input RGB in [0, 1]."""
+    # MediaPipe's FlatBuffers schemas: only to build a model bundle, never when tracking
     from mediapipe.tasks.metadata import schema_py_generated as schema
 
     tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fastpose.core import DecodeOptions
 from fastpose.cores import default_workers
 from fastpose.landmarker import LandmarkerOptions
+from fastpose.models import ResolvedModel, resolve_model
 from fastpose.parallel import MAX_UNIT_FRAMES, MIN_UNIT_FRAMES
-
-if TYPE_CHECKING:
-    from fastpose.models import ResolvedModel
 
 #: Long side of the frames inference sees, for one person and for several. Measured (README,
 #: "Inference size"): one person is found in as many frames at 640 as at native size (220 vs 221
@@ -123,8 +121,6 @@ class TrackOptions:
         """Options from keywords named like ``fastpose run``'s, with its defaults: ``model``
         ``full`` (resolved and cached: see fastpose.models), ``inference_size`` 640 for one
         person and 960 for several (0: native), ``workers`` the cores here, smoothing on."""
-        from fastpose.models import ResolvedModel, resolve_model
-
         resolved = model if isinstance(model, ResolvedModel) else resolve_model(os.fspath(model))
         if inference_size is None:
             inference_size = default_inference_size(num_poses)
@@ -154,7 +150,6 @@ class TrackOptions:
         smoothing, workers. Every output records it (Parquet metadata, Rerun recording
         properties), with what the tracker really ran (``Tracker.settings``: the landmarkers
         used, the delegate) in place of what was asked."""
-        from importlib.metadata import PackageNotFoundError, version
 
         def installed(package: str) -> str:
             try:

@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from fastpose.errors import OutputError, ViewerError, one_line
+from fastpose.measures import Measurer
 from fastpose.signals import Guard
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.spec import RunSpec, build_sinks, height_setting
@@ -158,13 +161,11 @@ def _measurer(
     """Angles and speeds, computed once for every sink that wants them (fastpose.measures)."""
     if not any(s.wants_measures for s in sinks):
         return None
-    from fastpose.measures import Measurer
 
     return Measurer(context.info.width, context.info.height, height_m=height)
 
 
 def _progress(tracker: Tracker, enabled: bool) -> Any:
-    from tqdm import tqdm
 
     return tqdm(
         total=tracker.info.num_frames,

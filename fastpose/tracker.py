@@ -196,7 +196,9 @@ class Tracker(Closing):
     def batches(self, hooks: Mapping[str, FrameHook] | None = None) -> Iterator[Inferred]:
         """Smoothed batches with track ids, in frame order; ``hooks`` run in the landmarkers'
         threads on each batch's frames, their results in ``Inferred.extras`` by name."""
-        from fastpose.identities import Identities  # SciPy loads when tracking starts
+        # ~0.4 s (SciPy, Numba; -X importtime): loaded when tracking starts, overlapping the
+        # landmarkers' start, not when a Tracker is imported
+        from fastpose.identities import Identities
 
         self._threads = self._threads_for(hooks or {})
         identities = Identities(aspect=self.info.width / max(self.info.height, 1))

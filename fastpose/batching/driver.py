@@ -18,6 +18,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from fastpose.batching.inputs import expand_inputs, output_names
 from fastpose.batching.job import STAGING_DIR, Job, clear_leftovers
+from fastpose.batching.local import track_locally
+from fastpose.batching.ray import track_on_ray
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary, write_summary
 from fastpose.cores import default_workers
 from fastpose.errors import InputNotFoundError, OutputError, one_line
@@ -150,15 +152,11 @@ def batch(
                     bar.finished(row)
 
                 if ray is False:
-                    from fastpose.batching.local import track_locally
-
                     track_locally(
                         todo, options, cores=cores, on_row=on_row, on_frames=bar.frames,
                         on_open=bar.opened, abandoned=abandoned,
                     )  # fmt: skip
                 else:
-                    from fastpose.batching.ray import track_on_ray
-
                     address = None if ray is True else str(ray)
                     # A named model is resolved again on nodes that don't see the driver's file.
                     named = options.model in MODEL_NAMES

@@ -23,6 +23,7 @@ from typing import Any
 from fastpose.batching.job import Job, track_job
 from fastpose.batching.summary import SummaryRow
 from fastpose.errors import DependencyError, one_line
+from fastpose.models import resolve_model
 from fastpose.options import TrackOptions
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,6 @@ def loopback_only() -> Iterator[Any]:
 def track_on_node(job: Job, options: TrackOptions, model: str) -> SummaryRow:
     """A Ray task's body: the model is resolved again where the driver's path is not visible."""
     if not options.landmarker.model_path.is_file():
-        from fastpose.models import resolve_model
-
         landmarker = replace(options.landmarker, model_path=resolve_model(model).path)
         options = replace(options, landmarker=landmarker)
     return track_job(job, options)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastpose.batching.driver import batch
 from fastpose.batching.job import STAGING_DIR
+from fastpose.batching.ray import import_ray
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary
 from fastpose.commands.parsed import spec_from_args
 from fastpose.signals import Interrupted, SignalGuard
@@ -24,8 +25,6 @@ def batch_command(args: argparse.Namespace, _guard: SignalGuard, abandoned: Aban
     """Exit 0 when every video is done or skipped, 1 when any failed, 128+N on signal N."""
     out = Path(args.out)
     if args.ray is not False:
-        from fastpose.batching.ray import import_ray
-
         import_ray()  # without the extra: one line, before any work
     spec = spec_from_args(args)  # each video's paths are mapped into it (fastpose.batching.job)
     started = time.perf_counter()

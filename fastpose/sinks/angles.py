@@ -23,6 +23,7 @@ from fastpose.measures.batch import MeasureBatch
 from fastpose.outputs import check_suffix
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.sinks.metadata import settings_metadata
+from fastpose.sinks.opensim import MotWriter
 from fastpose.sinks.track_rows import Rows, TrackRows
 
 SCHEMA = pa.schema(
@@ -45,8 +46,6 @@ def angles_sink(path: Path) -> Sink:
     :class:`~fastpose.sinks.opensim.MotWriter` (.mot)."""
     path = check_suffix(Path(path), FORMATS, "--angles")
     if path.suffix.lower() == ".mot":
-        from fastpose.sinks.opensim import MotWriter
-
         return MotWriter(path)
     return AnglesTable(path)
 

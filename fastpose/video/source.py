@@ -209,7 +209,7 @@ class VideoSource(Closing):
         self._open_video(path, uri, probe, handed)
 
     def _open_image(self, bgr: NDArray[np.uint8], uri: str, probe: VideoLayout | None) -> None:
-        import cv2
+        import cv2  # as above
 
         h, w = bgr.shape[:2]
         self.decode_size = scaled_size(w, h, self._inference_size)
@@ -292,7 +292,7 @@ class VideoSource(Closing):
         return reader, len(reader)
 
     def _open_cv(self, path: Path, uri: str, probe: VideoLayout, scale: bool) -> tuple[Reader, int]:
-        from fastpose.video.readers.opencv import OpenCVReader
+        from fastpose.video.readers.opencv import OpenCVReader  # OpenCV (~45 ms): only here
 
         try:
             reader = OpenCVReader(str(path), uri)
@@ -306,7 +306,7 @@ class VideoSource(Closing):
         return reader, reader.frame_count
 
     def _open_live(self, uri: str | int, given: str) -> None:
-        from fastpose.video.readers.opencv import OpenCVReader
+        from fastpose.video.readers.opencv import OpenCVReader  # OpenCV (~45 ms): only here
 
         reader = OpenCVReader(uri, self._name)
         upright = swap_size(reader.coded_size, reader.rotation)

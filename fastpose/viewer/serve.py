@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import rerun_cli
+
 from fastpose.closing import Closing
 from fastpose.errors import ViewerError
 from fastpose.viewer.probe import probe
@@ -29,7 +31,6 @@ def _rerun_binary() -> str:
     """The ``rerun`` executable of the installed rerun-sdk (its ``rerun`` script runs it)."""
     if "RERUN_CLI_PATH" in os.environ:
         return os.environ["RERUN_CLI_PATH"]
-    import rerun_cli
 
     exe = Path(rerun_cli.__file__).with_name("rerun.exe" if sys.platform == "win32" else "rerun")
     if not exe.is_file():
