@@ -249,3 +249,122 @@ def test_the_api_takes_the_same_spec(tmp_path: Path) -> None:
     assert "m/s" in units
     spec = RunSpec.create(export=tmp_path / "x.parquet", max_frames=4, workers=1)
     assert spec.outputs.landmarks == tmp_path / "x.parquet"
+
+
+# --- the house: where things live ---------------------------------------------------------------
+
+#: The layers of fastpose/, bottom first (docs/architecture.md): a module imports its own layer
+#: or those below, never one above.
+LAYERS = [
+    ["errors", "cores", "memory", "native_log", "signals", "colors", "closing", "model_names",
+     "target", "skeleton", "cache", "outputs", "kernels", "transaction"],
+    ["video", "poses", "mediapipe_api", "models", "landmarker", "smoothing", "appearance",
+     "identities", "measures", "placement", "render", "samples", "core"],
+    ["parallel"],
+    ["options", "tracker"],
+    ["sinks", "viewer", "spec", "pipeline"],
+    ["batching"],
+    ["commands", "cli", "__main__", ""],
+]  # fmt: skip
+
+
+def _imports() -> dict[str, set[str]]:
+    """Each module of fastpose/ -> the modules of fastpose/ it imports at run time (at the top or
+    inside functions; not under TYPE_CHECKING)."""
+    import ast
+
+    modules = {}
+    for path in (ROOT / "fastpose").rglob("*.py"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        modules[name] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        typing_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for inner in ast.walk(node)
+        }
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    found.add(sub if sub in modules else node.module)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else ""
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def test_no_import_goes_back_up_a_layer_and_none_is_a_cycle() -> None:
+    graph = _imports()
+    back = [(a, b) for a, bs in graph.items() for b in bs if _layer(b) > _layer(a)]
+    assert not back, back
+    # a cycle: a module that reaches itself (a package's __init__ re-exporting its own modules
+    # is the package, not a cycle)
+    for start in graph:
+        seen, todo = set(), [b for b in graph[start] if not b.startswith(start + ".")]
+        while todo:
+            m = todo.pop()
+            assert m != start, f"{start} imports itself through {sorted(seen)}"
+            if m not in seen:
+                seen.add(m)
+                todo += [b for b in graph[m] if not b.startswith(m + ".")]
+
+
+def test_the_skeleton_written_out_is_mediapipes() -> None:
+    from fastpose.mediapipe_api import pose_api
+    from fastpose.skeleton import CONNECTIONS, LANDMARK_NAMES, NUM_LANDMARKS
+
+    api = pose_api()
+    assert tuple(lm.name.lower() for lm in api.PoseLandmark) == LANDMARK_NAMES
+    assert NUM_LANDMARKS == len(api.PoseLandmark) == 33
+    assert (
+        tuple((c.start, c.end) for c in api.PoseLandmarksConnections.POSE_LANDMARKS) == CONNECTIONS
+    )
+
+
+def test_importing_the_poses_or_the_cli_loads_no_mediapipe() -> None:
+    code = (
+        "import sys, fastpose.poses, fastpose.cli; "
+        "print(sorted(m for m in sys.modules if 'mediapipe' in m or m == 'rerun'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_full_disk_is_worded_alike_by_every_output() -> None:
+    import errno
+
+    from fastpose.errors import one_line
+
+    full = [OSError(errno.ENOSPC, "No space left on device"), OSError(errno.ENOSPC, "")]
+    assert {one_line(e) for e in full} == {"no space left on device"}
+    assert one_line(ValueError("a\n  b")) == "a b"
+    assert one_line(RuntimeError("first\nsecond"), first_line=True) == "first"
+    assert one_line(RuntimeError()) == "RuntimeError"
+    inline = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in (ROOT / "fastpose").rglob("*.py")
+        if path.name != "errors.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "strerror" in line
+    ]
+    assert not inline, f"an error worded by hand instead of by errors.one_line: {inline}"
