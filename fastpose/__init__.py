@@ -8,8 +8,9 @@ The Python API the CLI is built on::
         for batch in tracker:
             batch.poses.landmarks  # (frames, persons, 33, 5): x, y, z, visibility, presence
 
-    # or into outputs (sinks), as `fastpose run clip.mp4 --export clip.parquet` does:
-    fastpose.track("clip.mp4", [fastpose.LandmarkTable("clip.parquet")])
+    # or into outputs, with `fastpose run`'s options as keywords (a fastpose.RunSpec), as
+    # `fastpose run clip.mp4 --export clip.parquet --angles a.csv --angles a.mot --height 1.75`:
+    fastpose.track("clip.mp4", export="clip.parquet", angles=["a.csv", "a.mot"], height=1.75)
 
 Names are imported on first use (PEP 562), so ``import fastpose`` and ``fastpose --help`` don't
 load MediaPipe, Numba or Rerun.
