@@ -8,8 +8,9 @@ The Python API the CLI is built on::
         for batch in tracker:
             batch.poses.landmarks  # (frames, persons, 33, 5): x, y, z, visibility, presence
 
-    # or into outputs (sinks), as `fastpose run clip.mp4 --export clip.parquet` does:
-    fastpose.track("clip.mp4", [fastpose.LandmarkTable("clip.parquet")])
+    # or into outputs, with `fastpose run`'s options as keywords (a fastpose.RunSpec), as
+    # `fastpose run clip.mp4 --export clip.parquet --angles a.csv --angles a.mot --height 1.75`:
+    fastpose.track("clip.mp4", export="clip.parquet", angles=["a.csv", "a.mot"], height=1.75)
 
 Names are imported on first use (PEP 562), so ``import fastpose`` and ``fastpose --help`` don't
 load MediaPipe, Numba or Rerun.
@@ -44,10 +45,13 @@ _LAZY = {
     "resolve_model": "fastpose.models",
     "SmoothingOptions": "fastpose.options",
     "TrackOptions": "fastpose.options",
-    "DecodeOptions": "fastpose.parallel",
-    "Inferred": "fastpose.parallel",
+    "DecodeOptions": "fastpose.core",
+    "Inferred": "fastpose.core",
     "Recorded": "fastpose.pipeline",
     "record": "fastpose.pipeline",
+    "Outputs": "fastpose.spec",
+    "RunSpec": "fastpose.spec",
+    "build_sinks": "fastpose.spec",
     "track": "fastpose.pipeline",
     "PoseBatch": "fastpose.poses",
     "Sink": "fastpose.sinks.base",
@@ -60,7 +64,7 @@ _LAZY = {
     "RerunRecording": "fastpose.sinks.rerun",
     "Tracker": "fastpose.tracker",
     "TrackStats": "fastpose.tracker",
-    "RerunTarget": "fastpose.viewer",
+    "RerunTarget": "fastpose.target",
     "FrameBatch": "fastpose.video",
     "VideoInfo": "fastpose.video",
     "VideoSource": "fastpose.video",
@@ -81,11 +85,13 @@ __all__ = [
     "ModelError",
     "ModelUnavailableError",
     "OutputError",
+    "Outputs",
     "PoseBatch",
     "Recorded",
     "RerunRecording",
     "RerunTarget",
     "ResolvedModel",
+    "RunSpec",
     "Sink",
     "SinkContext",
     "SmoothingOptions",
@@ -100,6 +106,7 @@ __all__ = [
     "VideoSource",
     "angles_sink",
     "batch",
+    "build_sinks",
     "limit_malloc_arenas",
     "record",
     "resolve_model",
@@ -108,11 +115,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from fastpose.batching import SummaryRow, batch
+    from fastpose.core import DecodeOptions, Inferred
     from fastpose.landmarker import Landmarker, LandmarkerOptions
     from fastpose.memory import limit_malloc_arenas
     from fastpose.models import ResolvedModel, resolve_model
     from fastpose.options import SmoothingOptions, TrackOptions
-    from fastpose.parallel import DecodeOptions, Inferred
     from fastpose.pipeline import Recorded, record, track
     from fastpose.poses import PoseBatch
     from fastpose.sinks.angles import angles_sink
@@ -121,9 +128,10 @@ if TYPE_CHECKING:
     from fastpose.sinks.opensim import TrcWriter
     from fastpose.sinks.render import VideoRenderer
     from fastpose.sinks.rerun import RerunRecording
+    from fastpose.spec import Outputs, RunSpec, build_sinks
+    from fastpose.target import RerunTarget
     from fastpose.tracker import Tracker, TrackStats
     from fastpose.video import FrameBatch, VideoInfo, VideoSource
-    from fastpose.viewer import RerunTarget
 
 
 def __getattr__(name: str) -> Any:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import platformdirs
 
-from fastpose.errors import OutputError
+from fastpose.errors import OutputError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def download(url: str, dest: Path, validate: Validator | None = None, timeout: f
         try:
             _fetch(url, tmp, timeout)
         except (OSError, http.client.HTTPException) as err:  # URLError, timeouts, resets
-            raise ConnectionError(f"cannot download {url}: {_reason(err)}") from err
+            raise ConnectionError(f"cannot download {url}: {one_line(err)}") from err
         if validate is not None:
             validate(tmp)
     return dest
@@ -128,12 +128,6 @@ def _fetch(url: str, dest: Path, timeout: float) -> None:
         got = out.tell()
     if expected is not None and got != int(expected):  # read(n) takes an early close for the end
         raise ConnectionError(f"the connection closed after {got} of {expected} bytes")
-
-
-def _reason(err: BaseException) -> str:
-    if isinstance(err, urllib.error.HTTPError):
-        return str(err)  # "HTTP Error 404: Not Found"
-    return str(getattr(err, "reason", None) or err or type(err).__name__)
 
 
 def _check_resolvable(url: str, timeout: float) -> None:

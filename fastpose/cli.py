@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import faulthandler
+import importlib
 import logging
 import math
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -23,12 +24,13 @@ from fastpose import __version__
 from fastpose.cores import default_workers
 from fastpose.errors import FastposeError, ModelError, ModelUnavailableError
 from fastpose.memory import limit_malloc_arenas
+from fastpose.model_names import MODEL_NAMES
 from fastpose.native_log import NativeLog, quiet
 from fastpose.signals import Interrupted, SignalGuard
+from fastpose.viewer.abandoned import Abandoned
 
 logger = logging.getLogger("fastpose")
 
-MODEL_NAMES = ("lite", "full", "heavy")
 #: The library's defaults (fastpose.options), repeated here only as help text: importing the
 #: options would load MediaPipe for ``--help``.
 _INFERENCE_HELP = (
@@ -40,6 +42,16 @@ _RANGE_HELP = (
     "runs one landmarker"
 )
 _HEIGHT_HELP = "the person's height, for speeds in m/s (else in px/s only)"
+_WORKERS_HELP_RUN = (
+    "landmarkers inferring in parallel, each a thread on its own range of frames "
+    f"(default: the cores here, {default_workers()})"
+)
+_WORKERS_HELP_BATCH = (
+    f"landmarkers at once, over all videos (default: the cores here, {default_workers()}; "
+    "with --ray, the local runtime's CPUs)"
+)
+#: fastpose.spec.VIDEO_MODES, repeated: importing it would load MediaPipe for ``--help``.
+VIDEO_MODES = ("auto", "asset", "jpeg", "none")
 EXIT_ERROR = 1
 
 
@@ -97,6 +109,56 @@ def _verbosity(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", default=default, help=help_q)
 
 
+def add_track_options(
+    parser: argparse.ArgumentParser, out: argparse._ArgumentGroup, *, workers_help: str
+) -> argparse._ArgumentGroup:
+    """The options ``run`` and ``batch`` share, declared once (each command adds its own): how
+    to track (fastpose.options.TrackOptions) and the settings of the outputs (``--video-mode``,
+    ``--height``, ``--overwrite``), parsed into one fastpose.spec.RunSpec. Returns the
+    processing group, for the command's own processing options."""
+    out.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs (batch: redo videos)"
+    )
+    out.add_argument(
+        "--video-mode",
+        choices=VIDEO_MODES,
+        default="auto",
+        help="frames in the recording: referenced from the MP4 (asset), JPEG, or none "
+        "(default: auto)",
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--model", type=_model_spec, default="full", help="lite, full, heavy or a .task path"
+    )
+    model.add_argument("--gpu", action="store_true", help="use the GPU delegate when available")
+    model.add_argument(
+        "--require-gpu", action="store_true", help="fail instead of falling back to the CPU"
+    )
+    model.add_argument(
+        "--num-poses", type=_positive_int, default=1, help="most persons per frame (default 1)"
+    )
+    model.add_argument("--min-detection-confidence", type=_unit_float, default=0.5, metavar="P")
+    model.add_argument("--min-presence-confidence", type=_unit_float, default=0.5, metavar="P")
+    model.add_argument("--min-tracking-confidence", type=_unit_float, default=0.5, metavar="P")
+    model.add_argument("--no-segment", action="store_true", help="no segmentation masks")
+    proc = parser.add_argument_group("processing")
+    proc.add_argument(
+        "--fps",
+        type=_positive_float,
+        help="frame i is at i/FPS seconds (ignore the container's times)",
+    )
+    proc.add_argument(
+        "--max-frames", type=_positive_int, metavar="N", help="stop (each video) after N frames"
+    )
+    proc.add_argument("--inference-size", type=_nonnegative_int, metavar="PX", help=_INFERENCE_HELP)
+    proc.add_argument("--workers", type=_positive_int, help=workers_help)
+    proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
+    proc.add_argument("--height", type=_positive_float, metavar="METRES", help=_HEIGHT_HELP)
+    proc.add_argument("--min-range-frames", type=_positive_int, metavar="N", help=_RANGE_HELP)
+    proc.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return proc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastpose", description="Fast human pose tracking, shown in Rerun."
@@ -136,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--angles",
         type=Path,
+        action="append",
         metavar="FILE",
-        help="write joint angles and speeds to FILE.parquet, FILE.csv or FILE.mot (OpenSim)",
+        help="write joint angles and speeds to FILE.parquet, FILE.csv or FILE.mot (OpenSim); "
+        "give it twice for a table and a .mot",
     )
     out.add_argument(
         "--trc",
@@ -151,56 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.mp4",
         help="write the video with every person's skeleton, id and main joint angles drawn",
     )
-    out.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    out.add_argument(
-        "--video-mode",
-        choices=("auto", "asset", "jpeg", "none"),
-        default="auto",
-        help="frames in the recording: referenced from the MP4 (asset), JPEG, or none "
-        "(default: auto)",
-    )
-    model = run.add_argument_group("model")
-    model.add_argument(
-        "--model", type=_model_spec, default="full", help="lite, full, heavy or a .task path"
-    )
-    model.add_argument("--gpu", action="store_true", help="use the GPU delegate when available")
-    model.add_argument(
-        "--require-gpu", action="store_true", help="fail instead of falling back to the CPU"
-    )
-    model.add_argument(
-        "--num-poses", type=_positive_int, default=1, help="most persons per frame (default 1)"
-    )
-    model.add_argument("--min-detection-confidence", type=_unit_float, default=0.5, metavar="P")
-    model.add_argument("--min-presence-confidence", type=_unit_float, default=0.5, metavar="P")
-    model.add_argument("--min-tracking-confidence", type=_unit_float, default=0.5, metavar="P")
-    model.add_argument("--no-segment", action="store_true", help="no segmentation masks")
-    proc = run.add_argument_group("processing")
-    proc.add_argument(
-        "--fps",
-        type=_positive_float,
-        help="frame i is at i/FPS seconds (ignore the container's times)",
-    )
-    proc.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after N frames")
-    proc.add_argument("--inference-size", type=_nonnegative_int, metavar="PX", help=_INFERENCE_HELP)
-    proc.add_argument(
-        "--workers",
-        type=_positive_int,
-        help="landmarkers inferring in parallel, each a thread on its own range of frames "
-        f"(default: the cores here, {default_workers()})",
-    )
-    proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
-    proc.add_argument("--height", type=_positive_float, metavar="METRES", help=_HEIGHT_HELP)
-    proc.add_argument("--min-range-frames", type=_positive_int, metavar="N", help=_RANGE_HELP)
-    proc.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.set_defaults(func=cmd_run)
+    add_track_options(run, out, workers_help=_WORKERS_HELP_RUN)
+    run.set_defaults(func=_command("fastpose.commands.run", "run_command"))
     _add_batch(sub)
 
     models = sub.add_parser("models", help="list or provision pose models")
     msub = models.add_subparsers(dest="models_command", required=True)
-    msub.add_parser("list", help="models in the cache").set_defaults(func=cmd_models_list)
+    msub.add_parser("list", help="models in the cache").set_defaults(
+        func=_command("fastpose.commands.models", "list_command")
+    )
     fetch = msub.add_parser("fetch", help="download (or build) a model into the cache")
     fetch.add_argument("name", choices=MODEL_NAMES)
-    fetch.set_defaults(func=cmd_models_fetch)
+    fetch.set_defaults(func=_command("fastpose.commands.models", "fetch_command"))
     return parser
 
 
@@ -228,79 +254,27 @@ def _add_batch(sub: argparse._SubParsersAction) -> None:
     out.add_argument(
         "--render", action="store_true", help="also DIR/<name>.mp4 (the skeletons drawn)"
     )
-    out.add_argument("--overwrite", action="store_true", help="redo videos that are done")
-    out.add_argument(
-        "--video-mode", choices=("auto", "asset", "jpeg", "none"), default="auto",
-        help="frames in the recordings (default: auto)",
-    )  # fmt: skip
-    model = batch.add_argument_group("model")
-    model.add_argument(
-        "--model", type=_model_spec, default="full", help="lite, full, heavy or a .task path"
-    )
-    model.add_argument("--gpu", action="store_true", help="use the GPU delegate when available")
-    model.add_argument(
-        "--num-poses", type=_positive_int, default=1, help="most persons per frame (default 1)"
-    )
-    model.add_argument("--min-detection-confidence", type=_unit_float, default=0.5, metavar="P")
-    model.add_argument("--min-presence-confidence", type=_unit_float, default=0.5, metavar="P")
-    model.add_argument("--min-tracking-confidence", type=_unit_float, default=0.5, metavar="P")
-    model.add_argument("--no-segment", action="store_true", help="no segmentation masks")
-    proc = batch.add_argument_group("processing")
+    proc = add_track_options(batch, out, workers_help=_WORKERS_HELP_BATCH)
     proc.add_argument("--recursive", action="store_true", help="descend into sub-folders")
-    proc.add_argument(
-        "--fps", type=_positive_float, help="frame i is at i/FPS seconds (ignore the container's)"
-    )
-    proc.add_argument(
-        "--max-frames", type=_positive_int, metavar="N", help="stop each video after N frames"
-    )
-    proc.add_argument("--inference-size", type=_nonnegative_int, metavar="PX", help=_INFERENCE_HELP)
-    proc.add_argument(
-        "--workers", type=_positive_int,
-        help="landmarkers at once, over all videos (default: the cores here, "
-        f"{default_workers()}; with --ray, the local runtime's CPUs)",
-    )  # fmt: skip
-    proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
-    proc.add_argument("--height", type=_positive_float, metavar="METRES", help=_HEIGHT_HELP)
-    proc.add_argument("--min-range-frames", type=_positive_int, metavar="N", help=_RANGE_HELP)
-    proc.add_argument("--no-progress", action="store_true", help="no progress bar")
     proc.add_argument(
         "--ray", nargs="?", const=True, default=False, metavar="ADDRESS",
         help="run each video as a Ray task: on a local runtime, or on the cluster at ADDRESS "
         '(needs pip install "fastpose[ray]")',
     )  # fmt: skip
-    batch.set_defaults(func=cmd_batch)
+    batch.set_defaults(func=_command("fastpose.commands.batch", "batch_command"))
 
 
-def cmd_batch(args: argparse.Namespace, guard: SignalGuard) -> int:
-    from fastpose.batching.command import run_batch
-
-    return run_batch(args, guard)
+Command = Callable[[argparse.Namespace, SignalGuard, Abandoned], int]
 
 
-def cmd_run(args: argparse.Namespace, guard: SignalGuard) -> int:
-    from fastpose.run import run
+def _command(module: str, name: str) -> Command:
+    """The command ``module.name``, imported when it runs: importing the commands loads MediaPipe,
+    NumPy and PyArrow (~1 s, ``python -X importtime``), which ``fastpose --help`` doesn't need."""
 
-    return run(args, guard)
+    def command(args: argparse.Namespace, guard: SignalGuard, abandoned: Abandoned) -> int:
+        return getattr(importlib.import_module(module), name)(args, guard, abandoned)
 
-
-def cmd_models_list(args: argparse.Namespace, _guard: SignalGuard) -> int:
-    from fastpose import models
-
-    cached = models.list_cached()
-    if not cached:
-        print(f"no models cached in {models.cache_dir()}")
-    for m in cached:
-        state = "ok" if m.valid else "INVALID (will be replaced)"
-        print(f"{m.name:8s} {m.size / 1e6:7.1f} MB  {state:10s} {m.path}")
-    return 0
-
-
-def cmd_models_fetch(args: argparse.Namespace, _guard: SignalGuard) -> int:
-    from fastpose import models
-
-    resolved = models.fetch(args.name)
-    print(f"{resolved.name}: {resolved.path} ({resolved.source})")
-    return 0
+    return command
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
@@ -349,9 +323,9 @@ def _redirect_python_stderr(stream: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    code = _main(argv)
-    viewer = sys.modules.get("fastpose.viewer")
-    if viewer is not None and viewer.abandoned():
+    abandoned = Abandoned()  # the recording streams a command gave up on
+    code = _main(argv, abandoned)
+    if abandoned:
         # A viewer's stream is stuck in Rerun's native code: a normal exit would wait for it.
         logging.shutdown()
         sys.stdout.flush()
@@ -360,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, abandoned: Abandoned) -> int:
     faulthandler.enable(all_threads=True)  # a fatal signal's traceback (NativeLog re-aims it)
     limit_malloc_arenas()
     parser = build_parser()
@@ -370,7 +344,7 @@ def _main(argv: list[str] | None) -> int:
     try:
         with SignalGuard() as guard, silence as native:
             try:
-                return args.func(args, guard)
+                return args.func(args, guard, abandoned)
             except NATIVE_FAILURES as exc:
                 if not isinstance(exc, ModelUnavailableError):
                     _show_native_tail(native, exc)

@@ -2,10 +2,14 @@
 
 Every error derives from :class:`FastposeError` and also from the builtin it means, so callers can
 catch either (``except FastposeError`` or ``except FileNotFoundError``), as PyAV's errors do.
-The CLI turns each into one line on stderr and a non-zero exit.
+The CLI turns each into one line on stderr and a non-zero exit; :func:`one_line` is how every
+output words an exception it quotes.
 """
 
 from __future__ import annotations
+
+import errno
+import signal
 
 
 class FastposeError(Exception):
@@ -50,8 +54,6 @@ def describe_exit(returncode: int | None) -> str:
 
     Tells an abort (SIGABRT: the native code gave up, its log says why) from a kill (SIGKILL:
     another process or the out-of-memory killer) from an exit code."""
-    import signal
-
     if returncode is None:
         return "still running"
     if returncode >= 0:
@@ -68,3 +70,29 @@ def describe_exit(returncode: int | None) -> str:
     if signum == signal.SIGSEGV:
         return f"crashed ({name}: a fault in native code)"
     return f"was ended by {name}"
+
+
+#: The most characters of an error's text a one-line message quotes.
+ONE_LINE_CHARS = 300
+
+
+def one_line(exc: BaseException, *, first_line: bool = False) -> str:
+    """An exception as the few words of a one-line message, the same for every output: a full
+    disk is "no space left on device" (whatever library raised it), an OS error its
+    ``strerror``, a failed download its reason, anything else its text with whitespace
+    collapsed (``first_line``: only its first line, as MediaPipe's errors continue with a trace),
+    at most ONE_LINE_CHARS characters, or the exception's type if it has no text."""
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ENOSPC:
+            return "no space left on device"
+        if exc.errno == errno.EDQUOT:
+            return "disk quota exceeded"
+        if exc.strerror:
+            return exc.strerror
+        reason = getattr(exc, "reason", None)  # urllib's URLError; an HTTPError says its code
+        if reason is not None and not hasattr(exc, "code"):
+            return one_line(reason) if isinstance(reason, BaseException) else str(reason)
+    text = str(exc).strip()
+    if first_line and text:
+        text = text.splitlines()[0]
+    return " ".join(text.split())[:ONE_LINE_CHARS] or type(exc).__name__

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from fastpose.errors import DependencyError, GpuUnavailableError, ModelError
+from fastpose.closing import Closing
+from fastpose.errors import DependencyError, GpuUnavailableError, ModelError, one_line
 from fastpose.mediapipe_api import SYSTEM_LIBS, pose_api
 from fastpose.poses import PoseBatch
 from fastpose.skeleton import NUM_LANDMARKS
@@ -63,15 +63,12 @@ def _create(options: LandmarkerOptions, gpu: bool) -> Any:
         raise DependencyError(f"mediapipe cannot start: {exc}; it needs {SYSTEM_LIBS}") from exc
     except (RuntimeError, ValueError) as exc:
         if gpu:
-            raise GpuUnavailableError(f"GPU delegate unavailable: {_first_line(exc)}") from exc
+            raise GpuUnavailableError(
+                f"GPU delegate unavailable: {one_line(exc, first_line=True)}"
+            ) from exc
         raise ModelError(
-            f"{options.model_path}: MediaPipe rejected the model: {_first_line(exc)}"
+            f"{options.model_path}: MediaPipe rejected the model: {one_line(exc, first_line=True)}"
         ) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def probe_gpu(options: LandmarkerOptions) -> bool:
@@ -84,7 +81,7 @@ def probe_gpu(options: LandmarkerOptions) -> bool:
     return True
 
 
-class Landmarker:
+class Landmarker(Closing):
     """A VIDEO-mode PoseLandmarker fed frame batches in time order.
 
     Timestamps handed to MediaPipe are whole milliseconds made strictly increasing, as MediaPipe
@@ -96,17 +93,6 @@ class Landmarker:
         self._landmarker = _create(options, gpu=options.gpu)
         self.delegate = "gpu" if options.gpu else "cpu"
         self._last_ms = -1
-
-    def __enter__(self) -> Landmarker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._landmarker is not None:

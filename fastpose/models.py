@@ -22,10 +22,10 @@ import numpy as np
 
 from fastpose.cache import cache_dir, download, pip_download, writable_dir, write_atomic
 from fastpose.errors import ModelError, ModelUnavailableError, OutputError
+from fastpose.model_names import MODEL_NAMES
 
 logger = logging.getLogger(__name__)
 
-MODEL_NAMES = ("lite", "full", "heavy")
 MODEL_URL = (
     "https://storage.googleapis.com/mediapipe-models/pose_landmarker/"
     "pose_landmarker_{name}/float16/latest/pose_landmarker_{name}.task"
@@ -302,6 +302,7 @@ class _AlignedBuilder(flatbuffers.Builder):
 
 def add_landmark_metadata(model: bytes) -> bytes:
     """``model`` (TFLite flatbuffer) plus the metadata the Tasks API needs: input RGB in [0, 1]."""
+    # MediaPipe's FlatBuffers schemas: only to build a model bundle, never when tracking
     from mediapipe.tasks.metadata import schema_py_generated as schema
 
     tree = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model, 0))

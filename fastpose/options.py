@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from fastpose.core import DecodeOptions
 from fastpose.cores import default_workers
 from fastpose.landmarker import LandmarkerOptions
-from fastpose.parallel import MAX_UNIT_FRAMES, MIN_UNIT_FRAMES, DecodeOptions
-
-if TYPE_CHECKING:
-    from fastpose.models import ResolvedModel
+from fastpose.models import ResolvedModel, resolve_model
+from fastpose.parallel import MAX_UNIT_FRAMES, MIN_UNIT_FRAMES
 
 #: Long side of the frames inference sees, for one person and for several. Measured (README,
 #: "Inference size"): one person is found in as many frames at 640 as at native size (220 vs 221
@@ -38,6 +37,7 @@ RESULT_SETTINGS = (
     "smoothing",
     "fps",
     "max_frames",
+    "height_m",
 )
 
 
@@ -121,8 +121,6 @@ class TrackOptions:
         """Options from keywords named like ``fastpose run``'s, with its defaults: ``model``
         ``full`` (resolved and cached: see fastpose.models), ``inference_size`` 640 for one
         person and 960 for several (0: native), ``workers`` the cores here, smoothing on."""
-        from fastpose.models import ResolvedModel, resolve_model
-
         resolved = model if isinstance(model, ResolvedModel) else resolve_model(os.fspath(model))
         if inference_size is None:
             inference_size = default_inference_size(num_poses)
@@ -148,9 +146,10 @@ class TrackOptions:
         )
 
     def settings(self) -> dict[str, str]:
-        """How the outputs were made, as text: versions, model, sizes, thresholds, smoothing,
-        workers. Every output records it (Parquet metadata, Rerun recording properties)."""
-        from importlib.metadata import PackageNotFoundError, version
+        """How the outputs are asked to be made, as text: versions, model, sizes, thresholds,
+        smoothing, workers. Every output records it (Parquet metadata, Rerun recording
+        properties), with what the tracker really ran (``Tracker.settings``: the landmarkers
+        used, the delegate) in place of what was asked."""
 
         def installed(package: str) -> str:
             try:
@@ -175,6 +174,7 @@ class TrackOptions:
             "max_frames": str(self.max_frames) if self.max_frames else "all",
             "delegate": "gpu" if lm.gpu else "cpu",
             "workers": str(self.workers),
+            "min_range_frames": str(self.min_range_frames),
         }
 
 

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from fastpose.errors import OutputError
+from fastpose.errors import OutputError, one_line
 
 
 def check_suffix(path: Path, suffixes: tuple[str, ...], what: str) -> Path:
@@ -38,7 +38,7 @@ def check_writable(path: Path, *, overwrite: bool) -> Path:
         with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
             pass
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write there ({exc.strerror or exc})") from exc
+        raise OutputError(f"{path}: cannot write there ({one_line(exc)})") from exc
     return path
 
 

@@ -4,7 +4,7 @@ A range (:class:`WorkUnit`) is a contiguous run of frames that one landmarker de
 its own. MediaPipe's tracker is path-dependent, so a range that starts mid-video is read ``warmup``
 frames early and those frames are only used to match identities (:attr:`Inferred.overlap`).
 
-:class:`RangeRunner` runs ranges on threads of this process: MediaPipe 1.x infers through ctypes
+:class:`RangeThreads` runs ranges on threads of this process: MediaPipe 1.x infers through ctypes
 without the GIL, PyAV and OpenCV decode and scale without it, so N threads keep N cores busy without
 a second process's imports, memory or pickling. The range being consumed (the head) hands its
 batches on through a short queue (a slow consumer slows inference, it does not fill memory); later
@@ -24,13 +24,13 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
+from fastpose.closing import Closing
+from fastpose.core import NO_HOOKS, FrameHook, Inferred
 from fastpose.landmarker import Landmarker
 from fastpose.poses import PoseBatch
 from fastpose.video import FrameBatch, VideoSource
@@ -56,38 +56,6 @@ FIRST_FRAMES = 4
 #: Batches the range being consumed may hold ahead of its consumer.
 HEAD_BATCHES = 4
 
-#: Runs in a landmarker's thread on one batch: the decoded frames (upright RGB at the inference
-#: size) and their raw poses (normalized coordinates; no track ids yet, not smoothed). Must be
-#: thread-safe and keep no state between calls; its result reaches ``Inferred.extras``.
-FrameHook = Callable[[FrameBatch, PoseBatch], Any]
-_NO_HOOKS: Mapping[str, FrameHook] = MappingProxyType({})
-
-
-@dataclass(frozen=True)
-class DecodeOptions:
-    """How frames are read; the same for the sequential and the parallel paths."""
-
-    fps: float | None = None
-    inference_size: int = 0  # long side of the decoded frames; 0: the native size
-    batch_size: int = 16
-    threads: int = 0  # decoding threads (0: FFmpeg's choice; 1 in each of several workers)
-
-    def __post_init__(self) -> None:
-        if self.inference_size < 0:
-            raise ValueError(f"inference_size: expected >= 0, got {self.inference_size}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size: expected >= 1, got {self.batch_size}")
-
-    def source(self, uri: str, **kwargs: object) -> VideoSource:
-        return VideoSource(
-            uri,
-            fps=self.fps,
-            inference_size=self.inference_size,
-            batch_size=self.batch_size,
-            threads=self.threads,
-            **kwargs,
-        )
-
 
 @dataclass(frozen=True)
 class WorkUnit:
@@ -101,21 +69,6 @@ class WorkUnit:
     def __post_init__(self) -> None:
         if not 0 <= self.start - self.warmup <= self.start < self.stop:
             raise ValueError(f"WorkUnit: expected 0 <= start - warmup <= start < stop, got {self}")
-
-
-@dataclass(frozen=True)
-class Inferred:
-    """Poses of consecutive frames, with what the frame hooks made of those frames.
-
-    ``extras`` maps each hook's name to its result for these frames (e.g. the JPEG frames of the
-    viewer). ``overlap`` comes with the first batch of a range restarted mid-video: the poses its
-    warm-up found on the frames just before it, which the previous range also inferred, so
-    identities can be matched across the boundary on the same frames.
-    """
-
-    poses: PoseBatch
-    extras: Mapping[str, Any] = field(default_factory=dict)
-    overlap: PoseBatch | None = None
 
 
 def plan_units(
@@ -156,7 +109,7 @@ def _snap(ideal: int, key_frames: NDArray[np.int64] | None, tolerance: float) ->
 def unit_batches(
     source: VideoSource,
     landmarker: Landmarker,
-    hooks: Mapping[str, FrameHook] = _NO_HOOKS,
+    hooks: Mapping[str, FrameHook] = NO_HOOKS,
     keep_from: int = 0,
     stop: Callable[[], bool] | None = None,
 ) -> Iterator[Inferred]:
@@ -261,7 +214,7 @@ class _Channel:
 
 @dataclass
 class Range:
-    """A range for :class:`RangeRunner`, with the channel its batches wait in."""
+    """A range for :class:`RangeThreads`, with the channel its batches wait in."""
 
     index: int
     unit: WorkUnit | None  # None: the whole of a source opened by the caller
@@ -273,7 +226,7 @@ class Range:
         self.cancelled = threading.Event()  # replaced by a run from further back
 
 
-class RangeRunner:
+class RangeThreads(Closing):
     """Runs ranges on ``workers`` threads and yields their batches in frame order.
 
     A thread starts a range only while it is at most ``workers`` ranges ahead of the one being
@@ -290,7 +243,7 @@ class RangeRunner:
         workers: int,
         open_source: Callable[[WorkUnit], VideoSource],
         make_landmarker: Callable[[], Landmarker],
-        hooks: Mapping[str, FrameHook] = _NO_HOOKS,
+        hooks: Mapping[str, FrameHook] = NO_HOOKS,
     ) -> None:
         self._ranges = ranges
         self._open_source = open_source
@@ -317,8 +270,8 @@ class RangeRunner:
         cls,
         source: VideoSource,
         landmarker: Landmarker,
-        hooks: Mapping[str, FrameHook] = _NO_HOOKS,
-    ) -> RangeRunner:
+        hooks: Mapping[str, FrameHook] = NO_HOOKS,
+    ) -> RangeThreads:
         """One range over ``source`` (a camera, a stream, an image, a short clip), on one thread."""
         ranges = [Range(0, None, source, landmarker)]
         return cls(ranges, 1, _no_source, _no_landmarker, hooks)
@@ -445,7 +398,7 @@ class RangeRunner:
             if message is not None:
                 return message
             if self._stop.is_set():
-                raise RuntimeError("the range runner was closed")
+                raise RuntimeError("the range threads were closed")
 
     def close(self) -> None:
         """Stop every thread after the batch it is on, and wait for them; safe to call twice."""
@@ -460,12 +413,6 @@ class RangeRunner:
             if r.landmarker is not None:
                 r.landmarker.close()
                 r.landmarker = None
-
-    def __enter__(self) -> RangeRunner:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _check_range(done: RangeDone) -> None:

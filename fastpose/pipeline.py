@@ -1,7 +1,8 @@
 """One video into its outputs: a tracker feeding every sink, in one recording transaction.
 
 ``fastpose run``, ``fastpose batch`` and Python users all record through :func:`record` (or
-:func:`track`, which also builds the tracker and the sinks from keywords). Each batch reaches every
+:func:`track`, which also builds the tracker and the sinks from a :class:`~fastpose.spec.RunSpec`
+or its keywords). Each batch reaches every
 sink or none (a signal is held while it is written); the sinks are closed however the run ends,
 and their files reach their final names only if it finished (see fastpose.transaction).
 """
@@ -17,10 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastpose.errors import OutputError, ViewerError
+from tqdm import tqdm
+
+from fastpose.errors import OutputError, ViewerError, one_line
+from fastpose.measures import Measurer
+from fastpose.signals import Guard
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
+from fastpose.spec import RunSpec, build_sinks, height_setting
 from fastpose.tracker import Tracker, TrackStats
-from fastpose.transaction import Transaction, write_failure
+from fastpose.transaction import Transaction
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,8 @@ class Recorded:
     complete: bool = False
     stats: TrackStats | None = None
     sinks: list[Sink] = field(default_factory=list)
+    #: What every output recorded of how it was made (fastpose.options, ``Tracker.settings``).
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 def record(
@@ -50,7 +58,7 @@ def record(
     sinks: Sequence[Sink],
     *,
     staging: Transaction | None = None,
-    guard: Any = None,
+    guard: Guard | None = None,
     progress: bool = False,
     on_batch: Callable[[int], None] | None = None,
     result: Recorded | None = None,
@@ -72,9 +80,8 @@ def record(
     names = [s.name for s in sinks]
     if len(set(names)) != len(names):
         raise ValueError(f"sinks: expected distinct names, got {names}")
-    settings = tracker.options.settings()
-    if height is not None:
-        settings["height_m"] = f"{height:g}"
+    settings = {**tracker.settings(), "height_m": height_setting(height)}
+    result.settings = settings
     context = SinkContext(
         info=tracker.info,
         frame_size=tracker.frame_size,
@@ -110,7 +117,7 @@ def _write(sink: Sink, batch: Tracked) -> None:
     except OSError as exc:
         if isinstance(exc, OutputError | ViewerError):
             raise
-        raise OutputError(f"{sink.describe()}: {write_failure(exc)}") from exc
+        raise OutputError(f"{sink.describe()}: {one_line(exc)}") from exc
 
 
 def _closer(sink: Sink) -> Callable[..., bool]:
@@ -124,7 +131,7 @@ def _closer(sink: Sink) -> Callable[..., bool]:
         except Exception as exc:
             if exc_type is None:
                 if isinstance(exc, OSError) and not isinstance(exc, OutputError | ViewerError):
-                    raise OutputError(f"{sink.describe()}: {write_failure(exc)}") from exc
+                    raise OutputError(f"{sink.describe()}: {one_line(exc)}") from exc
                 raise
             if isinstance(exc, ViewerError):
                 logger.warning("%s", exc)
@@ -154,13 +161,11 @@ def _measurer(
     """Angles and speeds, computed once for every sink that wants them (fastpose.measures)."""
     if not any(s.wants_measures for s in sinks):
         return None
-    from fastpose.measures import Measurer
 
     return Measurer(context.info.width, context.info.height, height_m=height)
 
 
 def _progress(tracker: Tracker, enabled: bool) -> Any:
-    from tqdm import tqdm
 
     return tqdm(
         total=tracker.info.num_frames,
@@ -175,15 +180,21 @@ def track(
     video: str | int | os.PathLike,
     sinks: Sequence[Sink] = (),
     *,
+    spec: RunSpec | None = None,
     progress: bool = False,
-    height: float | None = None,
-    **options: Any,
+    **keywords: Any,
 ) -> Recorded:
-    """Track ``video`` into ``sinks`` with ``fastpose run``'s defaults (keywords as
-    :meth:`fastpose.TrackOptions.create`'s), e.g.
-    ``track("clip.mp4", [LandmarkTable("clip.parquet")], num_poses=2)``."""
-    with Tracker(video, **options) as tracker:
-        return record(tracker, sinks, progress=progress, height=height)
+    """Track ``video`` into the outputs ``spec`` asks for (or :meth:`RunSpec.create`'s keywords,
+    named like ``fastpose run``'s options: ``export=``, ``angles=``, ``save=``, ``height=``...,
+    ``num_poses=``...), and into ``sinks`` of your own, with ``fastpose run``'s defaults, e.g.
+    ``track("clip.mp4", export="clip.parquet", angles=["a.csv", "a.mot"], num_poses=2)``."""
+    if spec is not None and keywords:
+        raise TypeError(f"track: pass spec or keywords, got both ({', '.join(keywords)})")
+    spec = spec if spec is not None else RunSpec.create(**keywords)
+    with Tracker(video, spec.options) as tracker:
+        return record(
+            tracker, [*build_sinks(spec), *sinks], progress=progress, height=spec.outputs.height
+        )
 
 
-__all__ = ["Recorded", "Staging", "record", "track"]
+__all__ = ["Recorded", "RunSpec", "Staging", "record", "track"]

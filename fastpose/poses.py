@@ -9,9 +9,6 @@ from numpy.typing import NDArray
 
 from fastpose.skeleton import NUM_LANDMARKS
 
-#: Channels of :attr:`PoseBatch.landmarks`, in order.
-LANDMARK_CHANNELS = ("x", "y", "z", "visibility", "presence")
-
 
 def _expect(ok: bool, what: str, expected: str, got: object) -> None:
     if not ok:

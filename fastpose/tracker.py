@@ -16,9 +16,9 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from types import TracebackType
 from typing import Any
 
+from fastpose.closing import Closing
 from fastpose.cores import default_workers
 from fastpose.errors import GpuUnavailableError
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
@@ -28,7 +28,7 @@ from fastpose.parallel import (
     FrameHook,
     Inferred,
     Range,
-    RangeRunner,
+    RangeThreads,
     plan_units,
 )
 from fastpose.poses import PoseBatch
@@ -84,7 +84,7 @@ class _PoseSmoother:
         return replace(poses, landmarks=landmarks, world=world)
 
 
-class Tracker:
+class Tracker(Closing):
     """Tracks poses through a video; iterate for smoothed :class:`Inferred` batches in frame order.
 
     ``Tracker("clip.mp4")`` runs with ``fastpose run``'s defaults; keywords are its options
@@ -104,7 +104,7 @@ class Tracker:
         self.options = options if options is not None else TrackOptions.create(**keywords)
         self.uri = os.fspath(video) if not isinstance(video, int) else str(video)
         self._exit = contextlib.ExitStack()
-        self._runner: RangeRunner | None = None
+        self._threads: RangeThreads | None = None
         self._first: Landmarker | None = None
         try:
             if not self.options.verbose:
@@ -150,20 +150,30 @@ class Tracker:
                 options.workers,
             )
 
-    def _runner_for(self, hooks: Mapping[str, FrameHook]) -> RangeRunner:
+    def settings(self) -> dict[str, str]:
+        """The options' settings, with what runs in their place: the landmarkers used (a video
+        too short to split runs one, whatever ``workers`` asked) and the delegate (the CPU where
+        the GPU could not be had)."""
+        return {
+            **self.options.settings(),
+            "workers": str(self.stats.workers),
+            "delegate": self.stats.delegate,
+        }
+
+    def _threads_for(self, hooks: Mapping[str, FrameHook]) -> RangeThreads:
         first, self._first = self._first, None
         if first is None:
             raise RuntimeError("Tracker: a tracker runs once; make another to track again")
         decode = self.options.decode
         if len(self._units) <= 1:
-            return RangeRunner.single(self.source, first, hooks)
+            return RangeThreads.single(self.source, first, hooks)
         layout = self.source.layout  # each range decodes its own frames, reading no index again
         self.source.close()
         if self.stats.workers >= default_workers():  # no spare core for a decoder's own threads
             decode = replace(decode, threads=1)
         ranges = [Range(k, unit) for k, unit in enumerate(self._units)]
         ranges[0].landmarker = first
-        return RangeRunner(
+        return RangeThreads(
             ranges,
             self.stats.workers,
             open_source=lambda unit: decode.source(
@@ -186,12 +196,14 @@ class Tracker:
     def batches(self, hooks: Mapping[str, FrameHook] | None = None) -> Iterator[Inferred]:
         """Smoothed batches with track ids, in frame order; ``hooks`` run in the landmarkers'
         threads on each batch's frames, their results in ``Inferred.extras`` by name."""
-        from fastpose.identities import Identities  # SciPy loads when tracking starts
+        # ~0.4 s (SciPy, Numba; -X importtime): loaded when tracking starts, overlapping the
+        # landmarkers' start, not when a Tracker is imported
+        from fastpose.identities import Identities
 
-        self._runner = self._runner_for(hooks or {})
+        self._threads = self._threads_for(hooks or {})
         identities = Identities(aspect=self.info.width / max(self.info.height, 1))
         smooth = _PoseSmoother(self.options.smoothing)
-        for item in self._ranges(self._runner):
+        for item in self._ranges(self._threads):
             if item.overlap is not None:  # a restarted landmarker: match its tracks to ours
                 identities.restart(item.overlap)
             poses = smooth(identities(item.poses))
@@ -207,29 +219,18 @@ class Tracker:
         self.stats.frames += len(poses)
         self.stats.frames_with_person += int(poses.detected.any(axis=1).sum())
 
-    def _ranges(self, runner: RangeRunner) -> Iterator[Inferred]:
-        yield from runner
-        self.stats.decode_errors = sum(d.decode_errors for d in runner.done)
-        self.stats.ended_early = any(d.ended_early for d in runner.done)
-        self.stats.reruns = runner.reruns
+    def _ranges(self, threads: RangeThreads) -> Iterator[Inferred]:
+        yield from threads
+        self.stats.decode_errors = sum(d.decode_errors for d in threads.done)
+        self.stats.ended_early = any(d.ended_early for d in threads.done)
+        self.stats.reruns = threads.reruns
 
     def close(self) -> None:
         """Stop the landmarker threads (after their current batch) and close the video."""
-        if self._runner is not None:
-            self._runner.close()
-            self._runner = None
+        if self._threads is not None:
+            self._threads.close()
+            self._threads = None
         if self._first is not None:
             self._first.close()
             self._first = None
         self._exit.close()
-
-    def __enter__(self) -> Tracker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

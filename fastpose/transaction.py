@@ -18,19 +18,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from fastpose.errors import OutputError
+from fastpose.errors import OutputError, one_line
 
 logger = logging.getLogger(__name__)
-
-
-def write_failure(exc: OSError) -> str:
-    """Why a write failed, in a few words: "no space left on device" for a full disk (whatever
-    library raised it), else the error's own text."""
-    if exc.errno == errno.ENOSPC:
-        return "no space left on device"
-    if exc.errno == errno.EDQUOT:
-        return "disk quota exceeded"
-    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def partial_path(path: Path) -> Path:
@@ -52,7 +42,7 @@ def create_exclusive(path: Path, *, numbered: bool = True) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise OutputError(f"{candidate}: cannot write there ({exc.strerror or exc})") from exc
+            raise OutputError(f"{candidate}: cannot write there ({one_line(exc)})") from exc
         os.close(fd)
         return candidate
     raise OutputError(f"{path}: exists (another run is writing it)")
@@ -100,7 +90,7 @@ class Transaction:
                 try:
                     os.replace(working, final)
                 except OSError as exc:
-                    what = "is gone" if exc.errno == errno.ENOENT else exc.strerror or str(exc)
+                    what = "is gone" if exc.errno == errno.ENOENT else one_line(exc)
                     raise OutputError(f"{final}: cannot move {working} into place: {what}") from exc
             self.kept = [final for final, _ in self.files]
         else:

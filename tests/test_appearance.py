@@ -21,8 +21,8 @@ NAMES = sorted(DESCRIBERS)
 def inferred(model_path):
     """``inferred(name)``: the first 24 frames of a clip at 960 px and their raw poses (2 slots,
     masks on), once per clip."""
+    from fastpose.core import DecodeOptions
     from fastpose.landmarker import Landmarker, LandmarkerOptions
-    from fastpose.parallel import DecodeOptions
 
     cache = {}
 

@@ -139,11 +139,11 @@ def test_a_video_done_by_another_batch_meanwhile_is_not_redone(tmp_path, small_c
     first = run_cli("batch", clips / "v01.mp4", "--out", out, *FAST, "--max-frames", CLIP_FRAMES)
     assert first.returncode == 0, first.stderr
     before = (out / "v01.rrd").stat()
-    from fastpose.batching.job import Job, run_job
+    from fastpose.batching.job import Job, track_job
     from fastpose.options import TrackOptions
 
     job = Job(clips / "v01.mp4", out / "v01.rrd", out / "v01.parquet")
-    row = run_job(job, TrackOptions.create(workers=1, segment=False, max_frames=CLIP_FRAMES))
+    row = track_job(job, TrackOptions.create(workers=1, segment=False, max_frames=CLIP_FRAMES))
     assert row.status == "skipped" and "another batch" in row.message, row
     after = (out / "v01.rrd").stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)

@@ -207,7 +207,7 @@ def test_served_viewers_started_at_once_listen_where_they_say() -> None:
 
     import psutil
 
-    from fastpose.viewer import ServedViewer
+    from fastpose.viewer.serve import ServedViewer
 
     servers: list[ServedViewer] = []
     errors: list[BaseException] = []
@@ -250,7 +250,7 @@ def test_served_viewer_dies_with_its_parent_killed(tmp_path) -> None:
 
     code = (
         "import threading, time\n"
-        "from fastpose.viewer import ServedViewer\n"
+        "from fastpose.viewer.serve import ServedViewer\n"
         "servers = []\n"
         "starter = threading.Thread(target=lambda: servers.append(ServedViewer()))\n"
         "starter.start()\n"
@@ -286,14 +286,16 @@ def test_stuck_viewer_leaves_other_recordings_their_flush_at_exit(tmp_path) -> N
 
     from conftest import read_rrd
 
-    from fastpose.viewer import FLUSH_GRACE_S, FLUSH_TIMEOUT_S
+    from fastpose.viewer.stream import FLUSH_GRACE_S, FLUSH_TIMEOUT_S
 
     mine = tmp_path / "mine.rrd"
     code = f"""
         import socket, threading
         import numpy as np
         import rerun as rr
-        from fastpose.viewer import RerunTarget, ViewerError, close_stream
+        from fastpose.errors import ViewerError
+        from fastpose.target import RerunTarget
+        from fastpose.viewer.stream import close_stream
 
         server = socket.socket()
         server.bind(("127.0.0.1", 0))

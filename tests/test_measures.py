@@ -421,7 +421,7 @@ def test_tidy_table_rows_per_frame_track_measure(track_clip, tmp_path, suffix):
     path = staging.claimed[f"angles{suffix}"]
     if suffix == ".parquet":
         table = pq.read_table(path)
-        assert table.schema.metadata[b"model"] == b"full"
+        assert table.schema.metadata[b"fastpose.model"] == b"full"
     else:
         table = pacsv.read_csv(path)
     assert table.column_names == [

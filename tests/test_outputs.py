@@ -24,7 +24,8 @@ from fastpose.errors import OutputError
 from fastpose.outputs import check_distinct
 from fastpose.poses import PoseBatch
 from fastpose.sinks.base import SinkContext, Tracked
-from fastpose.sinks.landmarks import LandmarkTable, read_settings
+from fastpose.sinks.landmarks import LandmarkTable
+from fastpose.sinks.metadata import read_settings
 from fastpose.transaction import Transaction
 from fastpose.video import VideoInfo
 

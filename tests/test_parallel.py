@@ -11,12 +11,12 @@ import pytest
 from clips import loop_video
 from conftest import data_file, reference_squats, run_cli
 
+from fastpose.core import DecodeOptions
 from fastpose.landmarker import Landmarker, LandmarkerOptions
 from fastpose.parallel import (
     MAX_UNIT_FRAMES,
     MIN_UNIT_FRAMES,
     WARMUP_FRAMES,
-    DecodeOptions,
     WorkUnit,
     plan_units,
     unit_batches,
@@ -160,7 +160,8 @@ def test_workers_agree_within_restart_variance(tmp_path) -> None:
 def test_buffered_masks_keep_every_class(persons: int) -> None:
     """A range that waits its turn holds its masks bit-packed, one plane per bit of the class
     ids: unpacked, each pixel has its person's class again (not only person vs background)."""
-    from fastpose.parallel import Inferred, _Packed
+    from fastpose.core import Inferred
+    from fastpose.parallel import _Packed
 
     rng = np.random.default_rng(persons)
     t = 5

@@ -16,7 +16,7 @@ from clips import transcode
 from conftest import ROOT, data_file, run_cli, scaled
 
 import fastpose
-from fastpose.sinks.landmarks import read_settings
+from fastpose.sinks.metadata import read_settings
 from fastpose.skeleton import NUM_LANDMARKS
 
 

@@ -27,16 +27,9 @@ import pytest
 from conftest import ROOT, data_file, run_cli, scaled
 
 from fastpose.errors import ViewerError
-from fastpose.viewer import (
-    FLUSH_GRACE_S,
-    FLUSH_TIMEOUT_S,
-    INTERRUPTED_FLUSH_TIMEOUT_S,
-    PROBE_TIMEOUT_S,
-    URL_FORM,
-    ServedViewer,
-    check_url,
-    probe,
-)
+from fastpose.viewer.probe import PROBE_TIMEOUT_S, URL_FORM, check_url, probe
+from fastpose.viewer.serve import ServedViewer
+from fastpose.viewer.stream import FLUSH_GRACE_S, FLUSH_TIMEOUT_S, INTERRUPTED_FLUSH_TIMEOUT_S
 
 FAST = ("--no-segment", "--no-progress")
 #: Every run here ends within this, whatever the viewer does: fastpose's own final flush timeout,
@@ -221,7 +214,7 @@ def test_signal_while_the_viewer_hangs_ends_within_seconds(tmp_path, sig):
 @pytest.fixture
 def rerun_viewer() -> Iterator[str]:
     """Rerun's own gRPC server (what `rerun` starts for a viewer) on 127.0.0.1; yields its URL."""
-    from fastpose.viewer import _rerun_binary
+    from fastpose.viewer.serve import _rerun_binary
 
     port = _free_port()
     proc = subprocess.Popen(
@@ -290,7 +283,7 @@ def _frames_served(web: str, save: Path) -> set[int]:
 
     from conftest import read_rrd
 
-    from fastpose.viewer import _rerun_binary
+    from fastpose.viewer.serve import _rerun_binary
 
     grpc = parse_qs(urlsplit(web).query)["url"][0]
     assert grpc.startswith("rerun+http://127.0.0.1:"), grpc

@@ -7,7 +7,7 @@ The parts, in the order data flows::
     local.py    the jobs in threads of this process, every core busy
     ray.py      the jobs as Ray tasks (the optional ``ray`` extra)
     summary.py  DIR/summary.csv, one row per video
-    runner.py   :func:`batch`, which ties them together; the CLI is built on it
+    driver.py   :func:`batch`, which ties them together (the `batch` command is built on it)
 
 ::
 
@@ -16,8 +16,8 @@ The parts, in the order data flows::
     rows = batch(["clips/", "more/*.mov"], "out")  # [SummaryRow(video=..., status="done", ...)]
 """
 
+from fastpose.batching.driver import batch
 from fastpose.batching.inputs import VIDEO_SUFFIXES, expand_inputs, output_names
-from fastpose.batching.runner import batch
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow
 
 __all__ = [

@@ -10,12 +10,13 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
+
+from fastpose.closing import Closing
 
 logger = logging.getLogger(__name__)
 
 
-class VideoClaim:
+class VideoClaim(Closing):
     """An exclusive ``flock`` on ``folder/NAME.lock``, held while one video is tracked (or the
     summary merged), the file removed when released. The kernel drops it when its process
     dies, however it dies, so a lock that can be taken means that every file its earlier
@@ -68,13 +69,4 @@ class VideoClaim:
         os.close(self._fd)
         self._fd = None
 
-    def __enter__(self) -> VideoClaim:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
+    close = release  # ``with claim:`` releases it (Closing)

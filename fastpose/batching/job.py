@@ -1,7 +1,7 @@
 """One video of a batch: claimed, tracked into staged outputs, moved to their final names once
 complete.
 
-Both the local threads and the Ray tasks run :func:`run_job`. A job first claims its video (an
+Both the local threads and the Ray tasks run :func:`track_job`. A job first claims its video (an
 exclusive lock: see fastpose.batching.claims), so two batches on one folder never write the same
 outputs; a video claimed elsewhere is skipped and said so. The outputs are written in
 ``DIR/.incomplete/`` and renamed into ``DIR`` only when the whole video reached them, so a video
@@ -21,19 +21,21 @@ from pathlib import Path
 
 from fastpose.batching.claims import VideoClaim
 from fastpose.batching.summary import BUSY, DONE_ELSEWHERE, SummaryRow
-from fastpose.errors import FastposeError
+from fastpose.errors import FastposeError, one_line
 from fastpose.options import TrackOptions
 from fastpose.pipeline import Recorded, record
 from fastpose.signals import StopCheckpoint, Stopped
-from fastpose.sinks.base import Sink
+from fastpose.spec import Outputs, RunSpec, build_sinks, height_setting
+from fastpose.target import RerunTarget
 from fastpose.tracker import Tracker
 from fastpose.transaction import Transaction, partial_path
+from fastpose.viewer.abandoned import Abandoned
 
 logger = logging.getLogger(__name__)
 
 STAGING_DIR = ".incomplete"
 
-__all__ = ["STAGING_DIR", "Job", "Stopped", "clear_leftovers", "run_job"]
+__all__ = ["STAGING_DIR", "Job", "Stopped", "clear_leftovers", "track_job"]
 
 
 @dataclass(frozen=True)
@@ -85,17 +87,24 @@ class Job:
             names += [partial.name, *(f"{partial.stem}-{n}{path.suffix}" for n in range(1, 10))]
         return names
 
-    def sinks(self) -> list[Sink]:
-        """The sinks writing its outputs, by their names (``.angles.parquet``, ``.trc``...)."""
-        from fastpose.sinks.landmarks import LandmarkTable
-        from fastpose.sinks.rerun import RerunRecording
-        from fastpose.viewer import RerunTarget
-
-        mode = self.video_mode
-        sinks: list[Sink] = [LandmarkTable(self.landmarks)]
-        sinks += [_sink_for(path) for path in self.others]
-        sinks.append(RerunRecording(RerunTarget(save=self.rrd), video_mode=mode))  # type: ignore[arg-type]
-        return sinks
+    def spec(self, options: TrackOptions) -> RunSpec:
+        """Its outputs, mapped by their names (``.angles.parquet``, ``.trc``...) into the run
+        specification every way of running fastpose builds its sinks from."""
+        by_kind: dict[str, list[Path]] = {"angles": [], "trc": [], "render": []}
+        for path in self.others:
+            by_kind[_kind(path)].append(path)
+        trc, render = (next(iter(by_kind[kind]), None) for kind in ("trc", "render"))
+        outputs = Outputs(
+            recording=RerunTarget(save=self.rrd),
+            video_mode=self.video_mode,  # type: ignore[arg-type]
+            landmarks=self.landmarks,
+            angles=tuple(by_kind["angles"]),
+            trc=trc,
+            render=render,
+            height=self.height,
+            overwrite=self.overwrite,
+        )
+        return RunSpec(options, outputs)
 
 
 class Truncated(FastposeError, ValueError):
@@ -107,20 +116,15 @@ def _whole(tracker: Tracker) -> None:
         raise Truncated("truncated: the file ended early")
 
 
-def _sink_for(path: Path) -> Sink:
+def _kind(path: Path) -> str:
+    """Which output a batch's file is, by its name."""
     if path.suffix == ".mp4":
-        from fastpose.sinks.render import VideoRenderer
-
-        return VideoRenderer(path)
+        return "render"
     if path.suffix == ".trc":
-        from fastpose.sinks.opensim import TrcWriter
-
-        return TrcWriter(path)
+        return "trc"
     if ".angles" in path.suffixes:
-        from fastpose.sinks.angles import angles_sink
-
-        return angles_sink(path)
-    raise ValueError(f"no sink writes {path.name}")
+        return "angles"
+    raise ValueError(f"no output writes {path.name}")
 
 
 def _exists(path: Path) -> bool:
@@ -129,19 +133,21 @@ def _exists(path: Path) -> bool:
     return path.is_file()
 
 
-def run_job(
+def track_job(
     job: Job,
     options: TrackOptions,
     *,
     stop: threading.Event | None = None,
     on_frames: Callable[[int], None] | None = None,
     on_open: Callable[[str, int | None], None] | None = None,
+    abandoned: Abandoned | None = None,
 ) -> SummaryRow:
     """Track ``job.video`` with ``options`` (``options.workers`` landmarkers); a row, never an
     exception, for what became of it (but :class:`Stopped` if ``stop`` is set before it starts).
 
     ``on_frames`` gets each batch's frame count once written, ``on_open`` the video's frame count
-    (if known) once opened; both are called from the job's thread."""
+    (if known) once opened; both are called from the job's thread. A recording stream given up
+    on (a full disk) goes to ``abandoned`` (fastpose.viewer.stream)."""
     if stop is not None and stop.is_set():
         raise Stopped
     started = time.perf_counter()
@@ -156,6 +162,7 @@ def run_job(
             if not job.overwrite and job.complete():  # another batch did it since we looked
                 return row("skipped", DONE_ELSEWHERE)
             claim.clear_stale(job.staged_names())
+            spec = job.spec(options)
             with Tracker(job.video, options) as tracker:
                 staging = Transaction(
                     lambda final: job.staging / final.name, numbered=False, last=job.rrd
@@ -164,24 +171,24 @@ def run_job(
                     on_open(str(job.video), tracker.info.num_frames)
                 record(
                     tracker,
-                    job.sinks(),
+                    build_sinks(spec, abandoned=abandoned),
                     staging=staging,
                     guard=StopCheckpoint(stop),
                     on_batch=on_frames,
                     result=result,
-                    height=job.height,
+                    height=spec.outputs.height,
                     accept=_whole,
                 )
     except Stopped:
         return row("interrupted", f"stopped after {result.frames} frames{row.kept}")
     except FastposeError as exc:
-        message = _one_line(exc).removeprefix(f"{job.video}: ")  # the row names the video
+        message = one_line(exc).removeprefix(f"{job.video}: ")  # the row names the video
         return row("failed", message + (row.kept if result.frames else ""))
     except OSError as exc:  # a write that failed (a full disk...): one line, the row says it
-        return row("failed", f"{exc.strerror or _one_line(exc)}{row.kept if result.frames else ''}")
+        return row("failed", f"{one_line(exc)}{row.kept if result.frames else ''}")
     except Exception as exc:  # one bad video must not end the batch
         logger.debug("%s: failed", job.video, exc_info=True)
-        return row("failed", f"{type(exc).__name__}: {_one_line(exc)}{row.kept}")
+        return row("failed", f"{type(exc).__name__}: {one_line(exc)}{row.kept}")
     stats = result.stats
     if result.frames == 0:
         return row("failed", "no frames were read")
@@ -207,7 +214,7 @@ def clear_leftovers(job: Job) -> list[Path]:
 class _Row:
     def __init__(self, job: Job, started: float, result: Recorded, options: TrackOptions) -> None:
         self.job, self.started, self.result = job, started, result
-        self.settings = options.settings()
+        self.settings = {**options.settings(), "height_m": height_setting(job.height)}
         self.kept = f"; what it wrote is in {job.staging}"
 
     def __call__(self, status: str, message: str) -> SummaryRow:
@@ -224,9 +231,5 @@ class _Row:
             message=message,
             rrd=str(self.job.rrd) if done else "",
             landmarks=str(self.job.landmarks) if done else "",
-            settings=self.settings if done else {},
+            settings=(self.result.settings or self.settings) if done else {},
         )
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 
-from fastpose.batching.job import Job, Stopped, run_job
+from fastpose.batching.job import Job, Stopped, track_job
 from fastpose.batching.summary import SummaryRow
-from fastpose.tracker import TrackOptions
+from fastpose.options import TrackOptions
+from fastpose.viewer.abandoned import Abandoned
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def workers_for(free: int, waiting: int) -> int:
     return max(1, free - waiting)
 
 
-def run_local(
+def track_locally(
     jobs: Sequence[Job],
     options: TrackOptions,
     *,
@@ -41,6 +42,7 @@ def run_local(
     on_row: Callable[[SummaryRow], None],
     on_frames: Callable[[int], None] | None = None,
     on_open: Callable[[str, int | None], None] | None = None,
+    abandoned: Abandoned | None = None,
 ) -> None:
     """Run ``jobs`` on ``cores`` landmarkers at once; ``on_row`` gets each finished video's row.
 
@@ -59,7 +61,13 @@ def run_local(
                 logger.debug("%s: starting on %d landmarker(s)", job.video, n)
                 job_options = _for_job(options, n, cores)
                 future = pool.submit(
-                    run_job, job, job_options, stop=stop, on_frames=on_frames, on_open=on_open
+                    track_job,
+                    job,
+                    job_options,
+                    stop=stop,
+                    on_frames=on_frames,
+                    on_open=on_open,
+                    abandoned=abandoned,
                 )
                 running[future] = n
                 free -= n

@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from fastpose.batching.job import Job, run_job
+from fastpose.batching.job import Job, track_job
 from fastpose.batching.summary import SummaryRow
-from fastpose.errors import DependencyError
-from fastpose.tracker import TrackOptions
+from fastpose.errors import DependencyError, one_line
+from fastpose.models import resolve_model
+from fastpose.options import TrackOptions
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +76,12 @@ def loopback_only() -> Iterator[Any]:
 def track_on_node(job: Job, options: TrackOptions, model: str) -> SummaryRow:
     """A Ray task's body: the model is resolved again where the driver's path is not visible."""
     if not options.landmarker.model_path.is_file():
-        from fastpose.models import resolve_model
-
         landmarker = replace(options.landmarker, model_path=resolve_model(model).path)
         options = replace(options, landmarker=landmarker)
-    return run_job(job, options)
+    return track_job(job, options)
 
 
-def run_ray(
+def track_on_ray(
     jobs: Sequence[Job],
     options: TrackOptions,
     *,
@@ -174,7 +173,7 @@ def _connect(ray: Any, address: str | None, cores: int, *, gpu: bool) -> bool:
             ray.init(address=address, **common)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
-        raise DependencyError(f"cannot start or join {where}: {_one_line(exc)}") from None
+        raise DependencyError(f"cannot start or join {where}: {one_line(exc)}") from None
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
@@ -195,7 +194,7 @@ def _result(ray: Any, ref: Any, job: Job) -> SummaryRow:
         return ray.get(ref)
     except Exception as exc:  # RayTaskError, WorkerCrashedError, TaskCancelledError...
         logger.debug("%s: the Ray task failed", job.video, exc_info=True)
-        message = f"the Ray task failed: {type(exc).__name__}: {_one_line(exc)}"
+        message = f"the Ray task failed: {type(exc).__name__}: {one_line(exc)}"
         return SummaryRow(video=str(job.video), status="failed", message=message[:300])
 
 
@@ -216,7 +215,3 @@ def _cancel(ray: Any, refs: dict[Any, Job], on_row: Callable[[SummaryRow], None]
         except Exception:  # TaskCancelledError, RayTaskError(KeyboardInterrupt)...
             continue
         on_row(row)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300] or type(exc).__name__

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
+from fastpose.batching.claims import VideoClaim
+
 Status = Literal["done", "skipped", "failed", "interrupted"]
 STATUSES: tuple[Status, ...] = ("done", "skipped", "failed", "interrupted")
 SUMMARY_NAME = "summary.csv"
@@ -97,8 +99,6 @@ def write_summary(
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock beside ``path`` while it is read, merged and replaced."""
-    from fastpose.batching.claims import VideoClaim
-
     with VideoClaim(path.parent, f".{path.name}") as lock:
         lock.acquire(wait=True)
         yield

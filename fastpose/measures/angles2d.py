@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.measures.definitions import ANGLES_2D, SIDE_POINTS
+from fastpose.measures.definitions import ANGLES_2D, SIDE_POINTS, landmark_groups
 from fastpose.measures.points import gather
 
 NAMES: tuple[str, ...] = tuple(a.name for a in ANGLES_2D)
@@ -78,7 +78,6 @@ def angles_numpy(xy: NDArray[np.float64], ok: NDArray[np.bool_]) -> NDArray[np.f
 
 
 def _point(xy: NDArray[np.float64], ok: NDArray[np.bool_], name: str) -> tuple[float, float]:
-    from fastpose.measures.definitions import landmark_groups
 
     idx = landmark_groups()[name]
     if not all(ok[i] for i in idx):

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from fastpose.skeleton import LANDMARK_NAMES
+
 #: The units of measures, as the tables write them.
 DEG, PX_S, M_S = "deg", "px/s", "m/s"
 UNITS = (DEG, PX_S, M_S)
@@ -165,8 +167,6 @@ SPEEDS: dict[str, str] = {
 
 def landmark_groups() -> dict[str, tuple[int, ...]]:
     """:data:`POINTS` as indices into MediaPipe's 33 landmarks."""
-    from fastpose.skeleton import LANDMARK_NAMES
-
     index = {name: i for i, name in enumerate(LANDMARK_NAMES)}
     return {point: tuple(index[lm] for lm in lms) for point, lms in POINTS.items()}
 

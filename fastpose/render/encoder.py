@@ -25,13 +25,12 @@ import threading
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 
 import av
 
+from fastpose.closing import Closing
 from fastpose.cores import default_workers
-from fastpose.errors import OutputError
-from fastpose.video.probe import one_line
+from fastpose.errors import OutputError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ def codec_threads() -> int:
     return max(1, default_workers() // 4)
 
 
-class H264Writer:
+class H264Writer(Closing):
     """Encodes yuv420p frames (``pts`` in ``time_base``) to an MP4 at ``path``, in a thread.
 
     Frames come from the writer's pool of ``pool`` frames: :meth:`frame` hands out a free one
@@ -179,14 +178,3 @@ class H264Writer:
                 self._error = self._error or err
         if self._error is not None:
             raise EncodeError(f"{self.path}: {one_line(self._error)}") from self._error
-
-    def __enter__(self) -> H264Writer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

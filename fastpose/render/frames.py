@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 
 import av
 import cv2
@@ -21,7 +20,9 @@ import numpy as np
 from av.video.reformatter import ColorRange
 from numpy.typing import NDArray
 
-from fastpose.video.probe import VideoLayout, one_line
+from fastpose.closing import Closing
+from fastpose.errors import one_line
+from fastpose.video.probe import VideoLayout
 from fastpose.video.timeline import FALLBACK_FPS, turns
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class Timing:
     rate: Fraction  # nominal frames/s
 
 
-class NativeFrames:
+class NativeFrames(Closing):
     """Decodes ``path`` in order: (index, upright yuv420p frame with ``pts`` from 0).
 
     Frames are counted as FFmpeg presents them (an edit list's hidden frames are dropped by the
@@ -167,14 +168,3 @@ class NativeFrames:
 
     def close(self) -> None:
         self._container.close()
-
-    def __enter__(self) -> NativeFrames:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

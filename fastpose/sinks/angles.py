@@ -3,7 +3,8 @@
 Columns: ``frame_idx, time_s, person, measure, value, unit, interpolated``. Every frame of a
 track's lifetime has its rows (NaN values where the person or a point was missing); gaps of up to
 10 frames are filled by interpolation and flagged ``interpolated``, as the MOT and TRC files fill
-them (see track_rows.py). Parquet files carry the run's settings as key-value metadata.
+them (see track_rows.py). Parquet files carry the run's settings as key-value metadata
+(``fastpose.*`` keys, as the landmark table's: fastpose.sinks.metadata).
 :func:`angles_sink` picks the sink for a ``--angles`` path: this table, or a ``.mot`` file.
 """
 
@@ -17,10 +18,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from fastpose.errors import OutputError
+from fastpose.errors import OutputError, one_line
 from fastpose.measures.batch import MeasureBatch
 from fastpose.outputs import check_suffix
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
+from fastpose.sinks.metadata import settings_metadata
+from fastpose.sinks.opensim import MotWriter
 from fastpose.sinks.track_rows import Rows, TrackRows
 
 SCHEMA = pa.schema(
@@ -43,8 +46,6 @@ def angles_sink(path: Path) -> Sink:
     :class:`~fastpose.sinks.opensim.MotWriter` (.mot)."""
     path = check_suffix(Path(path), FORMATS, "--angles")
     if path.suffix.lower() == ".mot":
-        from fastpose.sinks.opensim import MotWriter
-
         return MotWriter(path)
     return AnglesTable(path)
 
@@ -66,16 +67,14 @@ class AnglesTable(Sink):
         working = staging.claim(self.path)
         try:
             if self.path.suffix.lower() == ".parquet":
-                meta = {str(k): str(v) for k, v in context.settings.items()}
-                self._writer = pq.ParquetWriter(
-                    working, SCHEMA.with_metadata(meta), compression="zstd"
-                )
+                schema = SCHEMA.with_metadata(settings_metadata(context.settings))
+                self._writer = pq.ParquetWriter(working, schema, compression="zstd")
             else:
                 schema = SCHEMA.set(3, pa.field("measure", pa.string()))
                 schema = schema.set(5, pa.field("unit", pa.string()))
                 self._writer = pacsv.CSVWriter(working, schema)
         except OSError as exc:
-            raise OutputError(f"{self.path}: cannot write: {exc.strerror or exc}") from exc
+            raise OutputError(f"{self.path}: cannot write: {one_line(exc)}") from exc
 
     def write(self, batch: Tracked) -> None:
         measures: MeasureBatch = batch.measures

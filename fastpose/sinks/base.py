@@ -18,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from fastpose.parallel import FrameHook  # the tracker's: per-frame work in its threads
+from fastpose.core import FrameHook  # per-frame work in the landmarkers' threads
 
 if TYPE_CHECKING:
     from fastpose.poses import PoseBatch

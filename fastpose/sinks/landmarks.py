@@ -3,7 +3,6 @@ the run's settings in the Parquet file's key-value metadata (``fastpose.*`` keys
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +10,12 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from fastpose.errors import OutputError
-from fastpose.outputs import check_suffix, check_writable
+from fastpose.errors import OutputError, one_line
+from fastpose.outputs import check_suffix
 from fastpose.poses import PoseBatch
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
+from fastpose.sinks.metadata import settings_metadata
 from fastpose.skeleton import LANDMARK_NAMES, NUM_LANDMARKS
-from fastpose.transaction import write_failure
 
 SCHEMA = pa.schema(
     [
@@ -61,33 +60,6 @@ def table(poses: PoseBatch, width: int, height: int) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
-def check_export(path: Path, *, overwrite: bool) -> Path:
-    """Fail now, with one line, unless ``path`` is a writable ``.parquet`` or ``.csv`` file path."""
-    return check_writable(check_suffix(path, FORMATS, "--export"), overwrite=overwrite)
-
-
-#: Prefix of the settings' keys in a Parquet file's metadata.
-METADATA_PREFIX = "fastpose."
-
-
-def settings_metadata(settings: Mapping[str, str]) -> dict[bytes, bytes]:
-    """A run's settings as Parquet key-value metadata."""
-    return {f"{METADATA_PREFIX}{k}".encode(): str(v).encode() for k, v in settings.items()}
-
-
-def read_settings(path: Path) -> dict[str, str]:
-    """The settings a Parquet file of fastpose's records (empty if none, or not Parquet)."""
-    try:
-        meta = pq.read_schema(path).metadata or {}
-    except (OSError, pa.ArrowInvalid):
-        return {}
-    return {
-        k.decode()[len(METADATA_PREFIX) :]: v.decode()
-        for k, v in meta.items()
-        if k.decode().startswith(METADATA_PREFIX)
-    }
-
-
 class LandmarkTable(Sink):
     """Streams the landmarks to ``path`` (``.parquet`` or ``.csv``), through the working file the
     run's staging hands out: a reader never sees a half-written table under the final name."""
@@ -111,7 +83,7 @@ class LandmarkTable(Sink):
                     working, SCHEMA.set(3, pa.field("landmark", pa.string()))
                 )
         except OSError as exc:
-            raise OutputError(f"{self.path}: cannot write: {write_failure(exc)}") from exc
+            raise OutputError(f"{self.path}: cannot write: {one_line(exc)}") from exc
 
     def write(self, batch: Tracked) -> None:
         t = table(batch.poses, self.width, self.height)

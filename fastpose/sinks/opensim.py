@@ -26,7 +26,7 @@ from typing import IO, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.errors import OutputError
+from fastpose.errors import OutputError, one_line
 from fastpose.measures.definitions import DEG, OPENSIM_MARKERS, landmark_groups
 from fastpose.outputs import check_suffix
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
@@ -58,7 +58,7 @@ class _PerTrackFiles:
             try:
                 body = tempfile.TemporaryFile("w+", dir=self.path.parent, suffix=".body")  # noqa: SIM115 (kept open across batches, closed in finish)
             except OSError as exc:
-                raise OutputError(f"{self.path}: cannot write: {exc.strerror or exc}") from exc
+                raise OutputError(f"{self.path}: cannot write: {one_line(exc)}") from exc
             self.bodies[rows.track] = (body, [0, int(rows.frame_idx[0])])
         body, count = self.bodies[rows.track]
         body.write("\n".join(lines) + "\n")

@@ -29,13 +29,12 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.errors import OutputError
+from fastpose.errors import OutputError, one_line
 from fastpose.outputs import check_suffix
 from fastpose.render.draw import MIN_VISIBILITY, Style, YuvCanvas, draw_people
 from fastpose.render.encoder import CRF, PRESET, EncodeError, H264Writer, codec_threads
 from fastpose.render.frames import NativeFrames, planes
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
-from fastpose.video.probe import one_line
 
 logger = logging.getLogger(__name__)
 

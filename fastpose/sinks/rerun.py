@@ -30,10 +30,11 @@ from fastpose.sinks.base import FrameHook, Sink, SinkContext, Staging, Tracked
 from fastpose.sinks.rerun_frames import VideoMode, asset_problem, choose_video_mode, encode_jpegs
 from fastpose.sinks.rerun_measures import log_measure_styles, log_measures, measures_view
 from fastpose.skeleton import CONNECTIONS, LANDMARK_NAMES, NUM_LANDMARKS
+from fastpose.target import RerunTarget
 from fastpose.video import VideoInfo
-from fastpose.viewer import (
+from fastpose.viewer.abandoned import Abandoned
+from fastpose.viewer.stream import (
     INTERRUPTED_FLUSH_TIMEOUT_S,
-    RerunTarget,
     check_file,
     close_stream,
     open_stream,
@@ -135,8 +136,11 @@ class RerunRecording(Sink):
         *,
         video_mode: VideoMode | Literal["auto"] = "auto",
         recording_name: str | None = None,
+        abandoned: Abandoned | None = None,
     ) -> None:
         self.target = target
+        #: Where a stream given up on goes (the CLI's, to end the process at once; else its own).
+        self.abandoned = abandoned if abandoned is not None else Abandoned()
         self.requested_mode = video_mode
         self.recording_name = recording_name
         self.rec: rr.RecordingStream | None = None
@@ -199,7 +203,9 @@ class RerunRecording(Sink):
         self.log_frames(batch.poses, batch.extras.get(self.name))
         if batch.measures is not None:
             self.log_measures(batch.measures)
-        check_file(self.rec, self.target, self._working)  # a full disk: stop at its first failure
+        check_file(
+            self.rec, self.target, self._working, self.abandoned
+        )  # a full disk: stop at its first failure
 
     def log_measures(self, measures: MeasureBatch) -> None:
         """Angles and speeds as time series, each track's styled when it first appears; the
@@ -464,9 +470,10 @@ class RerunRecording(Sink):
             return
         rec, self.rec = self.rec, None
         if complete:
-            close_stream(rec, self.target, path=self._working)
+            close_stream(rec, self.target, path=self._working, abandoned=self.abandoned)
         else:
-            close_stream(rec, self.target, INTERRUPTED_FLUSH_TIMEOUT_S, self._working)
+            timeout = INTERRUPTED_FLUSH_TIMEOUT_S
+            close_stream(rec, self.target, timeout, self._working, self.abandoned)
 
 
 def _track_classes(masks: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import av
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.errors import InvalidVideoError
+from fastpose.errors import InvalidVideoError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -116,11 +116,6 @@ def _vector(a: object, dtype: type) -> bool:
 
 def _describe(a: object) -> str:
     return f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
-
-
-def one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return text[:200] or type(err).__name__
 
 
 def probe_file(path: Path, name: str) -> VideoLayout | None:

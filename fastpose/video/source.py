@@ -20,16 +20,16 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import av
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.errors import InputNotFoundError, InvalidVideoError
+from fastpose.closing import Closing
+from fastpose.errors import InputNotFoundError, InvalidVideoError, one_line
 from fastpose.video.info import FrameBatch, VideoInfo
 from fastpose.video.prefetch import Prefetch
-from fastpose.video.probe import VideoLayout, mp4_hint, one_line, probe_file, same_file
+from fastpose.video.probe import VideoLayout, mp4_hint, probe_file, same_file
 from fastpose.video.readers import Reader
 from fastpose.video.readers.decord import DecordReader, decord_message
 from fastpose.video.readers.pyav import PyAVReader, decoder_options
@@ -76,7 +76,7 @@ def _check_regular_file(path: Path, uri: str) -> None:
             raise InputNotFoundError(f"{uri}: no such file (a symbolic link to {target})") from None
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             raise InputNotFoundError(f"{uri}: no such file") from None
-        raise InvalidVideoError(f"{uri}: cannot read it ({exc.strerror or exc})") from None
+        raise InvalidVideoError(f"{uri}: cannot read it ({one_line(exc)})") from None
     if stat.S_ISDIR(mode):
         raise InvalidVideoError(f"{uri}: is a directory, not a video or image")
     if not stat.S_ISREG(mode):
@@ -113,7 +113,7 @@ class _CannotDecode(Exception):
     """A decoder's reason for not taking a file; the next one is tried."""
 
 
-class VideoSource:
+class VideoSource(Closing):
     """Upright RGB frames of a video file, image, camera or stream, in :class:`FrameBatch` es.
 
     Opens and validates the input on construction; use it as a context manager or call
@@ -209,7 +209,7 @@ class VideoSource:
         self._open_video(path, uri, probe, handed)
 
     def _open_image(self, bgr: NDArray[np.uint8], uri: str, probe: VideoLayout | None) -> None:
-        import cv2
+        import cv2  # as above
 
         h, w = bgr.shape[:2]
         self.decode_size = scaled_size(w, h, self._inference_size)
@@ -292,7 +292,7 @@ class VideoSource:
         return reader, len(reader)
 
     def _open_cv(self, path: Path, uri: str, probe: VideoLayout, scale: bool) -> tuple[Reader, int]:
-        from fastpose.video.readers.opencv import OpenCVReader
+        from fastpose.video.readers.opencv import OpenCVReader  # OpenCV (~45 ms): only here
 
         try:
             reader = OpenCVReader(str(path), uri)
@@ -306,7 +306,7 @@ class VideoSource:
         return reader, reader.frame_count
 
     def _open_live(self, uri: str | int, given: str) -> None:
-        from fastpose.video.readers.opencv import OpenCVReader
+        from fastpose.video.readers.opencv import OpenCVReader  # OpenCV (~45 ms): only here
 
         reader = OpenCVReader(uri, self._name)
         upright = swap_size(reader.coded_size, reader.rotation)
@@ -433,14 +433,3 @@ class VideoSource:
             self._reader.close()
             self._reader = None
         self._image = None
-
-    def __enter__(self) -> VideoSource:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

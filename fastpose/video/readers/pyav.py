@@ -19,7 +19,8 @@ import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 from numpy.typing import NDArray
 
-from fastpose.video.probe import VideoLayout, one_line
+from fastpose.errors import one_line
+from fastpose.video.probe import VideoLayout
 from fastpose.video.readers import Batches
 from fastpose.video.timeline import swap_size, upright
 
@@ -67,7 +68,6 @@ class PyAVReader:
         self.errors = 0
         self.last_error: str | None = None
         self.reached = 0
-        self.seeks = 0  # seeks retried because one landed past the start (for tests)
         self._open()
 
     def _open(self) -> None:
@@ -126,7 +126,6 @@ class PyAVReader:
                 yield from (f for f in frames if f[0] >= start)
                 return
             frames.close()
-            self.seeks += 1
             landed = "past its key frame" if first is None else f"at frame {first[0]}"
             logger.debug("%s: a seek to frame %d landed %s", self._path, start, landed)
         self._reopen()  # the file's start is always on time

@@ -1,5 +1,5 @@
-"""``fastpose run``: the parsed arguments -> a tracker feeding the sinks asked for, a progress bar
-and a last line.
+"""``fastpose run``: the parsed arguments -> a run specification, a tracker feeding the sinks it
+asks for, a progress bar and a last line.
 
 Everything that can fail before the first frame (output paths, the model, MediaPipe's libraries, the
 input, an output that would overwrite an input, a viewer that does not answer) is checked before
@@ -18,24 +18,24 @@ import importlib
 import logging
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 
+from fastpose.commands.parsed import outputs_from_args, track_options
 from fastpose.errors import FastposeError, OutputError, ViewerError
 from fastpose.models import ResolvedModel, resolve_model
-from fastpose.options import TrackOptions
 from fastpose.outputs import check_distinct, check_suffix, check_writable, free_name
 from fastpose.pipeline import Recorded, record
 from fastpose.samples import resolve_sample
 from fastpose.signals import Interrupted, SignalGuard
-from fastpose.sinks.base import Sink
+from fastpose.spec import Outputs, RunSpec, build_sinks
+from fastpose.target import RerunTarget
 from fastpose.tracker import Tracker
-from fastpose.viewer import RerunTarget, ServedViewer, check_target, check_url, has_display
+from fastpose.viewer.abandoned import Abandoned
+from fastpose.viewer.probe import check_target, check_url, has_display
+from fastpose.viewer.serve import ServedViewer
 
 logger = logging.getLogger(__name__)
-
-#: Where the landmark table and the measures may go.
-EXPORT_FORMATS = (".parquet", ".csv")
-ANGLES_FORMATS = (".parquet", ".csv", ".mot")
 
 
 def _target(args: argparse.Namespace, video: str) -> RerunTarget | None:
@@ -53,8 +53,8 @@ def _target(args: argparse.Namespace, video: str) -> RerunTarget | None:
         return RerunTarget(connect=args.connect)
     if args.serve:
         return RerunTarget(serve=True)
-    if _file_outputs(args):  # a table (or a video...) was asked for, not a recording
-        return None
+    if any(p is not None for p in (args.export, args.angles, args.trc, args.render)):
+        return None  # a table (or a video...) was asked for, not a recording
     if has_display():
         return RerunTarget(spawn=True)
     path = Path(video)
@@ -66,88 +66,23 @@ def _target(args: argparse.Namespace, video: str) -> RerunTarget | None:
     return RerunTarget(save=free_name(default))
 
 
-def _file_outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
-    """The file outputs asked for besides the recording, as (option, path)."""
-    given = [
-        ("--export", args.export),
-        ("--angles", args.angles),
-        ("--trc", args.trc),
-        ("--render", args.render),
-    ]
-    return [(what, Path(path)) for what, path in given if path is not None]
-
-
-def _check_outputs(target: RerunTarget | None, video: str, args: argparse.Namespace) -> None:
+def _check_outputs(outputs: Outputs, video: str, model: str) -> None:
     """No output may be an input (the video, a model file) or another output; then each must
     be writable. Checked before any work, so nothing is overwritten."""
-    save = target.save if target is not None else None
-    outputs = [*([("--save", Path(save))] if save is not None else []), *_file_outputs(args)]
-    if args.export is not None:
-        check_suffix(args.export, EXPORT_FORMATS, "--export")
-    if args.angles is not None:
-        check_suffix(args.angles, ANGLES_FORMATS, "--angles")
-    if args.trc is not None:
-        check_suffix(args.trc, (".trc",), "--trc")
-    if args.render is not None:
-        check_suffix(args.render, (".mp4",), "--render")
-    inputs = [("the input video", Path(video)), ("the model", Path(args.model))]
-    check_distinct(outputs, [(what, path) for what, path in inputs if path.is_file()])
-    for _, path in outputs:
-        check_writable(path, overwrite=args.overwrite)
+    files = outputs.files()
+    inputs = [("the input video", Path(video)), ("the model", Path(model))]
+    check_distinct(files, [(what, path) for what, path in inputs if path.is_file()])
+    for _, path in files:
+        check_writable(path, overwrite=outputs.overwrite)
 
 
-def track_options(args: argparse.Namespace, model: ResolvedModel) -> TrackOptions:
-    """The options ``fastpose run`` and ``fastpose batch`` share, parsed into the library's."""
-    require_gpu = getattr(args, "require_gpu", False)  # `run` only
-    return TrackOptions.create(
-        model=model,
-        num_poses=args.num_poses,
-        min_detection_confidence=args.min_detection_confidence,
-        min_presence_confidence=args.min_presence_confidence,
-        min_tracking_confidence=args.min_tracking_confidence,
-        segment=not args.no_segment,
-        gpu=args.gpu,
-        require_gpu=require_gpu,
-        fps=args.fps,
-        max_frames=args.max_frames,
-        inference_size=args.inference_size,
-        workers=args.workers,
-        smooth=not args.no_smooth,
-        verbose=args.verbose,
-        **({"min_range_frames": args.min_range_frames} if args.min_range_frames else {}),
-    )
-
-
-def _sinks(args: argparse.Namespace, target: RerunTarget | None) -> list[Sink]:
-    """The outputs asked for, in the order they are opened (the recording first)."""
-    sinks: list[Sink] = []
-    if target is not None:
-        from fastpose.sinks.rerun import RerunRecording
-
-        sinks.append(RerunRecording(target, video_mode=args.video_mode))
-    if args.export is not None:
-        from fastpose.sinks.landmarks import LandmarkTable
-
-        sinks.append(LandmarkTable(args.export))
-    if args.angles is not None:
-        from fastpose.sinks.angles import angles_sink
-
-        sinks.append(angles_sink(args.angles))
-    if args.trc is not None:
-        from fastpose.sinks.opensim import TrcWriter
-
-        sinks.append(TrcWriter(args.trc))
-    if args.render is not None:
-        from fastpose.sinks.render import VideoRenderer
-
-        sinks.append(VideoRenderer(args.render))
-    return sinks
-
-
-def run(args: argparse.Namespace, guard: SignalGuard) -> int:
+def run_command(args: argparse.Namespace, guard: SignalGuard, abandoned: Abandoned) -> int:
+    """``fastpose run``: 0 when the video was tracked into every output, 128+N on signal N; a
+    recording stream given up on goes to ``abandoned``."""
     video = args.video if args.video is not None else str(resolve_sample())
     target = _target(args, video)
-    _check_outputs(target, video, args)
+    outputs = outputs_from_args(args, target)
+    _check_outputs(outputs, video, args.model)
     if target is not None:
         check_target(target)
         # Rerun loads (~0.5 s) in a thread while the tracker starts, which is mostly native work.
@@ -155,14 +90,15 @@ def run(args: argparse.Namespace, guard: SignalGuard) -> int:
             target=importlib.import_module, args=("fastpose.sinks.rerun",), daemon=True
         ).start()
     model = resolve_model(args.model)
-    options = track_options(args, model)
+    spec = RunSpec(track_options(args, model), outputs)
     with contextlib.ExitStack() as stack:
         server = None
         if target is not None and target.serve:
             server = stack.enter_context(ServedViewer(args.bind))
-            target = RerunTarget(connect=server.grpc_url, serve=True)
+            served = RerunTarget(connect=server.grpc_url, serve=True)
+            spec = replace(spec, outputs=replace(outputs, recording=served))
             logger.info("web viewer: %s", server.web_url)
-        code = _track(args, guard, video, target, model, options)
+        code = _track(args, guard, video, spec, model, abandoned)
         if code or server is None:
             return code
         logger.info("tracking done; still serving %s until Ctrl-C", server.web_url)
@@ -177,16 +113,22 @@ def _track(
     args: argparse.Namespace,
     guard: SignalGuard,
     video: str,
-    target: RerunTarget | None,
+    spec: RunSpec,
     model: ResolvedModel,
-    options: TrackOptions,
+    abandoned: Abandoned,
 ) -> int:
     result = Recorded()
     try:
-        with Tracker(video, options) as tracker:
+        with Tracker(video, spec.options) as tracker:
             _describe(tracker, model)
-            sinks = _sinks(args, target)
-            record(tracker, sinks, guard=guard, progress=not args.no_progress, result=result)
+            record(
+                tracker,
+                build_sinks(spec, abandoned=abandoned),
+                guard=guard,
+                progress=not args.no_progress,
+                result=result,
+                height=spec.outputs.height,
+            )
             _summary(tracker, result)
     except Interrupted as exc:
         logger.error("interrupted by %s after %d frames; %s", exc, result.frames, _kept(result))

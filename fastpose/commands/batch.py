@@ -8,43 +8,43 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from fastpose.batching.driver import batch
 from fastpose.batching.job import STAGING_DIR
-from fastpose.batching.runner import batch
+from fastpose.batching.ray import import_ray
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary
-from fastpose.models import resolve_model
-from fastpose.run import track_options
+from fastpose.commands.parsed import spec_from_args
 from fastpose.signals import Interrupted, SignalGuard
+from fastpose.viewer.abandoned import Abandoned
 
 logger = logging.getLogger(__name__)
 
 EXIT_FAILED = 1
 
 
-def run_batch(args: argparse.Namespace, _guard: SignalGuard) -> int:
+def batch_command(args: argparse.Namespace, _guard: SignalGuard, abandoned: Abandoned) -> int:
     """Exit 0 when every video is done or skipped, 1 when any failed, 128+N on signal N."""
     out = Path(args.out)
     if args.ray is not False:
-        from fastpose.batching.ray import import_ray
-
         import_ray()  # without the extra: one line, before any work
-    model = resolve_model(args.model)
+    spec = spec_from_args(args)  # each video's paths are mapped into it (fastpose.batching.job)
     started = time.perf_counter()
     try:
         rows = batch(
             args.inputs,
             out,
-            track_options(args, model),
+            spec.options,
             workers=args.workers,
             recursive=args.recursive,
             export_format=args.format,
-            overwrite=args.overwrite,
+            overwrite=spec.outputs.overwrite,
             ray=args.ray,
-            video_mode=args.video_mode,
+            video_mode=spec.outputs.video_mode,
             angles=args.angles,
             trc=args.trc,
             render=args.render,
-            height=args.height,
+            height=spec.outputs.height,
             progress=not args.no_progress,
+            abandoned=abandoned,
         )
     except Interrupted as exc:
         ran = list(read_summary(out / SUMMARY_NAME).values())

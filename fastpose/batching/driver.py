@@ -18,14 +18,18 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from fastpose.batching.inputs import expand_inputs, output_names
 from fastpose.batching.job import STAGING_DIR, Job, clear_leftovers
+from fastpose.batching.local import track_locally
+from fastpose.batching.ray import track_on_ray
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary, write_summary
 from fastpose.cores import default_workers
-from fastpose.errors import InputNotFoundError, OutputError
+from fastpose.errors import InputNotFoundError, OutputError, one_line
 from fastpose.landmarker import Landmarker
+from fastpose.model_names import MODEL_NAMES
 from fastpose.native_log import quiet
 from fastpose.options import TrackOptions, differing
-from fastpose.sinks.landmarks import read_settings
-from fastpose.transaction import write_failure
+from fastpose.sinks.metadata import read_settings
+from fastpose.spec import Outputs, RunSpec
+from fastpose.viewer.abandoned import Abandoned
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,7 @@ def batch(
     render: bool = False,
     height: float | None = None,
     progress: bool = False,
+    abandoned: Abandoned | None = None,
     **keywords: Any,
 ) -> list[SummaryRow]:
     """Track every video ``inputs`` name into ``out``: ``<name>.rrd``, ``<name>.parquet`` (or
@@ -65,7 +70,8 @@ def batch(
     True starts a local Ray runtime, an address joins a cluster (the model is resolved again on
     nodes that don't see the driver's file). A failed video gets a ``failed`` row, never an
     exception; an exception (Ctrl-C, a signal) stops the videos running, writes the summary of
-    what ran, and propagates."""
+    what ran, and propagates. A recording stream given up on (a full disk) goes to
+    ``abandoned`` (fastpose.viewer.stream: the CLI ends the process at once then)."""
     if options is not None and keywords:
         raise TypeError(f"batch: pass options or keywords, got both ({', '.join(keywords)})")
     empty: list[str] = []
@@ -106,7 +112,7 @@ def batch(
     rows: dict[str, SummaryRow] = {}
     todo = []
     previous = read_summary(out / SUMMARY_NAME)
-    wanted = options.settings()
+    wanted = RunSpec(options, Outputs(height=height)).settings()
     changed: list[tuple[Job, list[str]]] = []
     for job in jobs:
         if not job.complete() or overwrite:
@@ -146,20 +152,18 @@ def batch(
                     bar.finished(row)
 
                 if ray is False:
-                    from fastpose.batching.local import run_local
-
-                    run_local(
+                    track_locally(
                         todo, options, cores=cores, on_row=on_row, on_frames=bar.frames,
-                        on_open=bar.opened,
+                        on_open=bar.opened, abandoned=abandoned,
                     )  # fmt: skip
                 else:
-                    from fastpose.batching.ray import run_ray
-
                     address = None if ray is True else str(ray)
                     # A named model is resolved again on nodes that don't see the driver's file.
-                    named = options.model in ("lite", "full", "heavy")
+                    named = options.model in MODEL_NAMES
                     model = options.model if named else str(options.landmarker.model_path)
-                    run_ray(todo, options, address=address, cores=cores, model=model, on_row=on_row)
+                    track_on_ray(
+                        todo, options, address=address, cores=cores, model=model, on_row=on_row
+                    )
     finally:
         for job in todo if running else ():  # stopped (a signal): a row for each video left
             rows.setdefault(str(job.video), _unfinished(job, out / STAGING_DIR))
@@ -180,7 +184,7 @@ def _write_summary(path: Path, rows: list[SummaryRow], seen: dict[str, SummaryRo
         logger.error(
             "%s: cannot write the summary (%s); it would list:\n%s",
             path,
-            write_failure(exc),
+            one_line(exc),
             "\n".join(f"  {r.video}: {r.status} {r.message}".rstrip() for r in rows),
         )
 
@@ -210,7 +214,7 @@ def _output_folder(out: Path) -> Path:
         probe.touch()
         probe.unlink()
     except OSError as exc:
-        raise OutputError(f"{out}: cannot write there ({exc.strerror or exc})") from None
+        raise OutputError(f"{out}: cannot write there ({one_line(exc)})") from None
     return out
 
 
