@@ -211,5 +211,12 @@ def _summary(tracker: Tracker, result: Recorded) -> None:
         return
     logger.info("%s -> %s", line, outputs)
     rrd = [p for p in result.kept if p.suffix == ".rrd"]
-    if rrd:
+    if rrd and has_display():
         logger.info("open it with: rerun %s", rrd[0])
+    elif rrd:  # the native viewer needs a screen: a browser on this machine or another does not
+        logger.info(
+            "no display here: view it in a browser with `rerun --serve-web %s` (or track with "
+            "--serve), or copy it to a machine with a display and run `rerun %s`",
+            rrd[0],
+            rrd[0].name,
+        )
