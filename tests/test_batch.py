@@ -17,9 +17,8 @@ import numpy as np
 import psutil
 import pyarrow.parquet as pq
 import pytest
-
-from tests.clips import loop_video
-from tests.conftest import ROOT, data_file, read_rrd, run_cli, scaled
+from clips import loop_video
+from conftest import ROOT, data_file, read_rrd, run_cli, scaled
 
 FAST = ("--no-segment", "--no-progress")
 FRAMES = 30  # --max-frames for the short runs

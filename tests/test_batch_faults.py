@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from tests.clips import transcode
-from tests.conftest import ROOT, data_file, read_rrd, run_cli
+from clips import transcode
+from conftest import ROOT, data_file, read_rrd, run_cli
 
 FAST = ("--no-segment", "--no-progress", "--workers", "1")
 CLIP_FRAMES = 10  # frames of each small clip
