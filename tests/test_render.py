@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import raw_h264, remux_mpegts, turned_mp4
-from conftest import ROOT, data_file, scaled
+from conftest import ROOT, data_file, scaled, tracked
 
 from fastpose.colors import track_color
 from fastpose.errors import OutputError
@@ -52,14 +52,10 @@ class Tracked_:
         return PoseBatch.concat(self.batches)
 
 
-def track(path: Path, model_path: Path) -> Tracked_:
-    """The one place this file uses the tracking API."""
-    from fastpose.tracker import Tracker
-
-    with Tracker(path, model=model_path, workers=1) as tracker:
-        batches = [item.poses for item in tracker]
-        info, size, layout = tracker.info, tracker.frame_size, tracker.source.layout
-        return Tracked_(path, info, size, batches, layout)
+def track(path: Path) -> Tracked_:
+    """``path`` tracked with `fastpose run`'s defaults (the session's run: conftest.tracked)."""
+    run = tracked(path)
+    return Tracked_(path, run.info, run.frame_size, run.batches, run.layout)
 
 
 class TmpStaging:
@@ -107,8 +103,8 @@ def render(
 
 
 @pytest.fixture(scope="module")
-def pose2sim(model_path: Path) -> Tracked_:
-    return track(data_file(CLIP), model_path)
+def pose2sim() -> Tracked_:
+    return track(data_file(CLIP))
 
 
 @pytest.fixture(scope="module")
@@ -218,18 +214,16 @@ def test_skeletons_drawn_at_the_landmarks_and_nothing_else(
     check_drawing(rendered, pose2sim)
 
 
-def test_rotated_source_rendered_upright(
-    model_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_rotated_source_rendered_upright(tmp_path_factory: pytest.TempPathFactory) -> None:
     folder = tmp_path_factory.mktemp("turned")
     turned = turned_mp4(data_file(CLIP), folder / "turned90.mp4", 90, long_side=640)
-    tracked = track(turned, model_path)
-    assert tracked.info.rotation == 90
-    out = render(tracked, folder / "turned.mp4", with_layout=False)
+    turned_run = track(turned)
+    assert turned_run.info.rotation == 90
+    out = render(turned_run, folder / "turned.mp4", with_layout=False)
     facts = stream_facts(out)
-    assert facts["size"] == (tracked.info.width, tracked.info.height)
+    assert facts["size"] == (turned_run.info.width, turned_run.info.height)
     assert facts["size"][0] < facts["size"][1], "portrait, as the source is shown"
-    check_drawing(out, tracked)
+    check_drawing(out, turned_run)
 
 
 def test_interrupted_run_plays_to_its_last_frame(pose2sim: Tracked_, tmp_path: Path) -> None:
@@ -240,6 +234,7 @@ def test_interrupted_run_plays_to_its_last_frame(pose2sim: Tracked_, tmp_path: P
     assert facts["codec"] == "h264"
 
 
+@pytest.mark.e2e
 def test_killed_run_plays_to_its_last_fragment(tmp_path: Path) -> None:
     """SIGKILL while writing: the fragmented MP4 decodes up to its last fragment (<= 1 s lost)."""
     out = tmp_path / "killed.mp4"
