@@ -36,7 +36,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cam = data_file("pose2sim_single_cam01.mp4")
     turned = turned_mp4(cam, tmp / "turned.mp4", 90)
     return {
-        "ts": remux_mpegts(cam, tmp / "loop700.ts", 700),
+        "ts": remux_mpegts(cam, tmp / "loop500.ts", 500),
         "cut": cut_mp4(cam, tmp / "cut.mp4", CUT_S),
         "turned_cut": cut_mp4(turned, tmp / "turned_cut.mp4", CUT_S, rotation=90),
         "raw": raw_h264(data_file("pose_squats.mp4"), tmp / "raw.h264"),
@@ -45,7 +45,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 #: name: (frames FFmpeg presents, rotation)
-EXPECTED = {"ts": (700, 0), "cut": (67, 0), "turned_cut": (67, 90), "raw": (65, 0)}
+EXPECTED = {"ts": (500, 0), "cut": (67, 0), "turned_cut": (67, 90), "raw": (65, 0)}
 #: The files the CLI tracks: the MPEG-TS shorter (200 frames), the others as above.
 TRACKED = {"ts_short": 200, "cut": 67, "turned_cut": 67, "raw": 65}
 
@@ -151,7 +151,7 @@ def test_max_frames_counts_presented_frames(files: dict[str, Path], whole: dict)
 
 
 SPLITS = {
-    "ts": [(0, 350, 700), (0, 150, 401, 650, 700), (0, 99, 100, 101, 700)],
+    "ts": [(0, 350, 500), (0, 150, 401, 450, 500), (0, 99, 100, 101, 500)],
     "cut": [(0, 33, 67), (0, 1, 66, 67)],
     "turned_cut": [(0, 40, 67)],
     "raw": [(0, 30, 65), (0, 64, 65)],
