@@ -1,4 +1,11 @@
-"""Shared fixtures: the real data in tests/data, the offline model, and a CLI runner."""
+"""Shared fixtures: the real data in tests/data, the offline model, and the runs tests read.
+
+Each clip and setting is tracked once per session, and every test that only reads results reads
+that run: :func:`tracked` (the API: ``fastpose.Tracker``; ``track_clip`` and ``track_poses`` are
+views of it) and ``cli_run`` (a ``fastpose run`` process writing every output at once). Refusals
+and option errors run ``fastpose.cli.main`` in this process (``cli_main``); :func:`run_cli` starts
+a real process. Markers: ``e2e`` (long end-to-end tests, ``python -m pytest -m e2e``) and ``soak``
+(``tox -e soak``) are left out of the default run (pyproject.toml's addopts)."""
 
 from __future__ import annotations
 
