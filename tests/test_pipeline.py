@@ -197,23 +197,30 @@ def _peak_mb(clip, workers: int, mode: str) -> float:
     return int(proc.stdout.split()[-1]) / 1024  # kB -> MB
 
 
+@pytest.fixture(scope="module")
+def consumer_clip(tmp_path_factory):
+    """pose2sim_single_cam01 at 640x360, 600 frames (made once for the tests below)."""
+    folder = tmp_path_factory.mktemp("consumer")
+    return transcode(data_file("pose2sim_single_cam01.mp4"), folder / "clip.mp4", (640, 360), 600)
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_slow_consumer_does_not_fill_memory(tmp_path, workers) -> None:
+def test_a_slow_consumer_does_not_fill_memory(consumer_clip, workers) -> None:
     """A consumer that stops at its first batch until the landmarkers stop working (the process's
     CPU time idle for a second) holds only HEAD_BATCHES batches more than one that never stops,
     although every batch carries its frames: peak RSS within 150 MB. (A queue without bound
     would hold the whole 600-frame range, ~400 MB more: see the test after this one.)"""
-    clip = transcode(data_file("pose2sim_single_cam01.mp4"), tmp_path / "clip.mp4", (640, 360), 600)
+    clip = consumer_clip
     fast, slow = _peak_mb(clip, workers, "go"), _peak_mb(clip, workers, "stall")
     assert slow - fast < _STALL_MB, f"peak RSS MB, fast vs stalled consumer: {fast:.0f}, {slow:.0f}"
 
 
 @pytest.mark.e2e
-def test_the_stalled_consumer_measure_sees_an_unbounded_queue(tmp_path) -> None:
+def test_the_stalled_consumer_measure_sees_an_unbounded_queue(consumer_clip) -> None:
     """The measure above can fail: with the head range's bound lifted (HEAD_BATCHES huge), the
     same stalled consumer peaks more than 150 MB above the fast one."""
-    clip = transcode(data_file("pose2sim_single_cam01.mp4"), tmp_path / "clip.mp4", (640, 360), 600)
+    clip = consumer_clip
     fast = _peak_mb(clip, 1, "go")
     unbounded = _peak_mb(clip, 1, "stall-unbounded")
     assert unbounded - fast > _STALL_MB, (fast, unbounded)
