@@ -7,14 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from clips import ping_pong
 from conftest import data_file, read_rrd, reference_image_landmarks, reference_squats, run_cli
 
 from fastpose.skeleton import NUM_LANDMARKS
-
-#: The bouncing clip's frames: sports2d_demo forwards, backwards and forwards again (the walker
-#: turns, out of sight, twice), in two ranges on 2 landmarkers.
-BOUNCING_FRAMES = 300
 
 
 def _pixels(table, num_frames: int) -> np.ndarray:
@@ -131,16 +126,6 @@ def two_people(cli_run):
     return run
 
 
-@pytest.fixture(scope="session")
-def bouncing_clip(tmp_path_factory):
-    """BOUNCING_FRAMES frames of sports2d_demo played forwards and backwards (two people, one
-    crossing)."""
-    folder = tmp_path_factory.mktemp("clips")
-    return ping_pong(
-        data_file("sports2d_demo.mp4"), folder / f"pp{BOUNCING_FRAMES}.mp4", BOUNCING_FRAMES
-    )
-
-
 def _appearances(table) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """track id -> (time_s, landmark centroid (n, 2), size (n,)) of its frames, in order; size
     is the larger side of the landmarks' box (an upright person's height)."""
@@ -225,18 +210,17 @@ def _same_people(got, want, min_same: float) -> None:
     assert len(pairs) == len(ids), f"ids {sorted(pairs)} against {sorted(ids)}"
 
 
-def test_two_people_keep_their_identities_across_ranges(two_people, bouncing_clip):
-    """The bouncing clip on 2 landmarkers (the second range restarted mid-video) against one:
-    no teleport; frame by frame the same number of people, with ids that match one to one (the
-    range boundary adds, drops or swaps none)."""
-    _, table, stderr = two_people(bouncing_clip, "--workers", "2")
+def test_two_people_keep_their_identities_across_ranges(two_people):
+    """sports2d_demo on 2 landmarkers (the second range restarted mid-video, the walker crossing
+    the boundary) against one: no teleport; frame by frame the same number of people, with ids
+    that match one to one (the range boundary adds, drops or swaps none)."""
+    clip = data_file("sports2d_demo.mp4")
+    _, table, stderr = two_people(clip, "--workers", "2")
     assert "on 2 worker(s)" in stderr, stderr
-    assert len(set(table.column("frame_idx").to_pylist())) > 0.8 * BOUNCING_FRAMES, stderr
+    assert len(set(table.column("frame_idx").to_pylist())) > 0.8 * 230, stderr
     assert _teleports(table) == []
-    sequential = two_people(bouncing_clip, "--workers", "1")[1]
-    _same_people(
-        _people(table, BOUNCING_FRAMES), _people(sequential, BOUNCING_FRAMES), min_same=0.98
-    )
+    sequential = two_people(clip, "--workers", "1")[1]
+    _same_people(_people(table, 230), _people(sequential, 230), min_same=0.98)
 
 
 def test_default_size_finds_people_as_native_size_does(two_people):
@@ -283,14 +267,12 @@ def test_two_person_recording_layout(two_people):
     assert rec.frames["video/mask"] == set(range(230))
 
 
-@pytest.mark.parametrize("clip", ["sports2d", "bouncing"])
-def test_masks_hold_a_class_per_track(two_people, bouncing_clip, clip):
-    """In every frame, the mask's person classes are those of the tracks the export has there
-    (sequentially, and on 2 landmarkers, whose later ranges wait with their masks packed)."""
-    if clip == "sports2d":
-        rrd, table, _ = two_people(data_file("sports2d_demo.mp4"), "--workers", "1")
-    else:
-        rrd, table, _ = two_people(bouncing_clip, "--workers", "2")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_masks_hold_a_class_per_track(two_people, workers):
+    """In every frame of sports2d_demo, the mask's person classes are those of the tracks the
+    export has there (on one landmarker, and on 2, whose later ranges wait with their masks
+    packed)."""
+    rrd, table, _ = two_people(data_file("sports2d_demo.mp4"), "--workers", workers)
     cols = table.to_pydict()
     people: dict[int, set[int]] = {}
     for f, p in zip(cols["frame_idx"], cols["person"], strict=True):

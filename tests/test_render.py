@@ -152,9 +152,10 @@ def drawn_mask(
     return cv2.dilate((canvas.max(axis=2) > 0).astype(np.uint8), np.ones((33, 33), np.uint8)) > 0
 
 
-def check_drawing(out: Path, tracked: Tracked_) -> None:
+def check_drawing(out: Path, tracked: Tracked_, step: int = 2) -> None:
     """The skeleton's colour at the visible landmarks in >= 90% of the frames with a person,
-    and away from the drawing, the source's pixels."""
+    and away from the drawing, the source's pixels: in every ``step``-th frame (each frame costs
+    ~0.2 s at 1080x1920; the frames between are written the same way)."""
     poses = tracked.poses
     info = tracked.info
     drawn, with_person, diffs = 0, 0, []
@@ -165,7 +166,9 @@ def check_drawing(out: Path, tracked: Tracked_) -> None:
     visible_all = (poses.landmarks[..., 3] >= MIN_VISIBILITY) & poses.detected[..., None]
     pixels_all = poses.pixels(w, h)
     moving, in_place = 0, 0
-    for t, (got, src) in enumerate(zip(output, source, strict=True)):
+    sampled = range(0, len(source), step)
+    for t in sampled:
+        got, src = output[t], source[t]
         mask = drawn_mask(poses, t, (w, h))
         diffs.append(float(np.abs(got.astype(int) - src)[~mask].mean()))
         if t + 1 < len(source):  # frame t, not its neighbour: where they differ, it is t's
@@ -189,9 +192,9 @@ def check_drawing(out: Path, tracked: Tracked_) -> None:
             hits += int((np.linalg.norm(seen - color, axis=1) <= COLOR_TOLERANCE).sum())
             total += len(xy)
         drawn += hits >= 0.9 * total
-    assert with_person > 0.5 * len(poses), "the clip shows its person in most frames"
+    assert with_person > 0.5 * len(sampled), "the clip shows its person in most frames"
     assert drawn >= 0.9 * with_person, f"skeleton drawn in {drawn} of {with_person} frames"
-    assert moving > 0.1 * len(poses) and in_place == moving, f"{in_place} of {moving} in place"
+    assert moving > 0.1 * len(sampled) and in_place == moving, f"{in_place} of {moving} in place"
     assert max(diffs) <= BACKGROUND_MEAN_DIFF, f"away from the drawing: mean diff {max(diffs)}"
 
 
