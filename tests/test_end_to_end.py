@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import data_file, read_rrd, reference_image_landmarks, reference_squats, run_cli
+from conftest import (
+    data_file,
+    read_rrd,
+    reference_image_landmarks,
+    reference_squats,
+    run_cli,
+    tracked,
+)
 
 from fastpose.skeleton import NUM_LANDMARKS
 
@@ -210,14 +217,24 @@ def _same_people(got, want, min_same: float) -> None:
     assert len(pairs) == len(ids), f"ids {sorted(pairs)} against {sorted(ids)}"
 
 
+def _split_run():
+    """sports2d_demo at --num-poses 2 on 2 landmarkers through the API (the session's run, which
+    test_pipeline and test_identities read too): the run and its landmark table."""
+    from fastpose.sinks.landmarks import table
+
+    run = tracked(data_file("sports2d_demo.mp4"), num_poses=2, workers=2)
+    assert run.stats.workers == 2, run.stats
+    return run, table(run.poses, run.info.width, run.info.height)
+
+
 def test_two_people_keep_their_identities_across_ranges(two_people):
     """sports2d_demo on 2 landmarkers (the second range restarted mid-video, the walker crossing
-    the boundary) against one: no teleport; frame by frame the same number of people, with ids
-    that match one to one (the range boundary adds, drops or swaps none)."""
+    the boundary) against one (`fastpose run`, which gives what the API gives, bit for bit:
+    test_pipeline): no teleport; frame by frame the same number of people, with ids that match
+    one to one (the range boundary adds, drops or swaps none)."""
     clip = data_file("sports2d_demo.mp4")
-    _, table, stderr = two_people(clip, "--workers", "2")
-    assert "on 2 worker(s)" in stderr, stderr
-    assert len(set(table.column("frame_idx").to_pylist())) > 0.8 * 230, stderr
+    _, table = _split_run()
+    assert len(set(table.column("frame_idx").to_pylist())) > 0.8 * 230
     assert _teleports(table) == []
     sequential = two_people(clip, "--workers", "1")[1]
     _same_people(_people(table, 230), _people(sequential, 230), min_same=0.98)
@@ -267,18 +284,32 @@ def test_two_person_recording_layout(two_people):
     assert rec.frames["video/mask"] == set(range(230))
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_masks_hold_a_class_per_track(two_people, workers):
+def test_masks_hold_a_class_per_track(two_people):
     """In every frame of sports2d_demo, the mask's person classes are those of the tracks the
-    export has there (on one landmarker, and on 2, whose later ranges wait with their masks
-    packed)."""
-    rrd, table, _ = two_people(data_file("sports2d_demo.mp4"), "--workers", workers)
+    export has there (the recording's, on one landmarker)."""
+    rrd, table, _ = two_people(data_file("sports2d_demo.mp4"), "--workers", "1")
+    masks = _mask_classes(rrd)
     cols = table.to_pydict()
     people: dict[int, set[int]] = {}
     for f, p in zip(cols["frame_idx"], cols["person"], strict=True):
         people.setdefault(f, set()).add(p % 250 + 1)
-    masks = _mask_classes(rrd)
     wrong = {f: (want, masks.get(f)) for f, want in people.items() if masks.get(f) != want}
+    assert not wrong, f"{len(wrong)} frames, e.g. {sorted(wrong.items())[:3]}"
+
+
+def test_masks_of_ranges_that_waited_keep_a_class_per_person():
+    """On 2 landmarkers, whose later ranges wait with their masks packed, every frame's mask
+    holds a class for each person found there (the tracker's classes are slots, 1 + the person's
+    index in the frame; the recording turns them into track classes, as the test above shows)."""
+    run, _ = _split_run()
+    poses = run.poses
+    assert poses.masks is not None and len(poses.masks) == 230
+    wrong = {}
+    for f, mask, found in zip(poses.frame_idx, poses.masks, poses.detected, strict=True):
+        want = {int(k) + 1 for k in np.flatnonzero(found)}
+        got = set(np.unique(mask).tolist()) - {0}
+        if got != want:
+            wrong[int(f)] = (want, got)
     assert not wrong, f"{len(wrong)} frames, e.g. {sorted(wrong.items())[:3]}"
 
 
