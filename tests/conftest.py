@@ -1,4 +1,11 @@
-"""Shared fixtures: the real data in tests/data, the offline model, and a CLI runner."""
+"""Shared fixtures: the real data in tests/data, the offline model, and the runs tests read.
+
+Each clip and setting is tracked once per session, and every test that only reads results reads
+that run: :func:`tracked` (the API: ``fastpose.Tracker``; ``track_clip`` and ``track_poses`` are
+views of it) and ``cli_run`` (a ``fastpose run`` process writing every output at once). Refusals
+and option errors run ``fastpose.cli.main`` in this process (``cli_main``); :func:`run_cli` starts
+a real process. Markers: ``e2e`` (long end-to-end tests, ``python -m pytest -m e2e``) and ``soak``
+(``tox -e soak``) are left out of the default run (pyproject.toml's addopts)."""
 
 from __future__ import annotations
 
@@ -132,6 +139,56 @@ def read_rrd(path: Path) -> RrdSummary:
     return RrdSummary(dict(static), dict(temporal), dict(rows), timelines, dict(frames))
 
 
+@dataclass(frozen=True)
+class Tracked:
+    """A clip tracked through the API (``fastpose.Tracker(clip, **options)``) to its end: the
+    smoothed batches in order, the video's info, the run's stats, the hooks' frame size and the
+    decoder's layout."""
+
+    clip: Path
+    options: tuple[tuple[str, object], ...]
+    batches: list  # [PoseBatch]
+    info: object  # VideoInfo
+    stats: object  # TrackStats
+    frame_size: tuple[int, int]
+    layout: object  # VideoLayout | None
+
+    @property
+    def poses(self):
+        from fastpose.poses import PoseBatch
+
+        return PoseBatch.concat(self.batches)
+
+
+_TRACKED: dict[tuple, Tracked] = {}
+
+
+def tracked(clip: Path, **options) -> Tracked:
+    """``fastpose.Tracker(clip, **options)`` run to the end once per session (by clip and options,
+    ``fastpose run``'s defaults filled in: num_poses 1, segment on, workers the cores here): every
+    test that only reads a tracked clip reads this one run. The one place the tests call the
+    tracker for a whole clip."""
+    from fastpose.cores import default_workers
+    from fastpose.tracker import Tracker
+
+    defaults = {"num_poses": 1, "segment": True, "workers": default_workers()}
+    key_options = tuple(sorted({**defaults, **options}.items()))
+    key = (str(Path(clip).resolve()), key_options)
+    if key not in _TRACKED:
+        with Tracker(clip, **options) as tracker:
+            batches = [item.poses for item in tracker]
+            _TRACKED[key] = Tracked(
+                Path(clip),
+                key_options,
+                batches,
+                tracker.info,
+                tracker.stats,
+                tracker.frame_size,
+                tracker.source.layout,
+            )
+    return _TRACKED[key]
+
+
 @dataclass
 class TrackedClip:
     """A clip tracked as `fastpose run` tracks it: its smoothed batches, in order, and its info."""
@@ -147,45 +204,119 @@ class TrackedClip:
         return PoseBatch.concat(self.batches)
 
 
-_TRACKED: dict[tuple[str, int], TrackedClip] = {}
-
-
 @pytest.fixture(scope="session")
 def track_clip():
-    """``track_clip(name, num_poses)``: a tests/data clip tracked once per session (the one place
-    the tests call the tracker for measures)."""
-    from fastpose.tracker import Tracker
+    """``track_clip(name, num_poses)``: a tests/data clip tracked once per session on one
+    landmarker, without masks (the run :func:`tracked` shares with every test asking the same)."""
 
     def track(name: str, num_poses: int = 1) -> TrackedClip:
-        key = (name, num_poses)
-        if key not in _TRACKED:
-            with Tracker(data_file(name), num_poses=num_poses, segment=False, workers=1) as tracker:
-                batches = [item.poses for item in tracker]
-                _TRACKED[key] = TrackedClip(batches, tracker.info, tracker.frame_size)
-        return _TRACKED[key]
+        run = tracked(data_file(name), num_poses=num_poses, segment=False, workers=1)
+        return TrackedClip(run.batches, run.info, run.frame_size)
 
     return track
 
 
 @pytest.fixture(scope="session")
-def track_poses(model_path):
+def track_poses():
     """``track_poses(clip, workers, num_poses=2, segment=True)``: every frame's tracked, smoothed
     poses of ``clip`` as one PoseBatch (with the video's info and the run's stats), through the
     Tracker API at the CLI's inference size for several people (960), once per arguments in the
-    session."""
-    from fastpose.poses import PoseBatch
-    from fastpose.tracker import Tracker
-
-    runs = {}
+    session (the run :func:`tracked` shares with every test asking the same)."""
 
     def track_run(clip: Path, workers: int, num_poses: int = 2, segment: bool = True):
-        key = (str(clip), workers, num_poses, segment)
-        if key not in runs:
-            with Tracker(
-                clip, model=model_path, num_poses=num_poses, segment=segment, workers=workers
-            ) as tracker:
-                batches = [item.poses for item in tracker]
-                runs[key] = (PoseBatch.concat(batches), tracker.info, tracker.stats)
-        return runs[key]
+        run = tracked(clip, num_poses=num_poses, segment=segment, workers=workers)
+        return run.poses, run.info, run.stats
 
     return track_run
+
+
+# --- `fastpose run` once per clip and settings ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """One `fastpose run` that wrote every output at once (see :func:`cli_run`)."""
+
+    clip: Path
+    args: tuple[str, ...]
+    stderr: str
+    rrd: Path  # --save
+    table: Path  # --export (Parquet)
+    angles: Path  # --angles (Parquet)
+    trc: Path  # --trc (FILE_<id>.trc with several people)
+    render: Path | None  # --render, when asked for
+
+    def landmarks(self):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.table)
+
+
+_CLI_RUNS: dict[tuple, CliRun] = {}
+
+
+@pytest.fixture(scope="session")
+def cli_run(tmp_path_factory):
+    """``cli_run(clip, *args, render=False)``: ``fastpose run CLIP --save out.rrd --export
+    landmarks.parquet --angles angles.parquet --trc markers.trc [--render render.mp4] --no-progress
+    ARGS`` in a real process, once per session for each clip and args (a run with ``--render``
+    also serves those asking for none); the run must succeed. Tests that only read a run's outputs
+    read this one."""
+
+    def run(clip: Path, *args: str | Path, render: bool = False) -> CliRun:
+        args = tuple(map(str, args))
+        clip = Path(clip)
+        key = (str(clip.resolve()), args)
+        have = _CLI_RUNS.get(key)
+        if have is not None and (have.render is not None or not render):
+            return have
+        folder = tmp_path_factory.mktemp("cli_run")
+        outputs = {
+            "rrd": folder / "out.rrd",
+            "table": folder / "landmarks.parquet",
+            "angles": folder / "angles.parquet",
+            "trc": folder / "markers.trc",
+            "render": folder / "render.mp4" if render else None,
+        }
+        flags = ["--save", outputs["rrd"], "--export", outputs["table"]]
+        flags += ["--angles", outputs["angles"], "--trc", outputs["trc"]]
+        flags += ["--render", outputs["render"]] if render else []
+        result = run_cli("run", clip, *flags, "--no-progress", *args)
+        assert result.returncode == 0, result.stderr
+        _CLI_RUNS[key] = CliRun(clip, args, result.stderr, **outputs)
+        return _CLI_RUNS[key]
+
+    return run
+
+
+# --- `fastpose` in this process -------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_main(capfd, monkeypatch):
+    """``cli_main(*args)``: ``fastpose.cli.main(ARGS)`` in this process (no interpreter to start):
+    the exit code (an argparse error's 2 too) and what it wrote on descriptors 1 and 2, as a
+    :class:`CliResult`. For refusals and option errors; runs that track use real processes."""
+    import faulthandler
+    import logging
+
+    from fastpose.cli import main
+
+    # pytest's own faulthandler keeps descriptor 2; main() would aim it at the captured stream.
+    monkeypatch.setattr(faulthandler, "enable", lambda *a, **k: None)
+    log = logging.getLogger("fastpose")
+
+    def call(*args: str | Path) -> CliResult:
+        saved = (list(log.handlers), log.level, log.propagate)
+        capfd.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        finally:
+            log.handlers[:], log.propagate = saved[0], saved[2]
+            log.setLevel(saved[1])
+        out, err = capfd.readouterr()
+        return CliResult(code, out, err)
+
+    return call

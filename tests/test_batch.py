@@ -17,9 +17,8 @@ import numpy as np
 import psutil
 import pyarrow.parquet as pq
 import pytest
-
-from tests.clips import loop_video
-from tests.conftest import ROOT, data_file, read_rrd, run_cli, scaled
+from clips import loop_video
+from conftest import ROOT, data_file, read_rrd, run_cli, scaled
 
 FAST = ("--no-segment", "--no-progress")
 FRAMES = 30  # --max-frames for the short runs
@@ -192,6 +191,7 @@ def test_a_file_that_ends_early_fails_and_keeps_what_it_wrote_aside(tmp_path):
     assert _frames(kept / "half.parquet") == set(range(row.frames))
 
 
+@pytest.mark.e2e
 def test_ray_writes_the_same_outputs_as_the_local_batch(tmp_path, clips):
     """A local Ray runtime: the same rows and landmarks (within 1 px) as the threads."""
     pytest.importorskip("ray")
@@ -241,6 +241,7 @@ def _listening(processes: list[psutil.Process]) -> set[str]:
     return found
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("ray", [False, True], ids=["local", "ray"])
 def test_ctrl_c_keeps_finished_videos_and_leaves_no_process(tmp_path, ray):
     """SIGINT to the process group once a short clip is done: exit 130, the short clip's outputs

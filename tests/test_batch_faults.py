@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
-from tests.clips import transcode
-from tests.conftest import ROOT, data_file, read_rrd, run_cli
+from clips import transcode
+from conftest import ROOT, data_file, read_rrd, run_cli
 
 FAST = ("--no-segment", "--no-progress", "--workers", "1")
 CLIP_FRAMES = 10  # frames of each small clip
@@ -73,6 +72,7 @@ def _no_traceback(stderr: str) -> None:
 # --- two batches on one folder ------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_two_batches_on_one_folder_never_corrupt_an_output(tmp_path, small_clip):
     """Two `fastpose batch` processes on one folder, three rounds (a new folder, both at once; a
     new folder, the second 2 s late; that folder again, both with --overwrite, redoing finished
@@ -196,6 +196,7 @@ def _error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip()]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("outputs", [("--save",), ("--save", "--export")], ids=["save", "both"])
 def test_run_on_a_full_disk_stops_early_in_one_line(tmp_path, outputs):
     """`fastpose run` to a 3 MB tmpfs: one line on stderr (-q) saying "no space left on device"
@@ -237,6 +238,7 @@ def _fill(folder: Path) -> None:
             f.flush()
 
 
+@pytest.mark.e2e
 def test_run_on_a_disk_already_full_says_nothing_was_kept(tmp_path):
     """`fastpose run --save` to a full tmpfs: the recording's first bytes fail; one line, exit 1,
     no file left, and none of Rerun's own lines (it logs the blueprint's data as lost)."""
@@ -254,6 +256,7 @@ def test_run_on_a_disk_already_full_says_nothing_was_kept(tmp_path):
         assert sorted(p.name for p in small.iterdir()) == ["filler"]
 
 
+@pytest.mark.e2e
 def test_batch_on_a_full_disk_fails_each_video_in_one_line_and_reports_the_summary(
     tmp_path, small_clip
 ):
@@ -309,6 +312,7 @@ def _kill_mid_video(cmd: list[str], out: Path, log: Path, done_before: int) -> N
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+@pytest.mark.e2e
 def test_killed_twice_then_resumed_leaves_nothing_staged(tmp_path):
     """SIGKILL during a video, twice (the second run resuming the first's folder), then a full
     run: every video done and complete, `.incomplete/` gone (a completed video leaves nothing)."""

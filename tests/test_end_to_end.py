@@ -1,21 +1,22 @@
-"""`fastpose run` end to end on real clips: MediaPipe's references, the recording, the export."""
+"""`fastpose run` end to end on real clips: MediaPipe's references, the recording, the export.
+
+Each clip and setting is tracked once per session (``cli_run``, tests/conftest.py): the tests here
+read those runs' outputs."""
 
 from __future__ import annotations
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
-from clips import ping_pong
-from conftest import data_file, read_rrd, reference_image_landmarks, reference_squats, run_cli
+from conftest import (
+    data_file,
+    read_rrd,
+    reference_image_landmarks,
+    reference_squats,
+    run_cli,
+    tracked,
+)
 
 from fastpose.skeleton import NUM_LANDMARKS
-
-
-def _export(tmp_path, video, *args):
-    rrd, table = tmp_path / "out.rrd", tmp_path / "landmarks.parquet"
-    result = run_cli("run", video, "--save", rrd, "--export", table, *args)
-    assert result.returncode == 0, result.stderr
-    return rrd, pq.read_table(table), result
 
 
 def _pixels(table, num_frames: int) -> np.ndarray:
@@ -30,29 +31,22 @@ def _pixels(table, num_frames: int) -> np.ndarray:
     return out
 
 
-def test_image_matches_mediapipe_reference(tmp_path):
+def test_image_matches_mediapipe_reference(cli_run):
     """mediapipe_pose.jpg: every landmark within 0.03 (normalized) of MediaPipe's own output."""
     image = data_file("mediapipe_pose.jpg")
-    _, table, _ = _export(tmp_path, image, "--no-smooth", "--inference-size", "0")
+    table = cli_run(image, "--no-smooth", "--inference-size", "0").landmarks()
     got = _pixels(table, 1)[0] / np.array([1000, 667])
     err = np.abs(got - reference_image_landmarks())
     assert err.max() < 0.03, f"worst landmark error {err.max():.4f}"
 
 
 @pytest.mark.parametrize("inference_size", [0, 640, 960])
-def test_squats_match_mediapipe_reference(tmp_path, inference_size):
+def test_squats_match_mediapipe_reference(cli_run, inference_size):
     """pose_squats.mp4 at 30 fps, unsmoothed: every landmark of every frame within 31 px of the
     reference."""
     ref = reference_squats()
-    _, table, _ = _export(
-        tmp_path,
-        data_file("pose_squats.mp4"),
-        "--fps",
-        "30",
-        "--no-smooth",
-        "--inference-size",
-        str(inference_size),
-    )
+    args = ("--fps", "30", "--no-smooth", "--inference-size", str(inference_size))
+    table = cli_run(data_file("pose_squats.mp4"), *args).landmarks()
     got = _pixels(table, len(ref))
     assert not np.isnan(got).any(), "a frame without a person"
     err = np.linalg.norm(got - ref[..., :2], axis=-1)
@@ -61,11 +55,11 @@ def test_squats_match_mediapipe_reference(tmp_path, inference_size):
     )
 
 
-def test_recording_layout(tmp_path):
+def test_recording_layout(cli_run):
     """The .rrd holds the seed's entities, archetypes, timelines and static contexts; one points
     row a frame."""
-    rrd, table, _ = _export(tmp_path, data_file("pose_squats.mp4"), "--fps", "30")
-    rec = read_rrd(rrd)
+    run = cli_run(data_file("pose_squats.mp4"), "--fps", "30")
+    rec, table = read_rrd(run.rrd), run.landmarks()
     assert {"time", "frame_idx"} <= rec.timelines
     assert any("AnnotationContext" in c for c in rec.static["/"]), rec.static.get("/")
     assert any("AnnotationContext" in c for c in rec.static["video/mask"])
@@ -82,17 +76,29 @@ def test_recording_layout(tmp_path):
     assert rec.frames["video/mask"] == set(range(65))
 
 
-@pytest.mark.parametrize(
-    ("clip", "frames"), [("sports2d_demo.mp4", 230), ("pose2sim_single_cam01.mp4", 100)]
-)
-def test_clips_run_to_the_end(tmp_path, clip, frames):
-    """VP9 1768x994 and portrait 60 fps clips: every frame processed and logged."""
-    rrd, _, result = _export(tmp_path, data_file(clip), "--workers", "2")
-    rec = read_rrd(rrd)
-    assert rec.frames["video"] == set(range(frames)), result.stderr
+#: Each clip as the tests below run it: sports2d_demo is their two-person run (one landmarker: the
+#: bouncing clip below and the API's runs in test_pipeline and test_identities split it); the
+#: portrait clip on 2 landmarkers that really run (ranges of at least 30 frames).
+TO_THE_END = {
+    "sports2d_demo.mp4": (230, 1, ("--num-poses", "2", "--workers", "1")),
+    "pose2sim_single_cam01.mp4": (100, 2, ("--workers", "2", "--min-range-frames", "30")),
+}
+
+
+@pytest.mark.parametrize("clip", sorted(TO_THE_END))
+def test_clips_run_to_the_end(cli_run, clip):
+    """VP9 1768x994 and portrait 60 fps clips: every frame processed and logged once, people
+    found in most."""
+    frames, workers, args = TO_THE_END[clip]
+    run = cli_run(data_file(clip), *args)
+    rec = read_rrd(run.rrd)
+    assert f"on {workers} worker(s)" in run.stderr, run.stderr
+    assert rec.frames["video"] == set(range(frames)), run.stderr
+    assert rec.rows["video"] == frames, "a frame logged twice (a range boundary)"
     assert rec.frames["video/mask"] == set(range(frames))
-    assert len(rec.frames["video/pose/points"]) > frames * 0.8
-    assert f"{frames} frames" in result.stderr
+    with_person = set(run.landmarks().column("frame_idx").to_pylist())
+    assert with_person <= set(range(frames)) and len(with_person) > frames * 0.8
+    assert f"{frames} frames" in run.stderr
 
 
 def test_gpu_falls_back_to_cpu_with_one_warning(tmp_path):
@@ -115,35 +121,16 @@ def test_gpu_falls_back_to_cpu_with_one_warning(tmp_path):
 # --- several people (issue 12) ---
 
 
-@pytest.fixture(scope="module")
-def two_people(tmp_path_factory):
-    """``fastpose run CLIP --num-poses 2 ARGS`` once per (clip, args) in this module: the
-    recording, the export and the run's stderr."""
-    root = tmp_path_factory.mktemp("two_people")
-    runs = {}
+@pytest.fixture(scope="session")
+def two_people(cli_run):
+    """``two_people(clip, *args)``: ``fastpose run CLIP --num-poses 2 ARGS`` (once a session, as
+    cli_run runs it): the recording, the export and the run's stderr."""
 
     def run(clip, *args):
-        key = (str(clip), *args)
-        if key not in runs:
-            out = root / f"run{len(runs)}"
-            out.mkdir()
-            rrd, table = out / "out.rrd", out / "landmarks.parquet"
-            result = run_cli(
-                "run", clip, "--num-poses", "2", "--save", rrd, "--export", table, *args
-            )
-            assert result.returncode == 0, result.stderr
-            runs[key] = (rrd, pq.read_table(table), result.stderr)
-        return runs[key]
+        done = cli_run(clip, "--num-poses", "2", *args)
+        return done.rrd, done.landmarks(), done.stderr
 
     return run
-
-
-@pytest.fixture(scope="module")
-def bouncing_clip(tmp_path_factory):
-    """600 frames of sports2d_demo played forwards and backwards (two people, one crossing)."""
-    return ping_pong(
-        data_file("sports2d_demo.mp4"), tmp_path_factory.mktemp("clips") / "pp600.mp4", 600
-    )
 
 
 def _appearances(table) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -194,33 +181,80 @@ def test_two_people_keep_their_identities(two_people):
     assert len(_appearances(table)) == 2, sorted(_appearances(table))
 
 
-def test_two_people_keep_their_identities_across_ranges(two_people, bouncing_clip):
-    """The 600-frame bouncing clip on 2 landmarkers (the second range restarted mid-video): no
-    teleport, and no more ids than one landmarker gives (the range boundary adds none). The clip
-    itself needs several ids per pass: the walker is out of sight for ~2 s at each turn."""
-    _, table, stderr = two_people(bouncing_clip, "--workers", "2")
-    assert "on 2 worker(s)" in stderr, stderr
-    assert len(set(table.column("frame_idx").to_pylist())) > 500, stderr
-    assert _teleports(table) == []
-    sequential = _appearances(two_people(bouncing_clip, "--workers", "1")[1])
-    assert len(_appearances(table)) <= len(sequential), (
-        sorted(_appearances(table)),
-        sorted(sequential),
+def _people(table, num_frames: int) -> list[dict[int, np.ndarray]]:
+    """Per frame: track id -> the landmarks' centroid (x, y) in pixels."""
+    cols = table.to_pydict()
+    frame = np.asarray(cols["frame_idx"])[::NUM_LANDMARKS]
+    person = np.asarray(cols["person"])[::NUM_LANDMARKS]
+    xy = np.stack([cols["x_px"], cols["y_px"]], axis=1).reshape(-1, NUM_LANDMARKS, 2)
+    out: list[dict[int, np.ndarray]] = [{} for _ in range(num_frames)]
+    for f, p, points in zip(frame.tolist(), person.tolist(), xy, strict=True):
+        out[f][p] = np.nanmean(points, axis=0)
+    return out
+
+
+def _same_people(got, want, min_same: float) -> None:
+    """``got`` and ``want`` (from :func:`_people`) count the same people in at least ``min_same``
+    of the frames, and their ids match one to one: in every frame where both count the same,
+    each of ``got``'s tracks is nearest to the same one of ``want``'s, all along."""
+    counts = np.array([[len(g), len(w)] for g, w in zip(got, want, strict=True)])
+    same = counts[:, 0] == counts[:, 1]
+    assert same.mean() >= min_same, (
+        f"the same people count in {same.mean():.1%} of frames; differ at "
+        f"{np.flatnonzero(~same)[:20].tolist()}"
     )
+    pairs: dict[int, set[int]] = {}
+    for g, w in zip(got, want, strict=True):
+        if len(g) != len(w):
+            continue
+        for track, center in g.items():
+            nearest = min(w, key=lambda k: float(np.linalg.norm(w[k] - center)))
+            pairs.setdefault(track, set()).add(nearest)
+    assert all(len(v) == 1 for v in pairs.values()), f"ids mixed up: {pairs}"
+    matched = [next(iter(v)) for v in pairs.values()]
+    assert len(set(matched)) == len(matched), f"two ids for one person: {pairs}"
+    ids = {k for frame in want for k in frame}
+    assert len(pairs) == len(ids), f"ids {sorted(pairs)} against {sorted(ids)}"
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_default_size_finds_people_as_native_size_does(two_people, workers):
-    """--num-poses 2 at the default inference size finds people in as many frames of
-    sports2d_demo as at native size, within 2%."""
+def _split_run():
+    """sports2d_demo at --num-poses 2 on 2 landmarkers through the API (the session's run, which
+    test_pipeline and test_identities read too): the run and its landmark table."""
+    from fastpose.sinks.landmarks import table
+
+    run = tracked(data_file("sports2d_demo.mp4"), num_poses=2, workers=2)
+    assert run.stats.workers == 2, run.stats
+    return run, table(run.poses, run.info.width, run.info.height)
+
+
+def test_two_people_keep_their_identities_across_ranges(two_people):
+    """sports2d_demo on 2 landmarkers (the second range restarted mid-video, the walker crossing
+    the boundary) against one (`fastpose run`, which gives what the API gives, bit for bit:
+    test_pipeline): no teleport; frame by frame the same number of people, with ids that match
+    one to one (the range boundary adds, drops or swaps none)."""
     clip = data_file("sports2d_demo.mp4")
-    default = set(two_people(clip, "--workers", workers)[1].column("frame_idx").to_pylist())
-    native = set(
-        two_people(clip, "--workers", workers, "--inference-size", "0")[1]
-        .column("frame_idx")
-        .to_pylist()
-    )
-    assert len(default) >= 0.98 * len(native), (len(default), len(native))
+    _, table = _split_run()
+    assert len(set(table.column("frame_idx").to_pylist())) > 0.8 * 230
+    assert _teleports(table) == []
+    sequential = two_people(clip, "--workers", "1")[1]
+    _same_people(_people(table, 230), _people(sequential, 230), min_same=0.98)
+
+
+def test_default_size_finds_people_as_native_size_does(two_people):
+    """--num-poses 2 at the default inference size (960) against native size (1768), on one
+    landmarker (two find the same people: test_pipeline), on sports2d_demo, frame by frame: never
+    more people, at least 95% of the person-frames, the same count in at least 93% of the frames,
+    and the same ids one to one.
+    (Measured 2026-12-07: 329 person-frames against 342, the same count in 94.3% of the frames:
+    at 960 the second person is missed in 10 frames, 161-171 and 201, and the only one in frames
+    5, 11 and 12. Counting only frames with anyone, as this test once did, gave 220 against 223.)"""
+    clip = data_file("sports2d_demo.mp4")
+    default = _people(two_people(clip, "--workers", "1")[1], 230)
+    native = _people(two_people(clip, "--workers", "1", "--inference-size", "0")[1], 230)
+    counts = np.array([[len(d), len(n)] for d, n in zip(default, native, strict=True)])
+    assert (counts[:, 0] <= counts[:, 1]).all(), np.flatnonzero(counts[:, 0] > counts[:, 1])
+    assert counts[:, 0].sum() >= 0.95 * counts[:, 1].sum(), counts.sum(axis=0)
+    _same_people(default, native, min_same=0.93)
 
 
 def test_two_person_recording_layout(two_people):
@@ -250,20 +284,32 @@ def test_two_person_recording_layout(two_people):
     assert rec.frames["video/mask"] == set(range(230))
 
 
-@pytest.mark.parametrize("clip", ["sports2d", "bouncing"])
-def test_masks_hold_a_class_per_track(two_people, bouncing_clip, clip):
-    """In every frame, the mask's person classes are those of the tracks the export has there
-    (sequentially, and on 2 landmarkers, whose later ranges wait with their masks packed)."""
-    if clip == "sports2d":
-        rrd, table, _ = two_people(data_file("sports2d_demo.mp4"), "--workers", "1")
-    else:
-        rrd, table, _ = two_people(bouncing_clip, "--workers", "2")
+def test_masks_hold_a_class_per_track(two_people):
+    """In every frame of sports2d_demo, the mask's person classes are those of the tracks the
+    export has there (the recording's, on one landmarker)."""
+    rrd, table, _ = two_people(data_file("sports2d_demo.mp4"), "--workers", "1")
+    masks = _mask_classes(rrd)
     cols = table.to_pydict()
     people: dict[int, set[int]] = {}
     for f, p in zip(cols["frame_idx"], cols["person"], strict=True):
         people.setdefault(f, set()).add(p % 250 + 1)
-    masks = _mask_classes(rrd)
     wrong = {f: (want, masks.get(f)) for f, want in people.items() if masks.get(f) != want}
+    assert not wrong, f"{len(wrong)} frames, e.g. {sorted(wrong.items())[:3]}"
+
+
+def test_masks_of_ranges_that_waited_keep_a_class_per_person():
+    """On 2 landmarkers, whose later ranges wait with their masks packed, every frame's mask
+    holds a class for each person found there (the tracker's classes are slots, 1 + the person's
+    index in the frame; the recording turns them into track classes, as the test above shows)."""
+    run, _ = _split_run()
+    poses = run.poses
+    assert poses.masks is not None and len(poses.masks) == 230
+    wrong = {}
+    for f, mask, found in zip(poses.frame_idx, poses.masks, poses.detected, strict=True):
+        want = {int(k) + 1 for k in np.flatnonzero(found)}
+        got = set(np.unique(mask).tolist()) - {0}
+        if got != want:
+            wrong[int(f)] = (want, got)
     assert not wrong, f"{len(wrong)} frames, e.g. {sorted(wrong.items())[:3]}"
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, data_file, read_rrd, run_cli, scaled
+from conftest import ROOT, data_file, read_rrd, scaled
 
 from fastpose.errors import OutputError
 from fastpose.outputs import check_distinct
@@ -53,51 +53,51 @@ def _fails(result, *needles: str) -> str:
 # --- refused before any work --------------------------------------------------------------------
 
 
-def test_save_onto_the_input_is_refused(clip):
+def test_save_onto_the_input_is_refused(cli_main, clip):
     original = clip.read_bytes()
-    result = run_cli("run", clip, "--save", clip, "--overwrite", *FAST)
+    result = cli_main("run", clip, "--save", clip, "--overwrite", *FAST)
     _fails(result, str(clip), "expected a .rrd file for --save, got .mp4")
     assert clip.read_bytes() == original
 
 
-def test_save_with_another_suffix_is_refused(clip, tmp_path):
+def test_save_with_another_suffix_is_refused(cli_main, clip, tmp_path):
     original = clip.read_bytes()
-    result = run_cli("run", clip, "--save", tmp_path / "x.mp4", *FAST)
+    result = cli_main("run", clip, "--save", tmp_path / "x.mp4", *FAST)
     _fails(result, "x.mp4", "expected a .rrd file for --save, got .mp4")
     assert clip.read_bytes() == original
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
 
 
-def test_output_named_as_the_input_is_refused(clip, tmp_path):
+def test_output_named_as_the_input_is_refused(cli_main, clip, tmp_path):
     """A video whose name ends in .rrd, saved onto itself: refused although the suffix fits."""
     video = clip.rename(tmp_path / "clip.rrd")
     original = video.read_bytes()
-    result = run_cli("run", video, "--save", video, "--overwrite", *FAST)
+    result = cli_main("run", video, "--save", video, "--overwrite", *FAST)
     _fails(result, "--save would overwrite the input video")
     assert video.read_bytes() == original
     # The same file under another spelling of its path.
     spelled = tmp_path / "." / "sub" / ".." / "clip.rrd"
     (tmp_path / "sub").mkdir()
-    result = run_cli("run", video, "--save", spelled, "--overwrite", *FAST)
+    result = cli_main("run", video, "--save", spelled, "--overwrite", *FAST)
     _fails(result, "--save would overwrite the input video")
     assert video.read_bytes() == original
 
 
-def test_hard_link_to_the_input_is_refused(clip, tmp_path):
+def test_hard_link_to_the_input_is_refused(cli_main, clip, tmp_path):
     link = tmp_path / "landmarks.parquet"
     os.link(clip, link)
     original = clip.read_bytes()
-    result = run_cli("run", clip, "--export", link, "--overwrite", "--save", tmp_path / "o.rrd")
+    result = cli_main("run", clip, "--export", link, "--overwrite", "--save", tmp_path / "o.rrd")
     _fails(result, str(link), "--export would overwrite the input video")
     assert clip.read_bytes() == original
     assert not (tmp_path / "o.rrd").exists()
 
 
-def test_outputs_that_are_one_file_are_refused(clip, tmp_path):
+def test_outputs_that_are_one_file_are_refused(cli_main, clip, tmp_path):
     save, export = tmp_path / "out.rrd", tmp_path / "out.parquet"
     save.write_bytes(PREVIOUS)
     os.link(save, export)
-    result = run_cli("run", clip, "--save", save, "--export", export, "--overwrite", *FAST)
+    result = cli_main("run", clip, "--save", save, "--export", export, "--overwrite", *FAST)
     _fails(result, "--save and --export name the same file")
     assert save.read_bytes() == PREVIOUS
 
@@ -113,6 +113,7 @@ def test_check_distinct_accepts_distinct_files(tmp_path):
 # --- an unfinished run --------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_ctrl_c_during_overwrite_keeps_the_previous_files(clip, tmp_path):
     """Ctrl-C (SIGINT to the process group) during an --overwrite run: the previous files are
     byte-identical; the frames processed so far are in out.partial.rrd / out.partial.parquet,

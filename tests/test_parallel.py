@@ -6,10 +6,8 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
-from clips import loop_video
-from conftest import data_file, reference_squats, run_cli
+from conftest import data_file, reference_squats, tracked
 
 from fastpose.core import DecodeOptions
 from fastpose.landmarker import Landmarker, LandmarkerOptions
@@ -118,39 +116,36 @@ def test_split_squats_still_match_the_reference(model_path) -> None:
 # --- --workers 1 against --workers 2 ------------------------------------------------------------
 
 
-def _table_pixels(path, num_frames: int) -> np.ndarray:
-    """(frames, 33, 2) x_px, y_px of person 0; NaN where no person."""
-    cols = pq.read_table(path, columns=["frame_idx", "person", "x_px", "y_px"]).to_pydict()
-    out = np.full((num_frames, NUM_LANDMARKS, 2), np.nan)
-    frame, person = np.asarray(cols["frame_idx"]), np.asarray(cols["person"])
-    keep = person == 0
-    xy = np.stack([np.asarray(cols["x_px"]), np.asarray(cols["y_px"])], axis=1)[keep]
-    out[frame[keep], np.tile(np.arange(NUM_LANDMARKS), keep.sum() // NUM_LANDMARKS)] = xy
-    return out
+#: pose2sim_single_cam01 (100 frames at 60 fps) in 4 ranges on 2 landmarkers: ranges of 20 to 25
+#: frames, each after the first restarted with its warm-up.
+SPLIT = {"min_range_frames": 20, "max_range_frames": 25}
 
 
-def test_workers_agree_within_restart_variance(tmp_path) -> None:
-    """A 600-frame 1080x1920 clip: 1 worker against 2 (two units, the second restarted). Over all
-    frames the median landmark difference is <= 3 px and the 95th percentile <= 10 px, and no
-    frame has a person in one run and not in the other (issue 4's bounds)."""
-    clip = loop_video(data_file("pose2sim_single_cam01.mp4"), tmp_path / "clip.mp4", 600)
-    runs = {}
-    for workers in (1, 2):
-        table = tmp_path / f"w{workers}.parquet"
-        result = run_cli(
-            "run", clip, "--save", tmp_path / f"w{workers}.rrd", "--export", table,
-            "--workers", str(workers),
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        assert f"on {workers} worker(s)" in result.stderr
-        runs[workers] = _table_pixels(table, 600)
-    one, two = runs[1], runs[2]
-    assert np.array_equal(np.isnan(one[:, 0, 0]), np.isnan(two[:, 0, 0]))
-    diff = np.linalg.norm(one - two, axis=-1)
-    diff = diff[~np.isnan(diff)]
-    assert diff.size > 0.9 * 600 * NUM_LANDMARKS
+def test_workers_agree_within_restart_variance() -> None:
+    """pose2sim_single_cam01 on 1 landmarker against 2 running 4 ranges (3 restarted): a person in
+    the same frames; over all frames the median landmark difference <= 3 px and the 95th
+    percentile <= 10 px (issue 4's bounds); and frame by frame, near the range boundaries too,
+    the median landmark difference <= 3 px, and <= 2 px over any 10 frames in a row. (The warm-up
+    cut from 20 frames to 1 gives up to 5 px a frame, 3.8 px over the 10 frames after a start.)"""
+    clip = data_file("pose2sim_single_cam01.mp4")
+    one = tracked(clip, workers=1, segment=False)
+    two = tracked(clip, workers=2, segment=False, **SPLIT)
+    assert one.stats.workers == 1 and two.stats.workers == 2, (one.stats, two.stats)
+    a, b = one.poses, two.poses
+    np.testing.assert_array_equal(a.frame_idx, np.arange(100))
+    np.testing.assert_array_equal(b.frame_idx, a.frame_idx)
+    np.testing.assert_array_equal(b.detected, a.detected)
+    assert a.detected[:, 0].all(), "the clip shows its man in every frame"
+    w, h = one.info.width, one.info.height
+    diff = np.linalg.norm(a.pixels(w, h)[:, 0] - b.pixels(w, h)[:, 0], axis=-1)  # (100, 33)
     median, p95 = np.median(diff), np.percentile(diff, 95)
     assert median <= 3 and p95 <= 10, f"median {median:.2f} px, 95th percentile {p95:.2f} px"
+    per_frame = np.median(diff, axis=1)
+    worst = int(np.argmax(per_frame))
+    assert per_frame[worst] <= 3, f"frame {worst}: median difference {per_frame[worst]:.2f} px"
+    windows = np.array([np.median(per_frame[t : t + 10]) for t in range(len(per_frame) - 9)])
+    start = int(np.argmax(windows))
+    assert windows[start] <= 2, f"frames {start}-{start + 9}: median {windows[start]:.2f} px"
 
 
 # --- the buffer of ranges waiting their turn ----------------------------------------------------

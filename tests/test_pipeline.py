@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from clips import transcode
-from conftest import ROOT, data_file, run_cli, scaled
+from conftest import ROOT, data_file, run_cli, scaled, tracked
 
 import fastpose
 from fastpose.sinks.metadata import read_settings
@@ -30,50 +30,45 @@ def _table(path) -> dict[tuple[int, int], np.ndarray]:
 
 
 def _api_poses(video, **options) -> dict[tuple[int, int], np.ndarray]:
-    """What ``fastpose.Tracker(video, **options)`` finds, keyed like :func:`_table`."""
+    """What ``fastpose.Tracker(video, **options)`` finds (the session's run of it), keyed like
+    :func:`_table`, in float32 as the table holds them."""
+    run = tracked(video, **options)
     out = {}
-    with fastpose.Tracker(video, **options) as tracker:
-        w, h = tracker.info.width, tracker.info.height
-        for batch in tracker:
-            poses = batch.poses
-            pixels = poses.pixels(w, h)
-            for f, k in zip(*np.nonzero(poses.detected), strict=True):
-                out[(int(poses.frame_idx[f]), int(poses.track_ids[f, k]))] = pixels[f, k]
+    pixels = run.poses.pixels(run.info.width, run.info.height)
+    poses = run.poses
+    for f, k in zip(*np.nonzero(poses.detected), strict=True):
+        out[(int(poses.frame_idx[f]), int(poses.track_ids[f, k]))] = pixels[f, k]
     return out
 
 
-def _assert_same(a: dict, b: dict, tolerance_px: float = 0.5) -> None:
+def _assert_same(a: dict, b: dict) -> None:
+    """The same frames and ids, and the same pixels to the table's precision (float32): the API
+    and the CLI run the same code on the same frames, bit for bit."""
     assert a.keys() == b.keys(), f"frames/ids differ: {sorted(a.keys() ^ b.keys())[:10]}"
     worst = max(float(np.abs(a[k] - b[k]).max()) for k in a)
-    assert worst <= tolerance_px, f"worst difference {worst:.3f} px"
+    assert worst == 0.0, f"worst difference {worst:.6f} px"
 
 
 @pytest.fixture(scope="module")
-def sports2d_two(tmp_path_factory) -> dict[str, dict]:
-    """sports2d_demo at --num-poses 2: the CLI on every core, the API with no options but
-    num_poses, and the API on one landmarker."""
-    tmp = tmp_path_factory.mktemp("sports2d")
+def sports2d_two(cli_run) -> dict[str, dict]:
+    """sports2d_demo at --num-poses 2: the CLI and the API on one landmarker, and the API with no
+    options but num_poses (2 landmarkers, the cores here) (the session's runs of each)."""
     clip = data_file("sports2d_demo.mp4")
-    result = run_cli(
-        "run", clip, "--num-poses", "2", "--workers", "2", "--export", tmp / "t.parquet"
-    )
-    assert result.returncode == 0, result.stderr
+    cli = cli_run(clip, "--num-poses", "2", "--workers", "1")
     return {
-        "cli": _table(tmp / "t.parquet"),
-        "api": _api_poses(clip, num_poses=2, workers=2),
+        "cli": _table(cli.table),
         "one": _api_poses(clip, num_poses=2, workers=1),
+        "api": _api_poses(clip, num_poses=2, workers=2),
     }
 
 
-def test_api_with_no_options_equals_the_cli_one_person(tmp_path) -> None:
+def test_api_with_no_options_equals_the_cli_one_person(cli_run) -> None:
     clip = data_file("pose2sim_single_cam01.mp4")
-    result = run_cli("run", clip, "--export", tmp_path / "t.parquet")
-    assert result.returncode == 0, result.stderr
-    _assert_same(_api_poses(clip), _table(tmp_path / "t.parquet"))
+    _assert_same(_api_poses(clip), _table(cli_run(clip).table))
 
 
 def test_api_equals_the_cli_two_people(sports2d_two) -> None:
-    _assert_same(sports2d_two["api"], sports2d_two["cli"])
+    _assert_same(sports2d_two["one"], sports2d_two["cli"])
 
 
 def test_one_or_two_landmarkers_find_the_same_people(sports2d_two) -> None:
@@ -89,13 +84,13 @@ def test_one_or_two_landmarkers_find_the_same_people(sports2d_two) -> None:
     assert (count_one == 2).sum() >= 100, "both people should be found in most frames"
 
 
-def test_batch_equals_run(tmp_path) -> None:
-    clip = data_file("pose_squats.mp4")
-    run = run_cli("run", clip, "--export", tmp_path / "run.parquet")
-    assert run.returncode == 0, run.stderr
-    batch = run_cli("batch", clip, "--out", tmp_path / "out")
+def test_batch_equals_run(tmp_path, cli_run) -> None:
+    """The same options, the same landmarks, bit for bit (30 frames prove it as well as 65)."""
+    clip, short = data_file("pose_squats.mp4"), ("--max-frames", "30", "--no-segment")
+    batch = run_cli("batch", clip, "--out", tmp_path / "out", *short)
     assert batch.returncode == 0, batch.stderr
-    _assert_same(_table(tmp_path / "out" / "pose_squats.parquet"), _table(tmp_path / "run.parquet"))
+    run = cli_run(clip, *short)
+    _assert_same(_table(tmp_path / "out" / "pose_squats.parquet"), _table(run.table))
 
 
 def test_export_alone_writes_no_recording(tmp_path) -> None:
@@ -204,21 +199,30 @@ def _peak_mb(clip, workers: int, mode: str) -> float:
     return int(proc.stdout.split()[-1]) / 1024  # kB -> MB
 
 
+@pytest.fixture(scope="module")
+def consumer_clip(tmp_path_factory):
+    """pose2sim_single_cam01 at 640x360, 600 frames (made once for the tests below)."""
+    folder = tmp_path_factory.mktemp("consumer")
+    return transcode(data_file("pose2sim_single_cam01.mp4"), folder / "clip.mp4", (640, 360), 600)
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_slow_consumer_does_not_fill_memory(tmp_path, workers) -> None:
+def test_a_slow_consumer_does_not_fill_memory(consumer_clip, workers) -> None:
     """A consumer that stops at its first batch until the landmarkers stop working (the process's
     CPU time idle for a second) holds only HEAD_BATCHES batches more than one that never stops,
     although every batch carries its frames: peak RSS within 150 MB. (A queue without bound
     would hold the whole 600-frame range, ~400 MB more: see the test after this one.)"""
-    clip = transcode(data_file("pose2sim_single_cam01.mp4"), tmp_path / "clip.mp4", (640, 360), 600)
+    clip = consumer_clip
     fast, slow = _peak_mb(clip, workers, "go"), _peak_mb(clip, workers, "stall")
     assert slow - fast < _STALL_MB, f"peak RSS MB, fast vs stalled consumer: {fast:.0f}, {slow:.0f}"
 
 
-def test_the_stalled_consumer_measure_sees_an_unbounded_queue(tmp_path) -> None:
+@pytest.mark.e2e
+def test_the_stalled_consumer_measure_sees_an_unbounded_queue(consumer_clip) -> None:
     """The measure above can fail: with the head range's bound lifted (HEAD_BATCHES huge), the
     same stalled consumer peaks more than 150 MB above the fast one."""
-    clip = transcode(data_file("pose2sim_single_cam01.mp4"), tmp_path / "clip.mp4", (640, 360), 600)
+    clip = consumer_clip
     fast = _peak_mb(clip, 1, "go")
     unbounded = _peak_mb(clip, 1, "stall-unbounded")
     assert unbounded - fast > _STALL_MB, (fast, unbounded)

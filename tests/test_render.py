@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import raw_h264, remux_mpegts, turned_mp4
-from conftest import ROOT, data_file, scaled
+from conftest import ROOT, data_file, scaled, tracked
 
 from fastpose.colors import track_color
 from fastpose.errors import OutputError
@@ -52,14 +52,10 @@ class Tracked_:
         return PoseBatch.concat(self.batches)
 
 
-def track(path: Path, model_path: Path) -> Tracked_:
-    """The one place this file uses the tracking API."""
-    from fastpose.tracker import Tracker
-
-    with Tracker(path, model=model_path, workers=1) as tracker:
-        batches = [item.poses for item in tracker]
-        info, size, layout = tracker.info, tracker.frame_size, tracker.source.layout
-        return Tracked_(path, info, size, batches, layout)
+def track(path: Path) -> Tracked_:
+    """``path`` tracked with `fastpose run`'s defaults (the session's run: conftest.tracked)."""
+    run = tracked(path)
+    return Tracked_(path, run.info, run.frame_size, run.batches, run.layout)
 
 
 class TmpStaging:
@@ -107,8 +103,8 @@ def render(
 
 
 @pytest.fixture(scope="module")
-def pose2sim(model_path: Path) -> Tracked_:
-    return track(data_file(CLIP), model_path)
+def pose2sim() -> Tracked_:
+    return track(data_file(CLIP))
 
 
 @pytest.fixture(scope="module")
@@ -156,9 +152,10 @@ def drawn_mask(
     return cv2.dilate((canvas.max(axis=2) > 0).astype(np.uint8), np.ones((33, 33), np.uint8)) > 0
 
 
-def check_drawing(out: Path, tracked: Tracked_) -> None:
+def check_drawing(out: Path, tracked: Tracked_, step: int = 2) -> None:
     """The skeleton's colour at the visible landmarks in >= 90% of the frames with a person,
-    and away from the drawing, the source's pixels."""
+    and away from the drawing, the source's pixels: in every ``step``-th frame (each frame costs
+    ~0.2 s at 1080x1920; the frames between are written the same way)."""
     poses = tracked.poses
     info = tracked.info
     drawn, with_person, diffs = 0, 0, []
@@ -169,7 +166,9 @@ def check_drawing(out: Path, tracked: Tracked_) -> None:
     visible_all = (poses.landmarks[..., 3] >= MIN_VISIBILITY) & poses.detected[..., None]
     pixels_all = poses.pixels(w, h)
     moving, in_place = 0, 0
-    for t, (got, src) in enumerate(zip(output, source, strict=True)):
+    sampled = range(0, len(source), step)
+    for t in sampled:
+        got, src = output[t], source[t]
         mask = drawn_mask(poses, t, (w, h))
         diffs.append(float(np.abs(got.astype(int) - src)[~mask].mean()))
         if t + 1 < len(source):  # frame t, not its neighbour: where they differ, it is t's
@@ -193,9 +192,9 @@ def check_drawing(out: Path, tracked: Tracked_) -> None:
             hits += int((np.linalg.norm(seen - color, axis=1) <= COLOR_TOLERANCE).sum())
             total += len(xy)
         drawn += hits >= 0.9 * total
-    assert with_person > 0.5 * len(poses), "the clip shows its person in most frames"
+    assert with_person > 0.5 * len(sampled), "the clip shows its person in most frames"
     assert drawn >= 0.9 * with_person, f"skeleton drawn in {drawn} of {with_person} frames"
-    assert moving > 0.1 * len(poses) and in_place == moving, f"{in_place} of {moving} in place"
+    assert moving > 0.1 * len(sampled) and in_place == moving, f"{in_place} of {moving} in place"
     assert max(diffs) <= BACKGROUND_MEAN_DIFF, f"away from the drawing: mean diff {max(diffs)}"
 
 
@@ -218,18 +217,16 @@ def test_skeletons_drawn_at_the_landmarks_and_nothing_else(
     check_drawing(rendered, pose2sim)
 
 
-def test_rotated_source_rendered_upright(
-    model_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_rotated_source_rendered_upright(tmp_path_factory: pytest.TempPathFactory) -> None:
     folder = tmp_path_factory.mktemp("turned")
     turned = turned_mp4(data_file(CLIP), folder / "turned90.mp4", 90, long_side=640)
-    tracked = track(turned, model_path)
-    assert tracked.info.rotation == 90
-    out = render(tracked, folder / "turned.mp4", with_layout=False)
+    turned_run = track(turned)
+    assert turned_run.info.rotation == 90
+    out = render(turned_run, folder / "turned.mp4", with_layout=False)
     facts = stream_facts(out)
-    assert facts["size"] == (tracked.info.width, tracked.info.height)
+    assert facts["size"] == (turned_run.info.width, turned_run.info.height)
     assert facts["size"][0] < facts["size"][1], "portrait, as the source is shown"
-    check_drawing(out, tracked)
+    check_drawing(out, turned_run)
 
 
 def test_interrupted_run_plays_to_its_last_frame(pose2sim: Tracked_, tmp_path: Path) -> None:
@@ -240,6 +237,7 @@ def test_interrupted_run_plays_to_its_last_frame(pose2sim: Tracked_, tmp_path: P
     assert facts["codec"] == "h264"
 
 
+@pytest.mark.e2e
 def test_killed_run_plays_to_its_last_fragment(tmp_path: Path) -> None:
     """SIGKILL while writing: the fragmented MP4 decodes up to its last fragment (<= 1 s lost)."""
     out = tmp_path / "killed.mp4"

@@ -1,5 +1,7 @@
 """Issue 3, robustness: `fastpose run` on bad inputs, odd frames, bad models, unwritable outputs,
-signals, a missing GPU, out-of-range options and missing system libraries, all through the real CLI.
+signals, a missing GPU, out-of-range options and missing system libraries. Refusals run
+``fastpose.cli.main`` in this process (``cli_main``); runs that track, signals, environments and
+missing libraries run the real CLI in a process.
 
 Every failure must end in one line on stderr naming what is wrong, a non-zero exit, no traceback,
 and no output lost or half-written.
@@ -31,9 +33,9 @@ from conftest import ROOT, CliResult, data_file, read_rrd, run_cli, scaled
 from fastpose.skeleton import NUM_LANDMARKS
 
 FAST = ("--no-segment", "--no-progress")
-LOOP_FRAMES = (
-    1800  # 3 units of 600 frames with --workers 2: the third still runs after one is logged
-)
+#: The signal tests' clip (e2e): 3 units of 600 frames with --workers 2, the third still running
+#: after one is logged.
+LOOP_FRAMES = 1800
 PREVIOUS = b"a previous run's output\n"
 
 
@@ -192,7 +194,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def long_clip(clips: Path) -> Path:
-    """pose_squats looped to LOOP_FRAMES frames (a person in every frame)."""
+    """pose_squats looped to LOOP_FRAMES frames (a person in every frame): the signal tests'."""
     return loop_video(_squats(), clips / "squats_loop.mp4", LOOP_FRAMES)
 
 
@@ -237,14 +239,14 @@ def _make_input(kind: str, d: Path) -> Path:
         ("zero-frames", "no frames"),
     ],
 )
-def test_bad_input_fails_in_one_line_and_keeps_outputs(tmp_path, kind, expected):
+def test_bad_input_fails_in_one_line_and_keeps_outputs(cli_main, tmp_path, kind, expected):
     """A bad input: one line naming it, exit 1; existing outputs are kept, even with --overwrite."""
     video = _make_input(kind, tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     (out / "run.rrd").write_bytes(PREVIOUS)
     save, export = out / "run.rrd", out / "run.parquet"
-    result = run_cli("run", video, "--save", save, "--export", export, "--overwrite", *FAST)
+    result = cli_main("run", video, "--save", save, "--export", export, "--overwrite", *FAST)
     _assert_fails(result, str(video), expected)
     assert save.read_bytes() == PREVIOUS
     assert not export.exists()
@@ -399,10 +401,11 @@ def _make_model(kind: str, d: Path, bundle: Path) -> Path:
         ("rejected", "MediaPipe rejected the model"),
     ],
 )
-def test_bad_model_fails_in_one_line(tmp_path, model_path, kind, expected):
+def test_bad_model_fails_in_one_line(cli_main, tmp_path, model_path, kind, expected):
     model = _make_model(kind, tmp_path, model_path)
     save = tmp_path / "out.rrd"
-    result = run_cli("run", _squats(), "--model", model, "--save", save, "--max-frames", "3", *FAST)
+    args = ("--model", model, "--save", save, "--max-frames", "3", *FAST)
+    result = cli_main("run", _squats(), *args)
     _assert_fails(result, str(model), expected)
     assert not save.exists()
     _no_partials(tmp_path)
@@ -462,7 +465,7 @@ def test_full_model_neither_downloadable_nor_buildable_fails_clearly(tmp_path):
 
 @pytest.mark.parametrize("which", ["save", "export"])
 @pytest.mark.parametrize("where", ["under-a-file", "missing-dir", "sysfs"])
-def test_unwritable_output_fails_before_any_frame(tmp_path, which, where):
+def test_unwritable_output_fails_before_any_frame(cli_main, tmp_path, which, where):
     (tmp_path / "a_file").write_bytes(b"")
     name = "out.rrd" if which == "save" else "out.parquet"
     bad = {
@@ -472,31 +475,31 @@ def test_unwritable_output_fails_before_any_frame(tmp_path, which, where):
     }[where]
     good = tmp_path / ("out.parquet" if which == "save" else "out.rrd")
     save, export = (bad, good) if which == "save" else (good, bad)
-    result = run_cli("run", _squats(), "--save", save, "--export", export, *FAST)
+    result = cli_main("run", _squats(), "--save", save, "--export", export, *FAST)
     _assert_fails(result, str(bad), "cannot write there")
     assert not good.exists()
     _no_partials(tmp_path)
 
 
-def test_export_with_unknown_suffix_fails_before_any_frame(tmp_path):
+def test_export_with_unknown_suffix_fails_before_any_frame(cli_main, tmp_path):
     save, export = tmp_path / "out.rrd", tmp_path / "out.txt"
-    result = run_cli("run", _squats(), "--save", save, "--export", export, *FAST)
+    result = cli_main("run", _squats(), "--save", save, "--export", export, *FAST)
     _assert_fails(result, str(export), "expected a .parquet or .csv file")
     assert not save.exists()
 
 
 @pytest.mark.parametrize("which", ["save", "export"])
-def test_existing_output_needs_overwrite(tmp_path, which):
+def test_existing_output_needs_overwrite(cli_main, tmp_path, which):
     existing = tmp_path / ("out.rrd" if which == "save" else "out.parquet")
     other = tmp_path / ("out.parquet" if which == "save" else "out.rrd")
     existing.write_bytes(PREVIOUS)
     args = ("run", _squats(), "--save", tmp_path / "out.rrd", "--export", tmp_path / "out.parquet")
-    result = run_cli(*args, "--max-frames", "3", *FAST)
+    result = cli_main(*args, "--max-frames", "3", *FAST)
     _assert_fails(result, str(existing), "already exists (pass --overwrite")
     assert existing.read_bytes() == PREVIOUS
     assert not other.exists()
 
-    result = run_cli(*args, "--max-frames", "3", "--overwrite", *FAST)
+    result = cli_main(*args, "--max-frames", "3", "--overwrite", *FAST)
     assert result.returncode == 0, result.stderr
     assert len(read_rrd(tmp_path / "out.rrd").frames["video"]) == 3
     assert _export_frames(tmp_path / "out.parquet") == {0, 1, 2}
@@ -533,9 +536,11 @@ def _wait_for(
         time.sleep(0.02)
 
 
-def test_outputs_are_written_under_a_working_name(tmp_path, long_clip):
+def test_outputs_are_written_under_a_working_name(tmp_path):
+    """While a run goes on, its outputs are NAME.partial.SUFFIX, renamed at its end (a process:
+    the test looks while it runs)."""
     save, export, log = tmp_path / "out.rrd", tmp_path / "out.parquet", tmp_path / "stderr.txt"
-    args = ("run", long_clip, "--save", save, "--export", export, "--max-frames", "200")
+    args = ("run", _squats(), "--save", save, "--export", export, "--inference-size", "320")
     proc = _popen(*args, "--workers", "1", *FAST, stderr=log)
     partials = [tmp_path / "out.partial.rrd", tmp_path / "out.partial.parquet"]
     _wait_for(proc, lambda: all(p.exists() for p in partials), "temporary outputs", log)
@@ -543,12 +548,13 @@ def test_outputs_are_written_under_a_working_name(tmp_path, long_clip):
     assert proc.wait(timeout=scaled(300)) == 0, log.read_text()
     assert save.exists() and export.exists()
     _no_partials(tmp_path)
-    assert len(read_rrd(save).frames["video"]) == 200
+    assert len(read_rrd(save).frames["video"]) == 65
 
 
 # --- interruption -------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("sig", "to_group", "workers"),
     [
@@ -602,21 +608,23 @@ def test_signal_keeps_every_processed_frame(tmp_path, long_clip, sig, to_group, 
 # --- GPU, options, system libraries -------------------------------------------------------------
 
 
-def test_require_gpu_without_gpu_fails_in_one_line(tmp_path):
+def test_require_gpu_without_gpu_fails_in_one_line(cli_main, tmp_path):
     save = tmp_path / "out.rrd"
-    result = run_cli("run", _squats(), "--gpu", "--require-gpu", "--save", save, *FAST)
+    result = cli_main("run", _squats(), "--gpu", "--require-gpu", "--save", save, *FAST)
     _assert_fails(result, "--require-gpu", "GPU delegate cannot be created")
     assert not save.exists()
 
 
-def test_gpu_falls_back_once_with_two_workers(tmp_path, long_clip):
+def test_gpu_falls_back_once_with_two_workers(tmp_path):
+    """--gpu where there is none, on 2 landmarkers that really run (65 frames in ranges of 20 or
+    more): one warning, not one per landmarker; every frame recorded."""
     save = tmp_path / "out.rrd"
-    args = ("--gpu", "--workers", "2", "--max-frames", "320", "--inference-size", "320")
-    result = run_cli("run", long_clip, "--save", save, *args, *FAST)
+    args = ("--gpu", "--workers", "2", "--min-range-frames", "20", "--inference-size", "320")
+    result = run_cli("run", _squats(), "--save", save, *args, *FAST)
     assert result.returncode == 0, result.stderr
     assert len([line for line in _lines(result.stderr) if "GPU" in line]) == 1, result.stderr
     assert "on 2 worker(s), cpu" in result.stderr
-    assert read_rrd(save).frames["video"] == set(range(320))
+    assert read_rrd(save).frames["video"] == set(range(65))
 
 
 @pytest.mark.parametrize(
@@ -627,6 +635,7 @@ def test_gpu_falls_back_once_with_two_workers(tmp_path, long_clip):
         ("--num-poses", "0", "expected an integer >= 1, got 0"),
         ("--max-frames", "-5", "expected an integer >= 1, got -5"),
         ("--max-frames", "0", "expected an integer >= 1, got 0"),
+        ("--min-range-frames", "0", "expected an integer >= 1, got 0"),
         ("--inference-size", "-1", "expected an integer >= 0, got -1"),
         ("--fps", "0", "expected a number > 0, got 0"),
         ("--fps", "inf", "expected a number > 0, got inf"),
@@ -634,8 +643,8 @@ def test_gpu_falls_back_once_with_two_workers(tmp_path, long_clip):
         ("--model", "huge", "unknown model 'huge'"),
     ],
 )
-def test_option_out_of_range_is_a_usage_error(option, value, expected):
-    result = run_cli("run", _squats(), f"{option}={value}")
+def test_option_out_of_range_is_a_usage_error(cli_main, option, value, expected):
+    result = cli_main("run", _squats(), f"{option}={value}")
     _assert_fails(result, f"argument {option}: {expected}", code=2, only_line=False)
 
 
@@ -723,11 +732,11 @@ def test_describe_exit_tells_an_abort_from_a_kill(code, expected):
     assert describe_exit(proc.returncode).startswith(expected), describe_exit(proc.returncode)
 
 
-def test_asset_mode_on_a_rotated_file_is_refused(tmp_path):
+def test_asset_mode_on_a_rotated_file_is_refused(cli_main, tmp_path):
     """Rerun's video player ignores the rotation: --video-mode asset is refused in one line."""
     video = _remux(_squats(), tmp_path / "rot90.mp4", "mp4", rotation=90)
     save = tmp_path / "out.rrd"
-    result = run_cli("run", video, "--video-mode", "asset", "--save", save, *FAST)
+    result = cli_main("run", video, "--video-mode", "asset", "--save", save, *FAST)
     _assert_fails(
         result, str(video), "--video-mode asset", "rotated 90 degrees", "jpeg", only_line=False
     )

@@ -1,7 +1,7 @@
 """Soak: `fastpose run` with default options on a 20,000-frame video (pose_squats looped), against a
 2,000-frame run of the same clip: every frame reaches the recording and memory stays flat.
 
-Slow (minutes): run by `tox -e soak` (`pytest -m slow`), not by the default test command.
+Slow (minutes): run by `tox -e soak` (`pytest -m soak`), not by the default test command.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from clips import loop_video
 from conftest import ROOT, data_file, read_rrd
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.soak, pytest.mark.timeout(3600)]
 
 LONG_FRAMES, SHORT_FRAMES = 20_000, 2_000
 RSS_GROWTH = 1.2  # the long run's peak over the short run's, at most

@@ -531,9 +531,9 @@ def loop_clip(src: Path, dst: Path, times: int) -> Path:
 @pytest.mark.parametrize(
     ("loops", "size", "decoder"),
     [
-        (20, 640, "auto"),
-        pytest.param(200, 0, "auto", marks=pytest.mark.slow),
-        pytest.param(200, 640, "auto", marks=pytest.mark.slow),
+        pytest.param(20, 640, "auto", marks=pytest.mark.e2e),
+        pytest.param(200, 0, "auto", marks=pytest.mark.soak),
+        pytest.param(200, 640, "auto", marks=pytest.mark.soak),
     ],
 )
 def test_memory_stays_flat(tmp_path: Path, loops: int, size: int, decoder: str) -> None:

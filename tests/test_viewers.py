@@ -121,8 +121,10 @@ def _fails_fast(elapsed: float, result, *needles: str, max_lines: int = 1) -> st
         "rerun+http:///proxy",
     ],
 )
-def test_malformed_url_fails_in_one_line_naming_the_form(url, tmp_path):
-    elapsed, result = _timed_cli("run", _squats(), "--connect", url, *FAST)
+def test_malformed_url_fails_in_one_line_naming_the_form(cli_main, url, tmp_path):
+    start = time.monotonic()
+    result = cli_main("run", _squats(), "--connect", url, *FAST)
+    elapsed = time.monotonic() - start
     _fails_fast(elapsed, result, url, URL_FORM)
     assert elapsed < EARLY_S, "checked before the model and the video"
 
@@ -134,9 +136,11 @@ def test_check_url_accepts_rerun_urls():
         check_url("rerun+http://127.0.0.1:9876/")
 
 
-def test_closed_port_fails_before_any_work():
+def test_closed_port_fails_before_any_work(cli_main):
     url = f"rerun+http://127.0.0.1:{_free_port()}/proxy"
-    elapsed, result = _timed_cli("run", _squats(), "--connect", url, *FAST)
+    start = time.monotonic()
+    result = cli_main("run", _squats(), "--connect", url, *FAST)
+    elapsed = time.monotonic() - start
     _fails_fast(elapsed, result, url, "nothing listens there (connection refused)")
     assert elapsed < EARLY_S
 
@@ -163,6 +167,7 @@ def test_probe_tells_http1_from_grpc():
 H2_SETTINGS = bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("drain", [True, False], ids=["reads", "reads-nothing"])
 def test_viewer_that_stops_answering_bounds_the_final_flush(drain):
     """The viewer answers at the start, then takes nothing (it reads and drops the data, or reads
@@ -176,6 +181,7 @@ def test_viewer_that_stops_answering_bounds_the_final_flush(drain):
     assert "did not take the end of the recording" in last
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_while_the_viewer_hangs_ends_within_seconds(tmp_path, sig):
     """SIGTERM or Ctrl-C while the final flush waits for a silent viewer: the process ends within
@@ -311,6 +317,7 @@ def _frames_served(web: str, save: Path) -> set[int]:
     return frames
 
 
+@pytest.mark.e2e
 @pytest.mark.filterwarnings("ignore:RRD file has no footer")
 def test_serve_keeps_serving_after_tracking_until_ctrl_c(tmp_path):
     """--serve: the web viewer's address is printed; after tracking the viewer still answers
