@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 import fastpose
-from benchmarks.clips import loop_video, transcode
 from benchmarks.measure import ROOT
 from benchmarks.report import Results, write
 from fastpose.options import default_inference_size
+from tests.clips import loop_video, transcode  # the tests' clip makers: one copy
 
 DATA = ROOT / "tests" / "data"
 SOURCE_CLIP = "pose2sim_single_cam01.mp4"  # 1080x1920, 60 fps, 100 frames

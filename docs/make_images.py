@@ -1,4 +1,4 @@
-"""Regenerate the README's viewer images (docs/images/*.png) from the test clips.
+"""Regenerate the viewer images of docs/ (docs/images/*.png) from the test clips.
 
 Usage: ``python docs/make_images.py [OUT_DIR]`` (needs ffmpeg and a graphics adapter, a software
 one will do). Each recording is opened in a headless Rerun viewer driven through its control API:

@@ -19,8 +19,8 @@ from fastpose.landmarker import LandmarkerOptions
 from fastpose.models import ResolvedModel, resolve_model
 from fastpose.parallel import MAX_UNIT_FRAMES, MIN_UNIT_FRAMES
 
-#: Long side of the frames inference sees, for one person and for several. Measured (README,
-#: "Inference size"): one person is found in as many frames at 640 as at native size (220 vs 221
+#: Long side of the frames inference sees, for one person and for several. Measured
+#: (docs/performance.md, "Inference size"): one person is found in as many frames at 640 as at native size (220 vs 221
 #: of sports2d_demo's 230), with the same error against the references, at the least CPU; two
 #: people need 960 to be found as often as at native size (220 vs 223; 196 at 640).
 INFERENCE_SIZE_ONE, INFERENCE_SIZE_SEVERAL = 640, 960

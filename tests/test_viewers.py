@@ -27,7 +27,7 @@ import pytest
 from conftest import ROOT, data_file, run_cli, scaled
 
 from fastpose.errors import ViewerError
-from fastpose.viewer.probe import PROBE_TIMEOUT_S, URL_FORM, check_url, probe
+from fastpose.viewer.probe import PROBE_TIMEOUT_S, URL_FORM, check_url, has_display, probe
 from fastpose.viewer.serve import ServedViewer
 from fastpose.viewer.stream import FLUSH_GRACE_S, FLUSH_TIMEOUT_S, INTERRUPTED_FLUSH_TIMEOUT_S
 
@@ -358,3 +358,15 @@ def test_serve_keeps_serving_after_tracking_until_ctrl_c(tmp_path):
     assert code == 0, stderr
     assert "Traceback" not in stderr
     assert "stopped serving" in stderr
+
+
+def test_the_last_line_says_how_to_open_the_recording_here(cli_run):
+    """With a display, ``rerun FILE``; without one (where ``rerun FILE`` fails: winit wants a
+    display), a browser's way (``rerun --serve-web FILE``, or ``--serve``) and copying it."""
+    run = cli_run(data_file("pose2sim_single_cam01.mp4"))
+    last = run.stderr.strip().splitlines()[-1]
+    if has_display():
+        assert last == f"fastpose: open it with: rerun {run.rrd}", run.stderr
+    else:
+        assert f"rerun --serve-web {run.rrd}" in last and "--serve" in last, run.stderr
+        assert "open it with" not in run.stderr
