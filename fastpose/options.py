@@ -20,9 +20,10 @@ from fastpose.models import ResolvedModel, resolve_model
 from fastpose.parallel import MAX_UNIT_FRAMES, MIN_UNIT_FRAMES
 
 #: Long side of the frames inference sees, for one person and for several. Measured
-#: (docs/performance.md, "Inference size"): one person is found in as many frames at 640 as at native size (220 vs 221
-#: of sports2d_demo's 230), with the same error against the references, at the least CPU; two
-#: people need 960 to be found as often as at native size (220 vs 223; 196 at 640).
+#: (docs/performance.md, "Inference size"): one person is found in as many frames at 640 as at
+#: native size (220 vs 221 of sports2d_demo's 230), with the same error against the references,
+#: at the least CPU; two people need 960 to be found as often as at native size (220 vs 223; 196
+#: at 640).
 INFERENCE_SIZE_ONE, INFERENCE_SIZE_SEVERAL = 640, 960
 #: Settings that change what is found (a resumed batch compares them); the others (versions,
 #: workers) are recorded but change nothing, or only the speed.

@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, data_file, scaled
 
+from fastpose.sinks.rerun_measures import SERIES_COLOURS
+
 CHROMIUM_ARGS = [
     "--no-sandbox",  # root in CI
     "--use-angle=swiftshader",  # WebGL without a GPU
@@ -59,14 +61,7 @@ MIN_SKELETON = 0.002
 #: The plot's series colours (RGB) of the main joints (fastpose.sinks.rerun_measures); a series
 #: is drawn when MIN_SERIES of the plot's pixels are within SERIES_TOLERANCE of its colour
 #: (measured 2026-12-07: 0.11-0.54 % each; 0 before the plot is drawn).
-SERIES_RGB = {
-    "right knee": (230, 50, 50),
-    "right hip": (255, 150, 40),
-    "right elbow": (230, 70, 170),
-    "left knee": (50, 110, 240),
-    "left hip": (40, 200, 230),
-    "left elbow": (140, 90, 240),
-}
+SERIES_RGB = SERIES_COLOURS
 SERIES_TOLERANCE = 30
 MIN_SERIES = 0.0004
 MIN_SERIES_DRAWN = 4

@@ -24,7 +24,7 @@ from fastpose.measures.definitions import DEG, M_S, PX_S
 MAIN_ANGLES = ("right knee", "left knee", "right hip", "left hip", "right elbow", "left elbow")
 #: Series colours (RGB): the right side in warm hues, the left in cool ones, a hue a joint;
 #: the rest grey.
-_COLOURS = {
+SERIES_COLOURS = {
     "right knee": (230, 50, 50),
     "right hip": (255, 150, 40),
     "right elbow": (230, 70, 170),
@@ -74,7 +74,7 @@ def log_measure_styles(
     for track in tracks:
         for m in _logged(names, units):
             name, unit = names[m], units[m]
-            colour = _COLOURS.get(name, _SIDES.get(name.split(" ")[0], _OTHER))
+            colour = SERIES_COLOURS.get(name, _SIDES.get(name.split(" ")[0], _OTHER))
             label = name if unit == DEG else f"{name} ({unit})"
             if not single_person:
                 label = f"{label}, person {track}"
