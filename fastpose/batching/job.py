@@ -25,7 +25,7 @@ from fastpose.errors import FastposeError, one_line
 from fastpose.options import TrackOptions
 from fastpose.pipeline import Recorded, record
 from fastpose.signals import StopCheckpoint, Stopped
-from fastpose.spec import Outputs, RunSpec, build_sinks, height_setting
+from fastpose.spec import Outputs, RunSpec, build_sinks
 from fastpose.target import RerunTarget
 from fastpose.tracker import Tracker
 from fastpose.transaction import Transaction, partial_path
@@ -152,7 +152,7 @@ def track_job(
         raise Stopped
     started = time.perf_counter()
     result = Recorded()
-    row = _Row(job, started, result, options)
+    row = _Row(job, started, result)
     try:
         job.staging.mkdir(exist_ok=True)
         claim = VideoClaim(job.staging, job.name)
@@ -212,9 +212,8 @@ def clear_leftovers(job: Job) -> list[Path]:
 
 
 class _Row:
-    def __init__(self, job: Job, started: float, result: Recorded, options: TrackOptions) -> None:
+    def __init__(self, job: Job, started: float, result: Recorded) -> None:
         self.job, self.started, self.result = job, started, result
-        self.settings = {**options.settings(), "height_m": height_setting(job.height)}
         self.kept = f"; what it wrote is in {job.staging}"
 
     def __call__(self, status: str, message: str) -> SummaryRow:
@@ -231,5 +230,6 @@ class _Row:
             message=message,
             rrd=str(self.job.rrd) if done else "",
             landmarks=str(self.job.landmarks) if done else "",
-            settings=(self.result.settings or self.settings) if done else {},
+            # what the outputs recorded (a video is done only once recorded): what really ran
+            settings=self.result.settings if done else {},
         )
