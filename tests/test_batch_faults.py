@@ -109,6 +109,25 @@ def test_two_batches_on_one_folder_never_corrupt_an_output(tmp_path, small_clip)
     assert not (out / ".incomplete").exists(), list((out / ".incomplete").iterdir())
 
 
+def test_batches_starting_together_both_find_the_folder_writable(tmp_path):
+    """The race the test above lost in CI (2026-12-07): two batches probing a new --out folder at
+    once, one removing the probe the other had made ("cannot write there (No such file...)").
+    Here 8 threads probe one folder 200 times each: every probe passes, none is left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastpose.batching.driver import _output_folder
+
+    out = tmp_path / "out"
+
+    def probe_many(_: int) -> None:
+        for _ in range(200):
+            _output_folder(out)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(probe_many, range(8)))
+    assert list(out.iterdir()) == []
+
+
 def test_a_skip_never_replaces_the_row_another_batch_wrote_meanwhile(tmp_path):
     """The race the test above once lost (2026-12-06, 1 run of 6): batch B reads the summary,
     then finds v00's outputs, which batch A had just made, and skips it; A writes its ``done``

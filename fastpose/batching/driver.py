@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -210,9 +211,9 @@ def _output_folder(out: Path) -> Path:
         raise OutputError(f"{out}: not a folder (--out expects a folder for the outputs)")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".{SUMMARY_NAME}.probe"
-        probe.touch()
-        probe.unlink()
+        # A probe of this process's own: two batches starting on one folder probe it at once.
+        with tempfile.NamedTemporaryFile(dir=out, prefix=f".{SUMMARY_NAME}.", suffix=".probe"):
+            pass
     except OSError as exc:
         raise OutputError(f"{out}: cannot write there ({one_line(exc)})") from None
     return out
