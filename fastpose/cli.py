@@ -215,7 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.mp4",
         help="write the video with every person's skeleton, id and main joint angles drawn",
     )
-    add_track_options(run, out, workers_help=_WORKERS_HELP_RUN)
+    proc = add_track_options(run, out, workers_help=_WORKERS_HELP_RUN)
+    proc.add_argument(
+        "--ray", nargs="?", const=True, default=False, metavar="ADDRESS",
+        help="run the video's frame ranges as Ray tasks: on a local runtime of --workers CPUs, "
+        'or on the cluster at ADDRESS, whose nodes read VIDEO by the same path or URL (needs '
+        'pip install "fastpose[ray]")',
+    )  # fmt: skip
     run.set_defaults(func=_command("fastpose.commands.run", "run_command"))
     _add_batch(sub)
 

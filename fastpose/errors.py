@@ -48,6 +48,11 @@ class ViewerError(FastposeError, ConnectionError):
     """A Rerun viewer cannot be reached, started, or did not take the whole recording."""
 
 
+class RemoteTaskError(FastposeError, RuntimeError):
+    """A task on another process or node (a frame range on Ray) failed: what it raised, or that
+    its worker or node died."""
+
+
 def describe_exit(returncode: int | None) -> str:
     """How a child process ended, in words: ``returncode`` as :class:`subprocess.Popen` and
     :class:`multiprocessing.Process` give it (``-N``: killed by signal N).

@@ -84,6 +84,9 @@ class TrackOptions:
     #: than twice the least runs one landmarker. Smaller ranges split short clips (tests).
     min_range_frames: int = MIN_UNIT_FRAMES
     max_range_frames: int = MAX_UNIT_FRAMES
+    #: The ranges as Ray tasks (fastpose.ray_ranges): True on a local runtime of ``workers``
+    #: CPUs (or the runtime this process runs in), an address on that cluster; False on threads.
+    ray: bool | str = False
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -118,6 +121,7 @@ class TrackOptions:
         verbose: bool = False,
         min_range_frames: int = MIN_UNIT_FRAMES,
         max_range_frames: int = MAX_UNIT_FRAMES,
+        ray: bool | str = False,
     ) -> TrackOptions:
         """Options from keywords named like ``fastpose run``'s, with its defaults: ``model``
         ``full`` (resolved and cached: see fastpose.models), ``inference_size`` 640 for one
@@ -144,6 +148,7 @@ class TrackOptions:
             model=resolved.name,
             min_range_frames=min_range_frames,
             max_range_frames=max_range_frames,
+            ray=ray,
         )
 
     def settings(self) -> dict[str, str]:

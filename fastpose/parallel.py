@@ -146,7 +146,7 @@ def _first_split(source: VideoSource, split: bool) -> Iterator[FrameBatch]:
 
 
 @dataclass(frozen=True)
-class _Packed:
+class Packed:
     """A buffered batch: masks bit-packed until its range is consumed, one bit plane per bit of
     the class ids (one plane, 8x smaller, for one person; two for up to three)."""
 
@@ -155,7 +155,7 @@ class _Packed:
     width: int
 
     @classmethod
-    def pack(cls, item: Inferred) -> _Packed | Inferred:
+    def pack(cls, item: Inferred) -> Packed | Inferred:
         masks = item.poses.masks
         if masks is None:
             return item
@@ -168,6 +168,47 @@ class _Packed:
         for b, plane in enumerate(self.planes[1:], start=1):
             masks |= np.unpackbits(plane, axis=-1, count=self.width) << b
         return replace(self.item, poses=replace(self.item.poses, masks=masks))
+
+
+class Handover:
+    """The people count of the last frames the consumer took, to tell whether the next range's
+    warm-up found fewer on the same frames (the range then runs again from further back)."""
+
+    def __init__(self) -> None:
+        self._tail: collections.deque[tuple[int, int]] = collections.deque(maxlen=COMPARED_FRAMES)
+
+    def remember(self, poses: PoseBatch) -> None:
+        counts = poses.detected.sum(axis=1)
+        for frame, n in zip(poses.frame_idx, counts, strict=True):
+            self._tail.append((int(frame), int(n)))
+
+    def fewer_found(self, overlap: PoseBatch) -> bool:
+        """The restarted landmarker's warm-up found fewer people, on the last frames before its
+        range, than the previous range handed on for the same frames."""
+        before = dict(self._tail)
+        found = overlap.detected.sum(axis=1)
+        pairs = [
+            (before[int(f)], int(n))
+            for f, n in zip(overlap.frame_idx, found, strict=True)
+            if int(f) in before
+        ]
+        return bool(pairs) and sum(n for _, n in pairs) < sum(b for b, _ in pairs)
+
+
+def grown(unit: WorkUnit) -> WorkUnit | None:
+    """``unit`` read from further back (:data:`WARMUP_GROWTH`), for a warm-up that found fewer
+    people; None if its warm-up can't grow (it starts at the first frame, or at the longest)."""
+    warmup = min(unit.start, unit.warmup * WARMUP_GROWTH, MAX_WARMUP_FRAMES)
+    if warmup <= unit.warmup:
+        return None
+    logger.debug(
+        "frames %d-%d: the restarted landmarker found fewer people than the previous one; "
+        "running them again from frame %d",
+        unit.start,
+        unit.stop - 1,
+        unit.start - warmup,
+    )
+    return replace(unit, warmup=warmup)
 
 
 @dataclass(frozen=True)
@@ -256,7 +297,7 @@ class RangeThreads(Closing):
         self._next = 0  # the next range a thread takes
         self.done: list[RangeDone] = []
         self.reruns = 0  # ranges run again from further back
-        self._tail: collections.deque[tuple[int, int]] = collections.deque(maxlen=COMPARED_FRAMES)
+        self._handover = Handover()
         self._threads = [
             threading.Thread(target=self._work, args=(None,), name=f"fastpose-range-{k}")
             for k in range(self._workers)
@@ -313,7 +354,7 @@ class RangeThreads(Closing):
                 frames = 0
                 for item in unit_batches(source, landmarker, self._hooks, keep_from, stop):
                     frames += len(item.poses)
-                    message = item if head() else _Packed.pack(item)
+                    message = item if head() else Packed.pack(item)
                     r.channel.put(message, bounded=head, stop=stop)
             r.channel.put(
                 RangeDone(r.unit, frames, source.decode_errors, source.ended_early),
@@ -335,56 +376,31 @@ class RangeThreads(Closing):
                 message = self._get(r)
                 if isinstance(message, RangeDone):
                     self.done.append(message)
-                    _check_range(message)
+                    check_range(message)
                     break
                 if isinstance(message, BaseException):
                     raise message
-                item = message.unpack() if isinstance(message, _Packed) else message
-                if first and item.overlap is not None and self._fewer_found(item.overlap):
+                item = message.unpack() if isinstance(message, Packed) else message
+                if first and item.overlap is not None and self._handover.fewer_found(item.overlap):
                     again = self._rerun(r)
                     if again is not None:  # its messages replace the first run's
                         r = self._ranges[k] = again
                         continue
                 first = False
-                self._remember(item.poses)
+                self._handover.remember(item.poses)
                 yield item
-
-    def _remember(self, poses: PoseBatch) -> None:
-        counts = poses.detected.sum(axis=1)
-        for frame, n in zip(poses.frame_idx, counts, strict=True):
-            self._tail.append((int(frame), int(n)))
-
-    def _fewer_found(self, overlap: PoseBatch) -> bool:
-        """The restarted landmarker's warm-up found fewer people, on the last frames before its
-        range, than the previous range handed on for the same frames."""
-        before = dict(self._tail)
-        found = overlap.detected.sum(axis=1)
-        pairs = [
-            (before[int(f)], int(n))
-            for f, n in zip(overlap.frame_idx, found, strict=True)
-            if int(f) in before
-        ]
-        return bool(pairs) and sum(n for _, n in pairs) < sum(b for b, _ in pairs)
 
     def _rerun(self, r: Range) -> Range | None:
         """Cancel ``r`` and run its frames again from further back, on a thread of its own;
         None if its warm-up can't grow (it starts at the first frame or at the longest)."""
-        unit = r.unit
-        assert unit is not None  # only restarted ranges have an overlap
-        warmup = min(unit.start, unit.warmup * WARMUP_GROWTH, MAX_WARMUP_FRAMES)
-        if warmup <= unit.warmup:
+        assert r.unit is not None  # only restarted ranges have an overlap
+        unit = grown(r.unit)
+        if unit is None:
             return None
         r.cancelled.set()
         r.channel.wake()
-        again = Range(r.index, replace(unit, warmup=warmup))
+        again = Range(r.index, unit)
         self.reruns += 1
-        logger.debug(
-            "frames %d-%d: the restarted landmarker found fewer people than the previous one; "
-            "running them again from frame %d",
-            unit.start,
-            unit.stop - 1,
-            unit.start - warmup,
-        )
         thread = threading.Thread(
             target=self._work, args=(again,), name=f"fastpose-rerun-{r.index}", daemon=True
         )
@@ -415,7 +431,7 @@ class RangeThreads(Closing):
                 r.landmarker = None
 
 
-def _check_range(done: RangeDone) -> None:
+def check_range(done: RangeDone) -> None:
     """Every frame once: a range must hand on exactly its frames (less those that failed)."""
     unit = done.unit
     if unit is None or done.ended_early:

@@ -97,7 +97,8 @@ def record(
             sink.open(context, staging)
         hooks = {s.name: h for s in sinks if (h := s.frame_hook()) is not None}
         bar = stack.enter_context(_progress(tracker, progress))
-        for item in tracker.batches(hooks):
+        masks = any(s.wants_masks for s in sinks)
+        for item in tracker.batches(hooks, masks=masks):
             batch = Tracked(item.poses, item.extras, measurer(item.poses) if measurer else None)
             with guard.deferred():  # a batch reaches every output or none
                 for sink in sinks:

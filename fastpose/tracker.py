@@ -32,6 +32,8 @@ from fastpose.parallel import (
     plan_units,
 )
 from fastpose.poses import PoseBatch
+from fastpose.ray_ranges import RayRanges
+from fastpose.ray_runtime import RayRuntime
 from fastpose.smoothing import PerTrack, make_smoother
 
 logger = logging.getLogger(__name__)
@@ -104,8 +106,9 @@ class Tracker(Closing):
         self.options = options if options is not None else TrackOptions.create(**keywords)
         self.uri = os.fspath(video) if not isinstance(video, int) else str(video)
         self._exit = contextlib.ExitStack()
-        self._threads: RangeThreads | None = None
+        self._threads: RangeThreads | RayRanges | None = None
         self._first: Landmarker | None = None
+        self._ray: RayRuntime | None = None  # the ranges run as Ray tasks (options.ray)
         try:
             if not self.options.verbose:
                 self._exit.enter_context(quiet())
@@ -126,6 +129,9 @@ class Tracker(Closing):
         self.stats.delegate = "gpu" if self._landmarker_options.gpu else "cpu"
         self._first = Landmarker(self._landmarker_options)
         n = self.info.num_frames
+        if options.ray and n and not self.info.is_image:
+            self._plan_on_ray(n)
+            return
         splittable = bool(n) and not self.info.is_image and options.workers > 1
         self._units = (
             plan_units(
@@ -150,21 +156,64 @@ class Tracker(Closing):
                 options.workers,
             )
 
+    def _plan_on_ray(self, num_frames: int) -> None:
+        """Ranges for every CPU of the Ray cluster (``options.ray``), read by the tasks from the
+        video's absolute path (or its URL)."""
+        options = self.options
+        self._ray = self._exit.enter_context(
+            RayRuntime(options.ray, options.workers, gpu=self._landmarker_options.gpu)
+        )
+        uri = os.path.abspath(self.uri) if os.path.isfile(self.uri) else self.uri
+        self._units = plan_units(
+            uri,
+            num_frames,
+            self._ray.cpus,
+            self.source.key_frames,
+            min_frames=options.min_range_frames,
+            max_frames=options.max_range_frames,
+        )
+        self.stats.workers = min(self._ray.cpus, len(self._units))
+        logger.debug(
+            "%s: %d range(s) as Ray tasks on %s (%d CPUs)",
+            self.uri,
+            len(self._units),
+            self._ray.address,
+            self._ray.cpus,
+        )
+
     def settings(self) -> dict[str, str]:
         """The options' settings, with what runs in their place: the landmarkers used (a video
         too short to split runs one, whatever ``workers`` asked) and the delegate (the CPU where
         the GPU could not be had)."""
+        ray = {"ray": self._ray.address, "ray_tasks": str(len(self._units))} if self._ray else {}
         return {
             **self.options.settings(),
             "workers": str(self.stats.workers),
             "delegate": self.stats.delegate,
+            **ray,
         }
 
-    def _threads_for(self, hooks: Mapping[str, FrameHook]) -> RangeThreads:
+    def _threads_for(
+        self, hooks: Mapping[str, FrameHook], masks: bool = True
+    ) -> RangeThreads | RayRanges:
         first, self._first = self._first, None
         if first is None:
             raise RuntimeError("Tracker: a tracker runs once; make another to track again")
         decode = self.options.decode
+        if self._ray is not None:  # no landmarker here: each task makes its own
+            first.close()
+            layout = self.source.layout
+            self.source.close()
+            return RayRanges(
+                self._ray,
+                self._units,
+                replace(decode, threads=1),  # a task a CPU
+                self._landmarker_options,
+                model=self.options.model,
+                layout=layout,
+                hooks=hooks,
+                masks=masks,
+            )
         if len(self._units) <= 1:
             return RangeThreads.single(self.source, first, hooks)
         layout = self.source.layout  # each range decodes its own frames, reading no index again
@@ -193,14 +242,17 @@ class Tracker(Closing):
         logger.warning("GPU delegate unavailable here; running on the CPU")
         return replace(opts, gpu=False)
 
-    def batches(self, hooks: Mapping[str, FrameHook] | None = None) -> Iterator[Inferred]:
+    def batches(
+        self, hooks: Mapping[str, FrameHook] | None = None, *, masks: bool = True
+    ) -> Iterator[Inferred]:
         """Smoothed batches with track ids, in frame order; ``hooks`` run in the landmarkers'
-        threads on each batch's frames, their results in ``Inferred.extras`` by name."""
+        threads on each batch's frames, their results in ``Inferred.extras`` by name. Without
+        ``masks``, ranges run on Ray don't send their masks back (the batches may have none)."""
         # ~0.4 s (SciPy, Numba; -X importtime): loaded when tracking starts, overlapping the
         # landmarkers' start, not when a Tracker is imported
         from fastpose.identities import Identities
 
-        self._threads = self._threads_for(hooks or {})
+        self._threads = self._threads_for(hooks or {}, masks)
         identities = Identities(aspect=self.info.width / max(self.info.height, 1))
         smooth = _PoseSmoother(self.options.smoothing)
         for item in self._ranges(self._threads):
@@ -219,7 +271,7 @@ class Tracker(Closing):
         self.stats.frames += len(poses)
         self.stats.frames_with_person += int(poses.detected.any(axis=1).sum())
 
-    def _ranges(self, threads: RangeThreads) -> Iterator[Inferred]:
+    def _ranges(self, threads: RangeThreads | RayRanges) -> Iterator[Inferred]:
         yield from threads
         self.stats.decode_errors = sum(d.decode_errors for d in threads.done)
         self.stats.ended_early = any(d.ended_early for d in threads.done)

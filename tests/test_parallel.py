@@ -156,7 +156,7 @@ def test_buffered_masks_keep_every_class(persons: int) -> None:
     """A range that waits its turn holds its masks bit-packed, one plane per bit of the class
     ids: unpacked, each pixel has its person's class again (not only person vs background)."""
     from fastpose.core import Inferred
-    from fastpose.parallel import _Packed
+    from fastpose.parallel import Packed
 
     rng = np.random.default_rng(persons)
     t = 5
@@ -165,7 +165,7 @@ def test_buffered_masks_keep_every_class(persons: int) -> None:
     poses = PoseBatch(
         np.arange(t, dtype=np.int64), np.arange(t) / 30, np.arange(t) / 30, nan, nan[..., :3], masks
     )
-    packed = _Packed.pack(Inferred(poses))
-    assert isinstance(packed, _Packed) and packed.item.poses.masks is None
+    packed = Packed.pack(Inferred(poses))
+    assert isinstance(packed, Packed) and packed.item.poses.masks is None
     assert sum(p.nbytes for p in packed.planes) <= masks.nbytes // 2
     np.testing.assert_array_equal(packed.unpack().poses.masks, masks)

@@ -257,10 +257,10 @@ def test_the_api_takes_the_same_spec(tmp_path: Path) -> None:
 #: or those below, never one above.
 LAYERS = [
     ["errors", "cores", "memory", "native_log", "signals", "colors", "closing", "model_names",
-     "target", "skeleton", "cache", "outputs", "kernels", "transaction"],
+     "target", "skeleton", "cache", "outputs", "kernels", "transaction", "ray_runtime"],
     ["video", "poses", "mediapipe_api", "models", "landmarker", "smoothing", "appearance",
      "identities", "measures", "placement", "render", "samples", "core"],
-    ["parallel"],
+    ["parallel", "ray_ranges"],
     ["options", "tracker"],
     ["sinks", "viewer", "spec", "pipeline"],
     ["batching"],

@@ -52,6 +52,7 @@ def track_options(args: argparse.Namespace, model: ResolvedModel) -> TrackOption
         smooth=not args.no_smooth,
         verbose=args.verbose,
         **({"min_range_frames": args.min_range_frames} if args.min_range_frames else {}),
+        ray=args.ray if args.command == "run" else False,  # batch --ray: its own (batching.ray)
     )
 
 

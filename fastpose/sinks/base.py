@@ -80,6 +80,9 @@ class Sink:
     name: ClassVar[str] = "sink"
     #: True if :meth:`write` reads ``batch.measures`` (angles, speeds): the pipeline computes them.
     wants_measures: ClassVar[bool] = False
+    #: True if :meth:`write` reads ``batch.poses.masks``: ranges run elsewhere (on Ray) send
+    #: them back only then.
+    wants_masks: ClassVar[bool] = False
 
     def open(self, context: SinkContext, staging: Staging) -> None:
         """Start writing (claim files from ``staging``); called once, before any frame hook runs."""

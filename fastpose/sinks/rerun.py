@@ -129,6 +129,7 @@ class RerunRecording(Sink):
 
     name = "rerun"
     wants_measures = True  # joint angles and speeds, plotted beside the video
+    wants_masks = True
 
     def __init__(
         self,

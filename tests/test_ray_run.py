@@ -1,0 +1,134 @@
+"""`fastpose run --ray`: a video's frame ranges as Ray tasks on a real local runtime (127.0.0.1
+only), against the same ranges on threads; a range task that fails; `fastpose batch --ray` giving
+one long video several tasks. Each starts a Ray runtime (seconds): all are e2e."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from conftest import ROOT, data_file, read_rrd, run_cli, scaled, tracked
+
+pytestmark = pytest.mark.e2e
+pytest.importorskip("ray")
+
+TWO_PEOPLE = data_file("sports2d_demo.mp4")  # 1768x994, 230 frames, two people
+ONE_PERSON = data_file("pose2sim_single_cam01.mp4")  # 1080x1920, 100 frames
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def _people(table) -> dict[int, np.ndarray]:
+    """A landmark table's poses by frame: (people, 33, 2) pixels."""
+    frame = table.column("frame_idx").to_numpy()
+    person = table.column("person").to_numpy()
+    xy = np.stack([table.column("x_px").to_numpy(), table.column("y_px").to_numpy()], axis=1)
+    order = np.lexsort((np.arange(len(frame)), person, frame))
+    frame, person, xy = frame[order], person[order], xy[order]
+    out: dict[int, np.ndarray] = {}
+    for f in np.unique(frame):
+        rows = frame == f
+        ids = person[rows]
+        out[int(f)] = np.stack([xy[rows][ids == p] for p in np.unique(ids)])
+    return out
+
+
+def _nearest(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """For each pose of ``a`` (33, 2), the median landmark distance to the nearest pose of ``b``."""
+    return [min(float(np.median(np.linalg.norm(p - q, axis=-1))) for q in b) for p in a if len(b)]
+
+
+def test_run_on_ray_equals_two_workers(tmp_path):
+    """`fastpose run --ray` (a local runtime of 2 CPUs) on a two-person clip against the same
+    options on two threads (`--workers 2`, through the API): the same people count in >= 98% of
+    frames, landmarks <= 1 px apart (median); its outputs record that the ranges ran on Ray, in
+    several tasks; the recording has its masks (sent back bit-packed)."""
+    table, rrd = tmp_path / "ray.parquet", tmp_path / "ray.rrd"
+    args = ["--num-poses", "2", "--workers", "2", "--no-progress"]
+    result = run_cli(
+        "run", TWO_PEOPLE, "--ray", *args, "--export", table, "--save", rrd, env=LOOPBACK_ENV
+    )
+    assert result.returncode == 0, result.stderr
+    assert "on 2 worker(s)" in result.stderr, result.stderr
+    settings = {k.decode(): v.decode() for k, v in (pq.read_schema(table).metadata or {}).items()}
+    assert settings["fastpose.ray"] == "local", settings
+    assert int(settings["fastpose.ray_tasks"]) >= 2, settings
+
+    threads = tracked(TWO_PEOPLE, num_poses=2, workers=2)  # `fastpose run --workers 2`'s options
+    assert threads.stats.workers == 2
+    ref = threads.poses
+    w, h = threads.info.width, threads.info.height
+    on_ray = _people(pq.read_table(table))
+    frames = ref.frame_idx.tolist()
+    assert set(on_ray) <= set(frames)
+    counts_ref = ref.detected.sum(axis=1)
+    counts_ray = np.array([len(on_ray.get(f, ())) for f in frames])
+    same = float(np.mean(counts_ref == counts_ray))
+    assert same >= 0.98, f"the same people count in {same:.1%} of frames"
+    pixels = ref.pixels(w, h)
+    diffs = [
+        d
+        for k, f in enumerate(frames)
+        if f in on_ray
+        for d in _nearest(on_ray[f], pixels[k][ref.detected[k]])
+    ]
+    assert len(diffs) >= 0.98 * counts_ref.sum(), (len(diffs), counts_ref.sum())
+    median = float(np.median(diffs))
+    assert median <= 1.0, f"median landmark distance {median:.2f} px"
+    assert len(read_rrd(rrd).frames.get("video/mask", ())) > 0, "no masks came back"
+
+
+def test_a_range_task_that_fails_ends_the_run_in_one_line(tmp_path):
+    """The video gone when the tasks open it (a path a node can't read): one line naming the
+    range and the cause, exit 1, no traceback, no output left behind."""
+    video = tmp_path / "clip.mp4"
+    shutil.copyfile(ONE_PERSON, video)
+    out = tmp_path / "out.parquet"
+    args = ["run", video, "--ray", "--workers", "2", "--min-range-frames", "20", "--no-segment"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastpose", *map(str, args), "--export", str(out), "--no-progress"],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **LOOPBACK_ENV},
+    )
+    lines = []
+    deadline = time.monotonic() + scaled(60)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the video probed, the tasks not submitted yet: take it away
+        lines.append(line)
+        if f"{video}: " in line and " frames at " in line:
+            video.unlink()
+            break
+        assert time.monotonic() < deadline, lines
+    _, rest = proc.communicate(timeout=scaled(60))
+    lines += rest.splitlines(keepends=True)
+    assert proc.returncode == 1, "".join(lines)
+    errors = [line for line in lines if line.startswith("fastpose: ") and " on Ray: " in line]
+    assert len(errors) == 1, "".join(lines)
+    assert "frames 0-" in errors[0] and "InputNotFoundError" in errors[0], errors[0]
+    assert "Traceback" not in "".join(lines)
+    assert not out.exists() and not list(tmp_path.glob("out.partial*")), list(tmp_path.iterdir())
+
+
+def test_batch_on_ray_gives_one_long_video_several_tasks(tmp_path):
+    """One video, two CPUs: `batch --ray` runs its frame ranges as tasks of their own (its outputs
+    record them), every frame once, the person found as on threads."""
+    out = tmp_path / "out"
+    result = run_cli(
+        "batch", ONE_PERSON, "--out", out, "--ray", "--workers", "2", "--min-range-frames", "20",
+        "--no-segment", "--no-progress", env=LOOPBACK_ENV,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = out / f"{ONE_PERSON.stem}.parquet"
+    meta = {k.decode(): v.decode() for k, v in (pq.read_schema(table).metadata or {}).items()}
+    assert meta.get("fastpose.ray_tasks") == "2", meta
+    frames = pq.read_table(table, columns=["frame_idx"]).column(0).to_numpy()
+    assert set(frames.tolist()) == set(range(100))
+    threads = tracked(ONE_PERSON, workers=2, segment=False, min_range_frames=20)
+    assert int(threads.stats.frames_with_person) == len(np.unique(frames))
