@@ -46,8 +46,9 @@ def _nearest(a: np.ndarray, b: np.ndarray) -> list[float]:
 def test_run_on_ray_equals_two_workers(tmp_path):
     """`fastpose run --ray` (a local runtime of 2 CPUs) on a two-person clip against the same
     options on two threads (`--workers 2`, through the API): the same people count in >= 98% of
-    frames, landmarks <= 1 px apart (median); its outputs record that the ranges ran on Ray, in
-    several tasks; the recording has its masks (sent back bit-packed)."""
+    frames, landmarks <= 1 px apart (median), as many tracks (the identities handed over from
+    range to range); its outputs record that the ranges ran on Ray, in several tasks; the
+    recording has its masks (sent back bit-packed)."""
     table, rrd = tmp_path / "ray.parquet", tmp_path / "ray.rrd"
     args = ["--num-poses", "2", "--workers", "2", "--no-progress"]
     result = run_cli(
@@ -80,6 +81,9 @@ def test_run_on_ray_equals_two_workers(tmp_path):
     assert len(diffs) >= 0.98 * counts_ref.sum(), (len(diffs), counts_ref.sum())
     median = float(np.median(diffs))
     assert median <= 1.0, f"median landmark distance {median:.2f} px"
+    ids_ray = set(pq.read_table(table, columns=["person"]).column(0).to_pylist())
+    ids_ref = set(np.unique(ref.track_ids[ref.track_ids >= 0]).tolist())
+    assert len(ids_ray) == len(ids_ref), f"tracks: {sorted(ids_ray)} on Ray, {sorted(ids_ref)}"
     assert len(read_rrd(rrd).frames.get("video/mask", ())) > 0, "no masks came back"
 
 
