@@ -77,6 +77,7 @@ class RangeResult:
     seconds: float
     cpu_s: float
     payload: int
+    start_s: float = 0.0  # making the landmarker
 
 
 def run_range(task: RangeTask) -> RangeResult:
@@ -91,14 +92,16 @@ def run_range(task: RangeTask) -> RangeResult:
     source = task.decode.source(
         unit.uri, start=unit.start - unit.warmup, stop=unit.stop, layout=layout
     )
+    made = time.perf_counter()
     with source, Landmarker(options) as landmarker:
+        made = time.perf_counter() - made
         batches = unit_batches(source, landmarker, task.hooks, unit.start)
         items = tuple(Packed.pack(item if task.masks else _no_masks(item)) for item in batches)
         frames = sum(len(_item(i).poses) for i in items)
         done = RangeDone(unit, frames, source.decode_errors, source.ended_early)
     payload = sum(_payload(i) for i in items)
     return RangeResult(
-        items, done, time.perf_counter() - started, time.process_time() - cpu, payload
+        items, done, time.perf_counter() - started, time.process_time() - cpu, payload, made
     )
 
 
@@ -130,20 +133,26 @@ def _payload(message: Packed | Inferred) -> int:
 @dataclass
 class RayStats:
     """What the ranges cost on their nodes, summed: tasks run (reruns included), their seconds,
-    their workers' CPU seconds, the bytes sent back, and the frames they handed on."""
+    their workers' CPU seconds, the seconds making landmarkers, the frames read (warm-ups
+    included) and handed on, and the bytes sent back."""
 
     tasks: int = 0
     seconds: float = 0.0
     cpu_s: float = 0.0
-    payload: int = 0
+    start_s: float = 0.0
+    read: int = 0
     frames: int = 0
+    payload: int = 0
 
     def add(self, result: RangeResult) -> None:
+        unit = result.done.unit
         self.tasks += 1
         self.seconds += result.seconds
         self.cpu_s += result.cpu_s
-        self.payload += result.payload
+        self.start_s += result.start_s
+        self.read += result.done.frames + (unit.warmup if unit is not None else 0)
         self.frames += result.done.frames
+        self.payload += result.payload
 
 
 class RayRanges(Closing):

@@ -32,7 +32,7 @@ from fastpose.parallel import (
     plan_units,
 )
 from fastpose.poses import PoseBatch
-from fastpose.ray_ranges import RayRanges
+from fastpose.ray_ranges import RayRanges, RayStats
 from fastpose.ray_runtime import RayRuntime
 from fastpose.smoothing import PerTrack, make_smoother
 
@@ -54,6 +54,7 @@ class TrackStats:
     reruns: int = 0  # restarted ranges run again from further back
     started: float = field(default_factory=time.perf_counter)
     first_frame_s: float | None = None
+    ray: RayStats | None = None  # what the ranges cost on Ray, when they ran there
 
     @property
     def elapsed_s(self) -> float:
@@ -276,6 +277,8 @@ class Tracker(Closing):
         self.stats.decode_errors = sum(d.decode_errors for d in threads.done)
         self.stats.ended_early = any(d.ended_early for d in threads.done)
         self.stats.reruns = threads.reruns
+        if isinstance(threads, RayRanges):
+            self.stats.ray = threads.stats
 
     def close(self) -> None:
         """Stop the landmarker threads (after their current batch) and close the video."""

@@ -1,6 +1,7 @@
 """`fastpose run --ray`: a video's frame ranges as Ray tasks on a real local runtime (127.0.0.1
 only), against the same ranges on threads; a range task that fails; `fastpose batch --ray` giving
-one long video several tasks. Each starts a Ray runtime (seconds): all are e2e."""
+one long video several tasks. Those start a Ray runtime (seconds): e2e. A task's body in this
+process, and the option's parsing: the default suite."""
 
 from __future__ import annotations
 
@@ -14,9 +15,6 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, data_file, read_rrd, run_cli, scaled, tracked
-
-pytestmark = pytest.mark.e2e
-pytest.importorskip("ray")
 
 TWO_PEOPLE = data_file("sports2d_demo.mp4")  # 1768x994, 230 frames, two people
 ONE_PERSON = data_file("pose2sim_single_cam01.mp4")  # 1080x1920, 100 frames
@@ -43,12 +41,14 @@ def _nearest(a: np.ndarray, b: np.ndarray) -> list[float]:
     return [min(float(np.median(np.linalg.norm(p - q, axis=-1))) for q in b) for p in a if len(b)]
 
 
+@pytest.mark.e2e
 def test_run_on_ray_equals_two_workers(tmp_path):
     """`fastpose run --ray` (a local runtime of 2 CPUs) on a two-person clip against the same
     options on two threads (`--workers 2`, through the API): the same people count in >= 98% of
     frames, landmarks <= 1 px apart (median), as many tracks (the identities handed over from
     range to range); its outputs record that the ranges ran on Ray, in several tasks; the
     recording has its masks (sent back bit-packed)."""
+    pytest.importorskip("ray")
     table, rrd = tmp_path / "ray.parquet", tmp_path / "ray.rrd"
     args = ["--num-poses", "2", "--workers", "2", "--no-progress"]
     result = run_cli(
@@ -87,9 +87,11 @@ def test_run_on_ray_equals_two_workers(tmp_path):
     assert len(read_rrd(rrd).frames.get("video/mask", ())) > 0, "no masks came back"
 
 
+@pytest.mark.e2e
 def test_a_range_task_that_fails_ends_the_run_in_one_line(tmp_path):
     """The video gone when the tasks open it (a path a node can't read): one line naming the
     range and the cause, exit 1, no traceback, no output left behind."""
+    pytest.importorskip("ray")
     video = tmp_path / "clip.mp4"
     shutil.copyfile(ONE_PERSON, video)
     out = tmp_path / "out.parquet"
@@ -120,9 +122,11 @@ def test_a_range_task_that_fails_ends_the_run_in_one_line(tmp_path):
     assert not out.exists() and not list(tmp_path.glob("out.partial*")), list(tmp_path.iterdir())
 
 
+@pytest.mark.e2e
 def test_batch_on_ray_gives_one_long_video_several_tasks(tmp_path):
     """One video, two CPUs: `batch --ray` runs its frame ranges as tasks of their own (its outputs
     record them), every frame once, the person found as on threads."""
+    pytest.importorskip("ray")
     out = tmp_path / "out"
     result = run_cli(
         "batch", ONE_PERSON, "--out", out, "--ray", "--workers", "2", "--min-range-frames", "20",
@@ -136,3 +140,54 @@ def test_batch_on_ray_gives_one_long_video_several_tasks(tmp_path):
     assert set(frames.tolist()) == set(range(100))
     threads = tracked(ONE_PERSON, workers=2, segment=False, min_range_frames=20)
     assert int(threads.stats.frames_with_person) == len(np.unique(frames))
+
+
+# --- the default suite: no Ray runtime ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("masks", [True, False], ids=["masks", "no-masks"])
+def test_a_range_task_sends_back_its_frames_poses_and_masks_only_if_wanted(model_path, masks):
+    """A task's body, here: frames 20-39 of a clip read from frame 10 hand on exactly frames
+    20-39, the warm-up's poses as the first batch's overlap, the masks bit-packed (or none), and
+    the bytes it sends back: a few kB a frame of poses, far more with masks."""
+    from fastpose.core import DecodeOptions
+    from fastpose.landmarker import LandmarkerOptions
+    from fastpose.parallel import Packed, WorkUnit
+    from fastpose.ray_ranges import RangeTask, run_range
+
+    unit = WorkUnit(str(ONE_PERSON), 20, 40, warmup=10)
+    landmarker = LandmarkerOptions(model_path=model_path, segment=True)
+    task = RangeTask(unit, DecodeOptions(inference_size=320), landmarker, "full", masks=masks)
+    result = run_range(task)
+    items = [m.unpack() if isinstance(m, Packed) else m for m in result.items]
+    frames = [int(f) for item in items for f in item.poses.frame_idx]
+    assert frames == list(range(20, 40)), frames
+    assert result.done.frames == 20 and result.done.decode_errors == 0
+    overlap = items[0].overlap
+    assert overlap is not None and overlap.frame_idx.tolist() == list(range(10, 20))
+    assert all(item.overlap is None for item in items[1:])
+    assert all((item.poses.masks is not None) == masks for item in items)
+    if masks:
+        assert all(isinstance(m, Packed) for m in result.items)
+        assert max(int(item.poses.masks.max()) for item in items) == 1  # the man, found
+    per_frame = result.payload / result.done.frames
+    assert (per_frame > 5_000) if masks else (per_frame < 5_000), per_frame
+    assert result.cpu_s > 0 and result.start_s > 0
+
+
+def test_run_parses_ray_into_its_options():
+    """`--ray` alone: a local runtime; `--ray ADDRESS`: that cluster; none: threads. `batch
+    --ray` is the batch's own (each video a task), not the tracker's."""
+    from fastpose.cli import build_parser
+    from fastpose.commands.parsed import track_options
+    from fastpose.models import resolve_model
+
+    model = resolve_model("full")
+    parse = build_parser().parse_args
+    assert track_options(parse(["run", "x.mp4", "--ray"]), model).ray is True
+    assert track_options(parse(["run", "x.mp4", "--ray", "10.0.0.1:6379"]), model).ray == (
+        "10.0.0.1:6379"
+    )
+    assert track_options(parse(["run", "x.mp4"]), model).ray is False
+    batch = parse(["batch", "x.mp4", "--out", "o", "--ray"])
+    assert batch.ray is True and track_options(batch, model).ray is False
