@@ -9,12 +9,13 @@ masks bit-packed (:class:`~fastpose.parallel.Packed`), the hooks' results. No fr
 the driver writes every output (sinks that need pixels, the rendered video, decode the file
 themselves).
 
-:class:`RayRanges` yields the ranges' batches in frame order. It keeps at most ``window`` ranges
-submitted ahead of the one it consumes: finished ones wait in Ray's object store on the node that
-ran them, and the driver fetches one range at a time, so its memory is one range's (at most
-MAX_UNIT_FRAMES frames) whatever the video's length. A range whose warm-up found fewer people than
-its predecessor is run again from further back, as on threads. A failed task (after Ray's
-retries) ends the iteration with one line naming the range.
+:class:`RayRanges` yields the ranges' batches in frame order. At most ``window`` ranges (the
+cluster's CPUs + 1, the one consumed included) are submitted and not yet consumed: finished ones
+wait in Ray's object store on the node that ran them, and the driver fetches one range at a
+time, so its memory is one range's (at most MAX_UNIT_FRAMES frames) whatever the video's
+length. A range whose warm-up found fewer people than its predecessor is run again from further
+back, as on threads. A failed task (after Ray's retries) ends the iteration with one line naming
+the range. Masks go back only if a sink wants them (the recording).
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ class RayRanges(Closing):
     Each task decodes with ``decode``, infers with ``landmarker`` (``model``: its name, resolved
     again where the path is not visible), reuses ``layout`` (the driver's probe) where the file
     is the same, runs ``hooks`` and sends masks back only if ``masks``. At most ``window`` ranges
-    are submitted ahead of the one consumed (default: twice the cluster's CPUs). An error in a
+    are submitted and not consumed (default: the cluster's CPUs + 1). An error in a
     task is raised from the iterator as a :class:`~fastpose.errors.RemoteTaskError`;
     :meth:`close` cancels the tasks left."""
 
@@ -182,7 +183,7 @@ class RayRanges(Closing):
         self._remote = self._ray.remote(run_range).options(num_cpus=1, max_retries=MAX_RETRIES)
         self._units = units
         self._task = RangeTask(units[0], decode, landmarker, model, layout, dict(hooks), masks)
-        self._window = window or 2 * runtime.cpus
+        self._window = window or runtime.cpus + 1
         self._refs: dict[int, Any] = {}  # range index -> its task's result, not yet consumed
         self._next = 0
         self.done: list[RangeDone] = []
@@ -195,7 +196,7 @@ class RayRanges(Closing):
 
     def __iter__(self) -> Iterator[Inferred]:
         for k, unit in enumerate(self._units):
-            while self._next < len(self._units) and self._next <= k + self._window:
+            while self._next < len(self._units) and self._next < k + self._window:
                 self._refs[self._next] = self._submit(self._units[self._next])
                 self._next += 1
             result = self._get(k, unit)

@@ -26,9 +26,17 @@ logger = logging.getLogger(__name__)
 INSTALL_HINT = 'pip install "fastpose[ray]"'
 #: A local runtime: bound to 127.0.0.1 (not the machine's address), no usage reports sent.
 _LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-#: The local runtime's shared-memory object store: batch tasks return one small row each, range
-#: tasks a few hundred frames' poses (fastpose.ray_ranges bounds how many wait).
-OBJECT_STORE_BYTES = 256 * 2**20
+#: A range task's result in the object store, at most: 600 frames of two people's poses and
+#: masks (bit-packed, 960x540) measured 121 kB a frame, 73 MB (fastpose.ray_ranges).
+RANGE_BYTES = 96 * 2**20
+#: The least object store of a local runtime: batch tasks return one small row each.
+MIN_STORE_BYTES = 100 * 2**20
+
+
+def local_store_bytes(cores: int) -> int:
+    """A local runtime's shared-memory object store: room for the range results that may wait
+    there (fastpose.ray_ranges keeps at most ``cores + 1`` submitted)."""
+    return max(MIN_STORE_BYTES, (cores + 1) * RANGE_BYTES)
 
 
 def import_ray() -> Any:
@@ -92,7 +100,7 @@ def connect(ray: Any, address: str | None, cores: int, *, gpu: bool) -> bool:
             ray.init(
                 num_cpus=cores,
                 num_gpus=None if gpu else 0,
-                object_store_memory=OBJECT_STORE_BYTES,
+                object_store_memory=local_store_bytes(cores),
                 include_dashboard=False,
                 **common,
             )
