@@ -123,6 +123,36 @@ def test_a_range_task_that_fails_ends_the_run_in_one_line(tmp_path):
 
 
 @pytest.mark.e2e
+def test_a_range_failing_midway_keeps_what_was_written(tmp_path):
+    """Four ranges on a runtime of two CPUs, the video taken away once the first batch is
+    written: a later range's task fails; the error names its frames and cause in one line, and
+    the table keeps every frame written before it, under its working name."""
+    pytest.importorskip("ray")
+    from fastpose.errors import RemoteTaskError
+    from fastpose.pipeline import Recorded, record
+    from fastpose.spec import RunSpec, build_sinks
+    from fastpose.tracker import Tracker
+
+    video = tmp_path / "clip.mp4"
+    shutil.copyfile(ONE_PERSON, video)
+    spec = RunSpec.create(
+        export=tmp_path / "out.parquet", num_poses=1, segment=False, workers=2, ray=True,
+        min_range_frames=20, max_range_frames=25,
+    )  # fmt: skip
+    result = Recorded()
+    with pytest.raises(RemoteTaskError) as failed, Tracker(video, spec.options) as tracker:
+        assert tracker.settings()["ray_tasks"] == "4"
+        record(tracker, build_sinks(spec), on_batch=lambda _: video.unlink(True), result=result)
+    message = str(failed.value)
+    assert " on Ray: InputNotFoundError: " in message and "\n" not in message, message
+    assert not message.startswith("frames 0-"), message  # the first range was read whole
+    assert result.frames >= 25 and not result.complete
+    (kept,) = result.kept
+    frames = pq.read_table(kept, columns=["frame_idx"]).column(0).to_pylist()
+    assert sorted(set(frames)) == list(range(result.frames)), (result.frames, kept)
+
+
+@pytest.mark.e2e
 def test_batch_on_ray_gives_one_long_video_several_tasks(tmp_path):
     """One video, two CPUs: `batch --ray` runs its frame ranges as tasks of their own (its outputs
     record them), every frame once, the person found as on threads."""
