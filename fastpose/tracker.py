@@ -133,6 +133,8 @@ class Tracker(Closing):
         if options.ray and n and not self.info.is_image:
             self._plan_on_ray(n)
             return
+        if options.ray:
+            logger.warning("%s: a live input or an image is not split; tracking it here", self.uri)
         splittable = bool(n) and not self.info.is_image and options.workers > 1
         self._units = (
             plan_units(
