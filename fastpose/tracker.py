@@ -94,7 +94,9 @@ class Tracker(Closing):
     (``num_poses=2``, ``workers=1``, ``model="lite"``, ``inference_size=0``... see
     :meth:`TrackOptions.create`), or pass a whole ``options``. With ``workers > 1`` and a video
     long enough to split, frame ranges run on that many threads, each decoding its own frames with
-    its own landmarker. The video is opened and the first landmarker made here, so a bad input or
+    its own landmarker; with ``ray=True`` (a local runtime) or ``ray="HOST:PORT"`` (a cluster)
+    the ranges run as Ray tasks instead (fastpose.ray_ranges: the driver, here, gets their poses
+    back in order). The video is opened and the first landmarker made here, so a bad input or
     a model MediaPipe rejects fails before any output is opened. MediaPipe's native log stays off
     the terminal unless ``verbose``.
     """
