@@ -17,6 +17,12 @@ camera's "up" away from gravity; the footage tells the true one:
 Then X is the camera's x made horizontal, Z = X x Y, the ground is where the lowest foot marker is
 in the median frame (Y = 0 there), and the origin is under the mid-hips of the first frame.
 
+The placement's height jitters with its depth (relative size: a pose the fit reads as smaller
+looks farther and lower), by tens of centimetres on a walk. :func:`contact_offsets` takes it out:
+each frame's lowest foot marker, low quantile over a window of ``CONTACT_WINDOW_S``, is the ground
+under that frame, so the feet touch Y = 0 throughout while a jump shorter than half the window
+keeps its flight.
+
 The estimate reads a bounded :class:`Sample` of the track's frames (every frame up to
 ``capacity``, then every 2nd, 4th...): memory stays the same for an hour's video.
 """
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.ndimage import percentile_filter, uniform_filter1d
 
 #: Knees bent less than this (degrees) on both legs: a standing frame for the trunk's direction.
 STRAIGHT_KNEE = 45.0
@@ -35,6 +42,9 @@ STRAIGHT_KNEE = 45.0
 MIN_SPREAD_M = 0.25
 #: The most a line of contacts may turn from the image's x (degrees) and still fix "up".
 ACROSS_DEGREES = 30.0
+#: The window (seconds) of :func:`contact_offsets`, and the quantile of the lowest foot in it.
+CONTACT_WINDOW_S = 1.0
+CONTACT_QUANTILE = 30.0
 #: A frame's lowest foot marker this close (metres) to the ground's low quantile is a contact.
 CONTACT_BAND_M = 0.05
 
@@ -195,3 +205,28 @@ def estimate_ground(markers: NDArray[np.floating], skeleton: Skeleton) -> Ground
     start = first[0] if len(first) else np.zeros(3)
     origin = start + (ground - start @ up) * up
     return GroundFrame(rotation, origin)
+
+
+def lowest_foot(ground: NDArray[np.float64], skeleton: Skeleton) -> NDArray[np.float64]:
+    """(n,) each frame's lowest foot marker's height (Y) in ground coordinates (n, M, 3); NaN
+    where no foot marker is seen."""
+    heights = ground[:, list(skeleton.feet), 1]
+    have = np.isfinite(heights).any(axis=1)
+    out = np.full(len(ground), np.nan)
+    out[have] = np.nanmin(heights[have], axis=1)
+    return out
+
+
+def contact_offsets(lowest: NDArray[np.float64], window: int) -> NDArray[np.float64]:
+    """(n,) the ground's height under each frame: the lowest foot's ``CONTACT_QUANTILE``
+    percentile over ``window`` frames around it, smoothed over as many (frames with no foot take
+    their neighbours'); subtract it from the frame's Y."""
+    lowest = np.asarray(lowest, np.float64)
+    have = np.isfinite(lowest)
+    if not have.any():
+        return np.zeros(len(lowest))
+    rows = np.arange(len(lowest))
+    filled = np.interp(rows, rows[have], lowest[have])
+    window = max(1, int(window))
+    low = percentile_filter(filled, CONTACT_QUANTILE, size=window, mode="nearest")
+    return uniform_filter1d(low, size=window, mode="nearest")

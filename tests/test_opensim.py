@@ -99,7 +99,8 @@ def test_trc_reads_strictly_with_pose2sim_markers_in_metres_y_up(track_clip, tmp
     nose, ankles = data[0, 0], data[0, [13, 14]]
     assert nose[1] - ankles[:, 1].mean() > 1.0, "standing: the nose a metre above the ankles, Y up"
     # the values are MediaPipe's world landmarks, placed and turned into the ground frame: a
-    # rigid motion (the same rotation for every frame, a translation per frame)
+    # rigid motion (the same rotation for every frame, a translation per frame), lowered by the
+    # ground's height under the frame
     poses = clip.poses
     world = poses.world[:, 0].astype(np.float64)
     frame = sink.ground(0)
@@ -112,22 +113,25 @@ def test_trc_reads_strictly_with_pose2sim_markers_in_metres_y_up(track_clip, tmp
     pixels = poses.pixels(clip.info.width, clip.info.height)
     places = placer(poses.time_s, poses.ids, pixels, poses.world)
     hip = data[:, BLAZEPOSE_MARKERS.index("LHip")]
-    np.testing.assert_allclose(hip[seen], frame.apply(world[seen, 23] + places[seen, 0]), atol=1e-5)
+    placed = frame.apply(world[:, 23] + places[:, 0])
+    placed[:, 1] -= sink.offsets(0)  # the ground under each frame
+    np.testing.assert_allclose(hip[seen], placed[seen], atol=1e-5)
     assert frame.rotation[0] @ [1, 0, 0] > 0.9, "X: the image's right"
 
 
 def test_trc_fills_short_gaps_and_leaves_long_ones_empty(track_clip, tmp_path):
     clip = track_clip("pose_squats.mp4", 1)
     short, long_ = blank(range(10, 20)), blank(range(30, 41))
-    staging = run_sink(
-        TrcWriter(tmp_path / "gaps.trc"), clip, tmp_path, drop=lambda p: long_(short(p))
-    )
+    sink = TrcWriter(tmp_path / "gaps.trc")
+    staging = run_sink(sink, clip, tmp_path, drop=lambda p: long_(short(p)))
     trc = read_trc(staging.claimed["gaps.trc"])
     assert len(trc["frames"]) == 65, "every frame of the track's lifetime"
     hip = trc["data"][:, BLAZEPOSE_MARKERS.index("RHip")]
     assert np.isfinite(hip[10:20]).all(), "10 frames: interpolated"
     assert np.isnan(hip[30:41]).all(), "11 frames: left empty"
-    # linear in time between the frames around the gap
+    # linear in time between the frames around the gap (in the ground frame, before the ground's
+    # height under each frame is taken out)
+    hip = hip + np.stack([np.zeros(65), sink.offsets(0), np.zeros(65)], axis=1)
     t = trc["time"]
     expected = hip[9] + (hip[20] - hip[9]) * ((t[10:20] - t[9]) / (t[20] - t[9]))[:, None]
     np.testing.assert_allclose(hip[10:20], expected, atol=2e-6)

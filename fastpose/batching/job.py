@@ -51,6 +51,7 @@ class Job:
     video_mode: str = field(default="auto", compare=False)
     height: float | None = field(default=None, compare=False)  # metres, for speeds in m/s
     overwrite: bool = field(default=False, compare=False)  # redo it even if complete
+    ik: bool = field(default=False, compare=False)  # OpenSim's IK on the TRC (fastpose.ik)
 
     @property
     def name(self) -> str:
@@ -103,6 +104,7 @@ class Job:
             render=render,
             height=self.height,
             overwrite=self.overwrite,
+            ik=self.ik and trc is not None,
         )
         return RunSpec(options, outputs)
 

@@ -30,7 +30,11 @@ IK_MISSING = (
 def opensim_missing() -> str | None:
     """:data:`IK_MISSING` if the ``opensim`` package can't be found, else None (cheap: nothing
     is imported)."""
-    return IK_MISSING if importlib.util.find_spec("opensim") is None else None
+    try:
+        found = importlib.util.find_spec("opensim") is not None
+    except (ImportError, ValueError):  # a broken install, or a placeholder in sys.modules
+        found = False
+    return None if found else IK_MISSING
 
 
 @dataclass(frozen=True)

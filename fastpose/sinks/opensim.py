@@ -6,7 +6,9 @@ for BlazePose takes the file as it is: the 25 markers of its ``Markers_BlazePose
 are MediaPipe's world landmarks (metres around the hips) placed where the image shows the person
 (fastpose.placement), then expressed in the person's ground frame (fastpose.ground): Y up along
 gravity, X the image's right made horizontal, Z towards the camera, the feet on the ground at
-Y = 0, the origin under the hips of the track's first frame. A missing marker is ``NaN`` (OpenSim's
+Y = 0 (each frame's ground height estimated from the feet's contacts around it), the origin under
+the hips of the track's first frame. Memory: a bounded sample of rows and 8 bytes a frame (the
+ground's height) per track. A missing marker is ``NaN`` (OpenSim's
 reader drops an empty last cell, and the row with it). The ground frame is estimated from
 the whole track, so the rows are kept (float64, in a temporary file) and written at close, a chunk
 at a time; the estimate reads a bounded sample of them. MOT, as Sports2D writes its angles
@@ -30,7 +32,15 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.ground import GroundFrame, Sample, Skeleton, estimate_ground
+from fastpose.ground import (
+    CONTACT_WINDOW_S,
+    GroundFrame,
+    Sample,
+    Skeleton,
+    contact_offsets,
+    estimate_ground,
+    lowest_foot,
+)
 from fastpose.measures.definitions import DEG, OPENSIM_MARKERS, landmark_groups
 from fastpose.placement import TrackPlacer
 from fastpose.sinks.base import SinkContext, Staging, Tracked
@@ -90,6 +100,8 @@ class TrcWriter(PerTrackSink):
         self._placer: TrackPlacer | None = None
         self._samples: dict[int, Sample] = {}
         self._frames: dict[int, GroundFrame] = {}
+        self._offsets: dict[int, NDArray[np.float64]] = {}  # track -> ground height per row
+        self._written: dict[int, int] = {}  # track -> rows written
         self._complete = False
         self.ik_files: list[Path] = []
 
@@ -126,9 +138,27 @@ class TrcWriter(PerTrackSink):
             self._frames[track] = estimate_ground(markers, SKELETON)
         return self._frames[track]
 
+    def offsets(self, track: int) -> NDArray[np.float64]:
+        """The ground's height under each row of ``track`` in its ground frame (a first pass
+        over its rows: fastpose.ground.contact_offsets), subtracted from the rows' Y."""
+        if track not in self._offsets:
+            frame, n = self.ground(track), len(OPENSIM_MARKERS)
+            lowest = [
+                lowest_foot(frame.apply(chunk[:, 2:].reshape(len(chunk), n, 3)), SKELETON)
+                for chunk in self.files.chunks(track)
+            ]
+            window = round(CONTACT_WINDOW_S * self._rate)
+            self._offsets[track] = contact_offsets(np.concatenate(lowest), window)
+        return self._offsets[track]
+
     def _lines(self, track: int, chunk: NDArray[np.float64]) -> list[str]:
         n = len(chunk)
-        markers = self.ground(track).apply(chunk[:, 2:].reshape(n, -1, 3)).reshape(n, -1)
+        offsets = self.offsets(track)
+        start = self._written.get(track, 0)
+        self._written[track] = start + n
+        markers = self.ground(track).apply(chunk[:, 2:].reshape(n, -1, 3))
+        markers[..., 1] -= offsets[start : start + n, None]
+        markers = markers.reshape(n, -1)
         lead = [f"{int(f)}\t{t:.6f}" for f, t in chunk[:, :2].tolist()]
         body = cells(markers, "%.6f", "NaN")
         return [f"{a}\t{b}" for a, b in zip(lead, body, strict=True)]

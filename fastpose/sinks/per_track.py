@@ -75,12 +75,15 @@ class PerTrackFiles:
         return self.path
 
     def chunks(self, track: int):
-        """A track's rows so far, a chunk (n, C) at a time."""
+        """A track's rows so far, a chunk (n, C) at a time (two passes may interleave)."""
         body = self.bodies[track]
-        body.file.seek(0)
+        position = 0
         while True:
+            body.file.seek(position)
             chunk = np.fromfile(body.file, dtype=np.float64, count=CHUNK_ROWS * body.columns)
+            position = body.file.tell()
             if not len(chunk):
+                body.file.seek(0, 2)  # appending goes on at the end
                 return
             yield chunk.reshape(-1, body.columns)
 
