@@ -96,10 +96,12 @@ CAMERA_UP = np.array([0.0, -1.0, 0.0])
 
 class Sample:
     """A bounded, evenly spread sample of marker rows: every row until ``capacity``, then every
-    2nd, 4th... (the kept rows thinned in step), so an hour's video keeps as many as a minute's."""
+    2nd, 4th... (the kept rows thinned in step), so an hour's video keeps as many as a minute's
+    (2048 rows of 75 floats: 1.2 MB a track at most)."""
 
-    def __init__(self, columns: int, capacity: int = 4096) -> None:
-        self.rows = np.empty((capacity, columns))
+    def __init__(self, columns: int, capacity: int = 2048) -> None:
+        self.capacity = capacity
+        self.rows = np.empty((min(64, capacity), columns))  # grows to capacity
         self.count = 0  # rows kept
         self.stride = 1
         self.seen = 0  # rows offered
@@ -107,6 +109,10 @@ class Sample:
     def add(self, rows: NDArray[np.floating]) -> None:
         for row in np.asarray(rows, np.float64):
             if self.seen % self.stride == 0:
+                if self.count == len(self.rows) < self.capacity:
+                    grown = np.empty((min(2 * self.count, self.capacity), self.rows.shape[1]))
+                    grown[: self.count] = self.rows
+                    self.rows = grown
                 if self.count == len(self.rows):
                     kept = self.rows[: self.count : 2].copy()
                     self.count = len(kept)

@@ -108,6 +108,10 @@ def test_sample_is_bounded_and_even():
     kept = sample.values()
     assert len(kept) <= 64 and sample.stride == 256
     np.testing.assert_array_equal(kept[:, 0], np.arange(0, 10_000, 256))
+    short = Sample(2, capacity=1000)
+    short.add(rows[:300])
+    np.testing.assert_array_equal(short.values(), rows[:300])  # a short track: every row
+    assert len(short.rows) < 1000, "grown as rows came, not allocated whole"
 
 
 def test_ground_frame_checks_its_rotation():
