@@ -184,3 +184,23 @@ def test_ik_without_trc_or_opensim_is_one_line(tmp_path):
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].endswith(IK_MISSING), proc.stderr
     assert not (tmp_path / "a.trc").exists() and not (tmp_path / "out").exists()
+
+
+@needs_opensim
+@pytest.mark.e2e
+def test_batch_ik_writes_each_videos_joint_angles(tmp_path):
+    """``fastpose batch --ik``: each video's TRC and its IK (``DIR/<name>_ik.mot``, a row per
+    frame); a second batch finds them complete and skips the video."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "beam.mp4").write_bytes(data_file("pose2sim_single_cam01.mp4").read_bytes())
+    out = tmp_path / "out"
+    args = ("batch", clips, "--out", out, "--ik", "--max-frames", "40", "--no-progress")
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert (out / "beam.trc").is_file() and (out / "beam_scaled.osim").is_file()
+    _, values = storage(out / "beam_ik.mot")
+    assert len(values) == 40
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert "skipped" in (out / "summary.csv").read_text()

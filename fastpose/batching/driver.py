@@ -97,6 +97,7 @@ def batch(
         wanted = [
             (angles, f"{name}.angles.{export_format}"),
             (trc, f"{name}.trc"),
+            (ik, f"{name}_ik.mot"),
             (render, f"{name}.mp4"),
         ]
         return tuple(out / file for asked, file in wanted if asked)
@@ -110,7 +111,6 @@ def batch(
             video_mode=video_mode,
             height=height,
             overwrite=overwrite,
-            ik=ik,
         )
         for v in videos
     ]

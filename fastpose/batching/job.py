@@ -51,7 +51,6 @@ class Job:
     video_mode: str = field(default="auto", compare=False)
     height: float | None = field(default=None, compare=False)  # metres, for speeds in m/s
     overwrite: bool = field(default=False, compare=False)  # redo it even if complete
-    ik: bool = field(default=False, compare=False)  # OpenSim's IK on the TRC (fastpose.ik)
 
     @property
     def name(self) -> str:
@@ -91,7 +90,7 @@ class Job:
     def spec(self, options: TrackOptions) -> RunSpec:
         """Its outputs, mapped by their names (``.angles.parquet``, ``.trc``...) into the run
         specification every way of running fastpose builds its sinks from."""
-        by_kind: dict[str, list[Path]] = {"angles": [], "trc": [], "render": []}
+        by_kind: dict[str, list[Path]] = {"angles": [], "trc": [], "render": [], "ik": []}
         for path in self.others:
             by_kind[_kind(path)].append(path)
         trc, render = (next(iter(by_kind[kind]), None) for kind in ("trc", "render"))
@@ -104,7 +103,7 @@ class Job:
             render=render,
             height=self.height,
             overwrite=self.overwrite,
-            ik=self.ik and trc is not None,
+            ik=bool(by_kind["ik"]) and trc is not None,
         )
         return RunSpec(options, outputs)
 
@@ -124,6 +123,8 @@ def _kind(path: Path) -> str:
         return "render"
     if path.suffix == ".trc":
         return "trc"
+    if path.name.endswith("_ik.mot"):
+        return "ik"
     if ".angles" in path.suffixes:
         return "angles"
     raise ValueError(f"no output writes {path.name}")
@@ -132,6 +133,9 @@ def _kind(path: Path) -> str:
 def _exists(path: Path) -> bool:
     if path.suffix == ".trc":
         return path.is_file() or any(path.parent.glob(f"{path.stem}_*.trc"))
+    if path.name.endswith("_ik.mot"):  # OpenSim's IK: NAME_ik.mot, or NAME_<id>_ik.mot
+        name = path.name.removesuffix("_ik.mot")
+        return path.is_file() or any(path.parent.glob(f"{name}_*_ik.mot"))
     return path.is_file()
 
 
