@@ -204,3 +204,18 @@ def test_batch_ik_writes_each_videos_joint_angles(tmp_path):
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr
     assert "skipped" in (out / "summary.csv").read_text()
+
+
+@needs_opensim
+def test_a_passer_by_gets_a_trc_and_no_ik(track_clip, tmp_path, caplog):
+    """A track seen in one frame only: its TRC is written, its IK skipped with a warning (a
+    passer-by does not fail the run)."""
+    from test_measures import blank
+
+    clip = track_clip("pose_squats.mp4", 1)
+    solved = []
+    sink = TrcWriter(tmp_path / "p.trc", ik=True, on_ik=lambda *a: solved.append(a))
+    with caplog.at_level("WARNING"):
+        staging = run_sink(sink, clip, tmp_path, drop=blank(range(1, 65)))
+    assert list(staging.claimed) == ["p.trc"] and not solved
+    assert "p.trc: no inverse kinematics: 1 frames with markers, expected 2 or more" in caplog.text

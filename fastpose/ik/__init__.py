@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from fastpose.errors import FastposeError
+
 #: What ``--ik`` says where OpenSim is not installed.
 IK_MISSING = (
     "--ik needs OpenSim: pip install 'fastpose[opensim]' (the opensim wheel: CPython 3.11, "
@@ -35,6 +37,10 @@ def opensim_missing() -> str | None:
     except (ImportError, ValueError):  # a broken install, or a placeholder in sys.modules
         found = False
     return None if found else IK_MISSING
+
+
+class NothingToSolve(FastposeError, ValueError):
+    """A track with too few frames with markers for scaling and IK (a passer-by): skipped."""
 
 
 @dataclass(frozen=True)
@@ -72,4 +78,4 @@ def solve_track(trc: Path, final: Path, markers: NDArray[np.float64], staging) -
     return solve(trc, final, markers, staging)
 
 
-__all__ = ["IK_MISSING", "IkResult", "opensim_missing", "solve_track"]
+__all__ = ["IK_MISSING", "IkResult", "NothingToSolve", "opensim_missing", "solve_track"]

@@ -18,7 +18,7 @@ import opensim
 from numpy.typing import NDArray
 
 from fastpose.errors import OutputError
-from fastpose.ik import IkResult
+from fastpose.ik import IkResult, NothingToSolve
 from fastpose.ik.scaling import read_measurements, segment_scales
 from fastpose.measures.definitions import OPENSIM_MARKERS
 
@@ -31,6 +31,8 @@ IK = DATA / "IK_Setup_Pose2Sim_Blazepose.xml"
 #: while a tool runs, that descriptor points at a file, one tool at a time (the descriptor is the
 #: process's own).
 _STDOUT = threading.Lock()
+#: The fewest frames with markers a track needs for scaling and IK.
+MIN_FRAMES = 2
 #: The subject's mass in the scaled model (kg): Pose2Sim's default; IK does not depend on it.
 MASS_KG = 70.0
 
@@ -190,8 +192,11 @@ def solve(trc: Path, final: Path, markers: NDArray[np.float64], staging) -> IkRe
     opensim.Logger.removeFileSink()  # OpenSim's default: opensim.log in the current folder
     stem = final.with_suffix("")
     frames, times, seen = trc_rows(trc)
-    if not seen.any():
-        raise OutputError(f"{trc}: no marker in any frame: no inverse kinematics")
+    if seen.sum() < MIN_FRAMES:
+        raise NothingToSolve(
+            f"{final}: no inverse kinematics: {seen.sum()} frames with markers, expected "
+            f"{MIN_FRAMES} or more"
+        )
     with tempfile.TemporaryDirectory(prefix="fastpose-ik-") as tmp:
         folder = Path(tmp)
         model = _scale(folder, markers)

@@ -25,6 +25,7 @@ model and solves its inverse kinematics on each TRC at close (fastpose.ik).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -50,6 +51,7 @@ from fastpose.sinks.track_rows import Rows, TrackRows
 if TYPE_CHECKING:
     from fastpose.ik import IkResult
 
+logger = logging.getLogger(__name__)
 _MARKER_LANDMARKS = [landmark_groups()[m][0] for m in OPENSIM_MARKERS]
 
 
@@ -185,11 +187,15 @@ class TrcWriter(PerTrackSink):
     def _finished(self, written: list[TrackFile], staging: Staging) -> None:
         if not (self.ik and self._complete):
             return
-        from fastpose.ik import solve_track  # OpenSim: only when asked for
+        from fastpose.ik import NothingToSolve, solve_track  # OpenSim: only when asked for
 
         for file in written:
             markers = self._samples[file.track].values().reshape(-1, len(OPENSIM_MARKERS), 3)
-            result = solve_track(file.working, file.final, markers, staging)
+            try:
+                result = solve_track(file.working, file.final, markers, staging)
+            except NothingToSolve as exc:
+                logger.warning("%s", exc)
+                continue
             self.ik_files += result.files
             if self.on_ik is not None:
                 self.on_ik(file.track, len(written), result)
