@@ -103,8 +103,11 @@ def _scale(folder: Path, markers: NDArray[np.float64]) -> Path:
         placer.find("apply").text = "false"
     setup = folder / "scaling_setup.xml"
     tree.write(setup, xml_declaration=True, encoding="utf-8")
-    with _stdout_to(folder / "opensim.log"):
-        opensim.ScaleTool(str(setup)).run()  # False when the marker placer does not run
+    try:
+        with _stdout_to(folder / "opensim.log"):
+            opensim.ScaleTool(str(setup)).run()  # False when the marker placer does not run
+    except RuntimeError:  # OpenSim's exceptions: what it logged says why
+        pass
     if not scaled.is_file():
         raise OutputError(f"OpenSim's scaling failed: {_tail(folder / 'opensim.log')}")
     return scaled
@@ -199,7 +202,10 @@ def solve(trc: Path, final: Path, markers: NDArray[np.float64], staging) -> IkRe
         )
     with tempfile.TemporaryDirectory(prefix="fastpose-ik-") as tmp:
         folder = Path(tmp)
-        model = _scale(folder, markers)
+        try:
+            model = _scale(folder, markers)
+        except OutputError as exc:
+            raise OutputError(f"{trc}: {exc}") from exc
         motions, errors = [], []
         for k, (first, last) in enumerate(runs(seen)):
             made = _inverse_kinematics(folder, model, trc, f"ik{k}", times[first], times[last])
