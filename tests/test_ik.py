@@ -22,6 +22,9 @@ from fastpose.sinks.opensim import TrcWriter
 
 try:
     import opensim
+
+    opensim.Logger.removeFileSink()  # no opensim.log in the current folder from these tests
+    opensim.Logger.setLevelString("Error")
 except ImportError:  # the opensim extra (CI installs it)
     opensim = None
 needs_opensim = pytest.mark.skipif(

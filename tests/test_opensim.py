@@ -21,6 +21,9 @@ from fastpose.sinks.opensim import MotWriter, TrcWriter, mot_name
 
 try:
     import opensim
+
+    opensim.Logger.removeFileSink()  # no opensim.log in the current folder from these tests
+    opensim.Logger.setLevelString("Error")
 except ImportError:  # the opensim extra (CI installs it)
     opensim = None
 needs_opensim = pytest.mark.skipif(

@@ -191,8 +191,8 @@ def solve(trc: Path, final: Path, markers: NDArray[np.float64], staging) -> IkRe
     """See fastpose.ik.solve_track. Frames with no marker (a person away longer than the gaps the
     TRC fills) split the IK into runs: OpenSim's IK fails on such a frame, and their rows are left
     out of the motion (OpenSim reads its times as they are)."""
-    opensim.Logger.setLevelString("Warn")  # at Info, every frame's IK
     opensim.Logger.removeFileSink()  # OpenSim's default: opensim.log in the current folder
+    opensim.Logger.setLevelString("Warn")  # at Info, every frame's IK
     stem = final.with_suffix("")
     frames, times, seen = trc_rows(trc)
     if seen.sum() < MIN_FRAMES:
