@@ -120,6 +120,12 @@ def add_track_options(
         "--overwrite", action="store_true", help="replace existing outputs (batch: redo videos)"
     )
     out.add_argument(
+        "--ik",
+        action="store_true",
+        help="also OpenSim scaling and inverse kinematics on the TRC: FILE_ik.mot (joint angles), "
+        "FILE_ik_marker_errors.sto, FILE_scaled.osim (needs fastpose[opensim])",
+    )
+    out.add_argument(
         "--video-mode",
         choices=VIDEO_MODES,
         default="auto",

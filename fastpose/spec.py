@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from fastpose.errors import OutputError
+from fastpose.errors import DependencyError, OutputError
+from fastpose.ik import opensim_missing
 from fastpose.options import TrackOptions
 from fastpose.outputs import check_suffix
 from fastpose.sinks.angles import angles_sink
@@ -40,9 +41,10 @@ def _path(value: str | os.PathLike | None) -> Path | None:
 class Outputs:
     """What to write: the recording (``recording``, its frames as ``video_mode`` says), the
     landmark table (``landmarks``), the joint angles and speeds (``angles``: a ``.parquet`` or
-    ``.csv`` table, a ``.mot`` file, or both), OpenSim markers (``trc``), the drawn video
-    (``render``); ``height`` (metres) adds speeds in m/s; existing files are replaced only with
-    ``overwrite``. Checked on creation (suffixes), before any model is loaded."""
+    ``.csv`` table, a ``.mot`` file, or both), OpenSim markers (``trc``; with ``ik``, OpenSim's
+    scaling and inverse kinematics on them too: fastpose.ik), the drawn video (``render``);
+    ``height`` (metres) adds speeds in m/s; existing files are replaced only with ``overwrite``.
+    Checked on creation (suffixes, OpenSim for ``ik``), before any model is loaded."""
 
     recording: RerunTarget | None = None
     video_mode: VideoModeChoice = "auto"
@@ -52,6 +54,7 @@ class Outputs:
     render: Path | None = None
     height: float | None = None
     overwrite: bool = False
+    ik: bool = False
 
     def __post_init__(self) -> None:
         angles = tuple(Path(p) for p in self.angles)
@@ -76,6 +79,11 @@ class Outputs:
             )
         if self.trc is not None:
             check_suffix(self.trc, (".trc",), "--trc")
+        if self.ik:
+            if self.trc is None:
+                raise OutputError("--ik: expected --trc FILE.trc too (IK solves its markers)")
+            if missing := opensim_missing():
+                raise DependencyError(missing)
         if self.render is not None:
             check_suffix(self.render, (".mp4",), "--render")
 
@@ -112,12 +120,13 @@ class RunSpec:
         render: str | os.PathLike | None = None,
         height: float | None = None,
         overwrite: bool = False,
+        ik: bool = False,
         options: TrackOptions | None = None,
         **keywords: Any,
     ) -> RunSpec:
         """A spec from keywords named like ``fastpose run``'s options: the outputs (``save``
         a ``.rrd`` path, or a ``recording`` target; ``export``, ``angles`` (one path or
-        several), ``trc``, ``render``, ``video_mode``, ``height``, ``overwrite``) and how to
+        several), ``trc``, ``ik``, ``render``, ``video_mode``, ``height``, ``overwrite``) and how to
         track (``options``, or :meth:`TrackOptions.create`'s keywords: ``num_poses``...)."""
         if options is not None and keywords:
             raise TypeError(f"RunSpec: pass options or keywords, got both ({', '.join(keywords)})")
@@ -136,6 +145,7 @@ class RunSpec:
             render=_path(render),
             height=height,
             overwrite=overwrite,
+            ik=ik,
         )
         return cls(options if options is not None else TrackOptions.create(**keywords), outputs)
 
@@ -168,7 +178,12 @@ def build_sinks(spec: RunSpec | Outputs, *, abandoned: Abandoned | None = None) 
         sinks.append(LandmarkTable(spec.landmarks))
     sinks += [angles_sink(path) for path in spec.angles]
     if spec.trc is not None:
-        sinks.append(TrcWriter(spec.trc))
+        on_ik = None
+        if spec.ik and spec.recording is not None:
+            from fastpose.ik.viewer import ik_logger  # Rerun: only when recording
+
+            on_ik = ik_logger(recording)
+        sinks.append(TrcWriter(spec.trc, ik=spec.ik, on_ik=on_ik))
     if spec.render is not None:
         sinks.append(VideoRenderer(spec.render))
     return sinks

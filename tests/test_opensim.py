@@ -1,6 +1,8 @@
 """OpenSim files from real clips: TRC read back with a strict reader (OpenSim's rules: header
-fields, marker count and names, frame count, rate, units, row width), MOT's header and columns,
-short gaps filled and long ones left empty, one file per track."""
+fields, marker count and names, frame count, rate, units, row width) and with OpenSim itself where
+installed, in a ground frame (Y up along gravity, the feet at Y = 0, the hips where the person
+goes); MOT's header and columns (names OpenSim's Storage reads), short gaps filled and long ones
+left empty, one file per track."""
 
 from __future__ import annotations
 
@@ -13,8 +15,20 @@ import pytest
 from test_measures import blank, run_sink
 
 from fastpose.measures import Measurer
+from fastpose.placement import TrackPlacer
 from fastpose.sinks.angles import AnglesTable
-from fastpose.sinks.opensim import MotWriter, TrcWriter
+from fastpose.sinks.opensim import MotWriter, TrcWriter, mot_name
+
+try:
+    import opensim
+
+    opensim.Logger.removeFileSink()  # no opensim.log in the current folder from these tests
+    opensim.Logger.setLevelString("Error")
+except ImportError:  # the opensim extra (CI installs it)
+    opensim = None
+needs_opensim = pytest.mark.skipif(
+    opensim is None, reason="OpenSim is not installed: pip install 'fastpose[opensim]'"
+)
 
 #: Pose2Sim's Markers_BlazePose.xml, in its order.
 BLAZEPOSE_MARKERS = [
@@ -55,9 +69,10 @@ def read_trc(path: Path) -> dict:
         times.append(float(cells[1]))
         for m in range(n_markers):
             xyz_cells = cells[2 + 3 * m : 5 + 3 * m]
-            assert all(xyz_cells) or not any(xyz_cells), "a marker is whole or empty"
-            if all(xyz_cells):
-                data[i, m] = [float(c) for c in xyz_cells]
+            missing = [c == "NaN" for c in xyz_cells]
+            assert all(missing) or not any(missing), "a marker is whole or missing"
+            assert all(xyz_cells), "no empty cell (OpenSim drops an empty last one)"
+            data[i, m] = [float(c) for c in xyz_cells]
     assert np.all(np.diff(times) > 0), "time increases"
     return {
         "rate": float(meta["DataRate"]),
@@ -73,7 +88,8 @@ def read_trc(path: Path) -> dict:
 
 def test_trc_reads_strictly_with_pose2sim_markers_in_metres_y_up(track_clip, tmp_path):
     clip = track_clip("pose_squats.mp4", 1)
-    staging = run_sink(TrcWriter(tmp_path / "squats.trc"), clip, tmp_path)
+    sink = TrcWriter(tmp_path / "squats.trc")
+    staging = run_sink(sink, clip, tmp_path)
     assert list(staging.claimed) == ["squats.trc"], "one track: no id in the name"
     trc = read_trc(staging.claimed["squats.trc"])
     assert trc["markers"] == BLAZEPOSE_MARKERS
@@ -85,25 +101,40 @@ def test_trc_reads_strictly_with_pose2sim_markers_in_metres_y_up(track_clip, tmp
     assert np.isfinite(data).mean() > 0.9
     nose, ankles = data[0, 0], data[0, [13, 14]]
     assert nose[1] - ankles[:, 1].mean() > 1.0, "standing: the nose a metre above the ankles, Y up"
-    # the values are MediaPipe's world landmarks (x, -y, -z)
-    world = clip.poses.world[:, 0]
-    seen = clip.poses.landmarks[:, 0, 25, 3] >= 0.5
-    knee = data[:, BLAZEPOSE_MARKERS.index("LKnee")]
-    np.testing.assert_allclose(knee[seen], world[seen, 25] * [1, -1, -1], atol=2e-6)
+    # the values are MediaPipe's world landmarks, placed and turned into the ground frame: a
+    # rigid motion (the same rotation for every frame, a translation per frame), lowered by the
+    # ground's height under the frame
+    poses = clip.poses
+    world = poses.world[:, 0].astype(np.float64)
+    frame = sink.ground(0)
+    seen = (poses.landmarks[:, 0, [25, 23], 3] >= 0.5).all(axis=1)  # left knee and hip
+    knee = data[:, BLAZEPOSE_MARKERS.index("LKnee")] - data[:, BLAZEPOSE_MARKERS.index("LHip")]
+    np.testing.assert_allclose(
+        knee[seen], (world[seen, 25] - world[seen, 23]) @ frame.rotation.T, atol=2e-6
+    )
+    placer = TrackPlacer(clip.info.width, clip.info.height)
+    pixels = poses.pixels(clip.info.width, clip.info.height)
+    places = placer(poses.time_s, poses.ids, pixels, poses.world)
+    hip = data[:, BLAZEPOSE_MARKERS.index("LHip")]
+    placed = frame.apply(world[:, 23] + places[:, 0])
+    placed[:, 1] -= sink.offsets(0)  # the ground under each frame
+    np.testing.assert_allclose(hip[seen], placed[seen], atol=1e-5)
+    assert frame.rotation[0] @ [1, 0, 0] > 0.9, "X: the image's right"
 
 
 def test_trc_fills_short_gaps_and_leaves_long_ones_empty(track_clip, tmp_path):
     clip = track_clip("pose_squats.mp4", 1)
     short, long_ = blank(range(10, 20)), blank(range(30, 41))
-    staging = run_sink(
-        TrcWriter(tmp_path / "gaps.trc"), clip, tmp_path, drop=lambda p: long_(short(p))
-    )
+    sink = TrcWriter(tmp_path / "gaps.trc")
+    staging = run_sink(sink, clip, tmp_path, drop=lambda p: long_(short(p)))
     trc = read_trc(staging.claimed["gaps.trc"])
     assert len(trc["frames"]) == 65, "every frame of the track's lifetime"
     hip = trc["data"][:, BLAZEPOSE_MARKERS.index("RHip")]
     assert np.isfinite(hip[10:20]).all(), "10 frames: interpolated"
     assert np.isnan(hip[30:41]).all(), "11 frames: left empty"
-    # linear in time between the frames around the gap
+    # linear in time between the frames around the gap (in the ground frame, before the ground's
+    # height under each frame is taken out)
+    hip = hip + np.stack([np.zeros(65), sink.offsets(0), np.zeros(65)], axis=1)
     t = trc["time"]
     expected = hip[9] + (hip[20] - hip[9]) * ((t[10:20] - t[9]) / (t[20] - t[9]))[:, None]
     np.testing.assert_allclose(hip[10:20], expected, atol=2e-6)
@@ -130,19 +161,20 @@ def test_one_file_per_track_and_mot_as_sports2d_writes_it(track_clip, tmp_path):
     end = lines.index("endheader")
     header = dict(line.split("=") for line in lines[:end] if "=" in line)
     columns = lines[end + 1].split("\t")
-    angles = [n for n, u in zip(measurer.names, measurer.units, strict=True) if u == "deg"]
+    units = zip(measurer.names, measurer.units, strict=True)
+    angles = [n.replace(" ", "_") for n, u in units if u == "deg"]
     assert lines[0] == "Coordinates" and header["inDegrees"] == "yes"
     assert columns == ["time", *angles]
     rows = [r.split("\t") for r in lines[end + 2 : -1]]
     assert int(header["nRows"]) == len(rows) and int(header["nColumns"]) == len(columns)
     assert all(len(r) == len(columns) for r in rows)
-    knee = [float(r[columns.index("right knee")] or "nan") for r in rows]
+    knee = [float(r[columns.index("right_knee")] or "nan") for r in rows]
     assert sum(math.isfinite(k) for k in knee) > 0.5 * len(rows)
 
 
 def read_mot(path: Path) -> tuple[list[str], np.ndarray]:
-    """A MOT file's columns and values (rows x columns, NaN for an empty cell), read as OpenSim
-    does: the header up to ``endheader``, then tab-separated rows, as many as ``nRows`` says."""
+    """A MOT file's columns and values (rows x columns), read as OpenSim does: the header up to
+    ``endheader``, then tab-separated rows, as many as ``nRows`` says, no cell empty."""
     lines = path.read_text().split("\n")
     end = lines.index("endheader")
     header = dict(line.split("=") for line in lines[:end] if "=" in line)
@@ -150,7 +182,8 @@ def read_mot(path: Path) -> tuple[list[str], np.ndarray]:
     rows = [r.split("\t") for r in lines[end + 2 : -1]]
     assert lines[-1] == "" and int(header["nRows"]) == len(rows)
     assert int(header["nColumns"]) == len(columns) and all(len(r) == len(columns) for r in rows)
-    return columns, np.array([[float(c) if c else np.nan for c in r] for r in rows])
+    assert all(all(r) for r in rows), "no empty cell: a missing value is NaN"
+    return columns, np.array([[float(c) for c in r] for r in rows])
 
 
 @pytest.mark.parametrize(
@@ -182,7 +215,9 @@ def test_mot_values_are_the_angles_tables(track_clip, tmp_path, clip_name, num_p
     for track, name in names.items():
         columns, values = read_mot(mot.claimed[name])
         times = [round(t, 6) for t in values[:, 0]]
-        for c, measure in enumerate(columns[1:], start=1):
+        names = {mot_name(m): m for _, m in expected}
+        for c, column in enumerate(columns[1:], start=1):
+            measure = names[column]
             table_values = expected[(track, measure)]
             assert sorted(table_values) == times, (track, measure)
             want = np.array([table_values[t] for t in times])
@@ -192,5 +227,52 @@ def test_mot_values_are_the_angles_tables(track_clip, tmp_path, clip_name, num_p
     assert compared > 1000
     if num_poses == 1:
         columns, values = read_mot(mot.claimed["a.mot"])
-        knee = values[:, columns.index("right knee")]
+        knee = values[:, columns.index("right_knee")]
         assert np.isfinite(knee[20:25]).all() and np.isnan(knee[40:52]).all()
+
+
+def _storage_column(storage, name: str) -> np.ndarray:
+    column = opensim.ArrayDouble()
+    storage.getDataColumn(name, column)
+    return np.array([column.get(i) for i in range(column.getSize())])
+
+
+@needs_opensim
+def test_opensim_reads_every_mot_column_and_the_trc(track_clip, tmp_path):
+    """OpenSim's own readers: ``Storage`` (what its GUI and many scripts read) finds every MOT
+    column by name with its values, on a track with no missing value (squats); the TRC and a MOT
+    with gaps (sports2d_demo) read whole as OpenSim's tables, NaN where fastpose left a gap."""
+    opensim.Logger.setLevelString("Error")
+    clip = track_clip("pose_squats.mp4", 1)
+    w, h = clip.info.width, clip.info.height
+    path = run_sink(MotWriter(tmp_path / "a.mot"), clip, tmp_path, Measurer(w, h)).claimed["a.mot"]
+    columns, values = read_mot(path)
+    assert np.isfinite(values).all(), "squats: every angle in every frame"
+    storage = opensim.Storage(str(path))
+    labels = storage.getColumnLabels()
+    assert [labels.get(i) for i in range(labels.getSize())] == columns
+    assert storage.getSize() == len(values)
+    for c, name in enumerate(columns[1:], start=1):
+        np.testing.assert_allclose(_storage_column(storage, name), values[:, c], err_msg=name)
+
+    clip = track_clip("sports2d_demo.mp4", 2)
+    w, h = clip.info.width, clip.info.height
+    mot = run_sink(MotWriter(tmp_path / "d.mot"), clip, tmp_path, Measurer(w, h)).claimed
+    trc = run_sink(TrcWriter(tmp_path / "d.trc"), clip, tmp_path).claimed
+    gaps = 0
+    for name, path in mot.items():
+        columns, values = read_mot(path)
+        table = opensim.TimeSeriesTable(str(path))
+        assert list(table.getColumnLabels()) == columns[1:]
+        got = table.getMatrix().to_numpy()
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(values[:, 1:]), err_msg=name)
+        np.testing.assert_allclose(got, values[:, 1:], err_msg=name)
+        gaps += np.isnan(got).sum()
+        markers = read_trc(trc[name.replace(".mot", ".trc")])
+        table = opensim.TimeSeriesTableVec3(str(trc[name.replace(".mot", ".trc")]))
+        assert list(table.getColumnLabels()) == BLAZEPOSE_MARKERS
+        assert table.getNumRows() == len(markers["frames"])
+        row = len(markers["frames"]) // 2
+        got = np.array([table.getRowAtIndex(row)[m].to_numpy() for m in range(25)])
+        np.testing.assert_allclose(got, markers["data"][row], atol=1e-6)
+    assert gaps > 100, "the demo's tracks have gaps: NaN read as NaN"

@@ -277,21 +277,30 @@ def test_angle_and_speed_series_are_the_angles_table(one_person):
 
 
 def test_trc_markers_are_the_tables_world_coordinates(one_person):
-    """The TRC's markers are the table's world landmarks (MediaPipe's x, -y, -z) where seen."""
+    """The TRC's markers are the table's world landmarks where seen, moved rigidly into the
+    ground frame: relative to the left hip, one rotation for the whole track (fitted here)."""
     trc = read_trc(one_person.trc)
     table = _landmarks(one_person.landmarks, run_person(one_person))
     assert trc["markers"] == BLAZEPOSE_MARKERS
     assert list(trc["frames"]) == sorted(table)
-    compared = 0
+    hip = BLAZEPOSE_MARKERS.index("LHip")
+    ours, theirs = [], []
     for i, f in enumerate(trc["frames"]):
+        rows = table[int(f)]
+        if rows[MEDIAPIPE["LHip"]][5] < 0.5:
+            continue
         for m, marker in enumerate(BLAZEPOSE_MARKERS):
-            row = table[int(f)][MEDIAPIPE[marker]]
-            if row[5] >= 0.5:
-                np.testing.assert_allclose(
-                    trc["data"][i, m], row[2:5] * [1, -1, -1], atol=2e-6, err_msg=(f, marker)
-                )
-                compared += 1
-    assert compared > 0.8 * len(trc["frames"]) * len(BLAZEPOSE_MARKERS)
+            row = rows[MEDIAPIPE[marker]]
+            if row[5] >= 0.5 and m != hip:
+                ours.append(trc["data"][i, m] - trc["data"][i, hip])
+                theirs.append(row[2:5] - rows[MEDIAPIPE["LHip"]][2:5])
+    ours, theirs = np.array(ours), np.array(theirs)
+    assert len(ours) > 0.8 * len(trc["frames"]) * (len(BLAZEPOSE_MARKERS) - 1)
+    u, _, vt = np.linalg.svd(theirs.T @ ours)
+    rotation = (u @ vt).T  # ours = theirs @ rotation.T
+    assert np.linalg.det(rotation) > 0
+    np.testing.assert_allclose(ours, theirs @ rotation.T, atol=2e-5)
+    assert rotation[1] @ [0, -1, 0] > 0.8, "Y up: about the camera's up (MediaPipe's -y)"
 
 
 def _tree(blueprint: dict[str, dict[str, list]]) -> tuple:

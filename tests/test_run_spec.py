@@ -259,7 +259,7 @@ LAYERS = [
     ["errors", "cores", "memory", "native_log", "signals", "colors", "closing", "model_names",
      "target", "skeleton", "cache", "outputs", "kernels", "transaction", "ray_runtime"],
     ["video", "poses", "mediapipe_api", "models", "landmarker", "smoothing", "appearance",
-     "identities", "measures", "placement", "render", "samples", "core"],
+     "identities", "measures", "placement", "ground", "ik", "render", "samples", "core"],
     ["parallel", "ray_ranges"],
     ["options", "tracker"],
     ["sinks", "viewer", "spec", "pipeline"],

@@ -23,7 +23,8 @@ from fastpose.batching.local import track_locally
 from fastpose.batching.ray import track_on_ray
 from fastpose.batching.summary import SUMMARY_NAME, SummaryRow, read_summary, write_summary
 from fastpose.cores import default_workers
-from fastpose.errors import InputNotFoundError, OutputError, one_line
+from fastpose.errors import DependencyError, InputNotFoundError, OutputError, one_line
+from fastpose.ik import opensim_missing
 from fastpose.landmarker import Landmarker
 from fastpose.model_names import MODEL_NAMES
 from fastpose.native_log import quiet
@@ -50,6 +51,7 @@ def batch(
     video_mode: str = "auto",
     angles: bool = False,
     trc: bool = False,
+    ik: bool = False,
     render: bool = False,
     height: float | None = None,
     progress: bool = False,
@@ -58,7 +60,8 @@ def batch(
 ) -> list[SummaryRow]:
     """Track every video ``inputs`` name into ``out``: ``<name>.rrd``, ``<name>.parquet`` (or
     ``.csv``), with ``angles`` ``<name>.angles.parquet`` (joint angles and speeds; ``height``
-    in metres adds m/s), with ``trc`` ``<name>.trc`` (OpenSim markers), with ``render``
+    in metres adds m/s), with ``trc`` ``<name>.trc`` (OpenSim markers; ``ik`` adds OpenSim's
+    scaling and inverse kinematics: ``<name>_ik.mot``..., fastpose.ik), with ``render``
     ``<name>.mp4`` (the video with the skeletons drawn), and ``summary.csv``;
     returns the summary's rows, one per video, in input order.
 
@@ -75,6 +78,9 @@ def batch(
     ``abandoned`` (fastpose.viewer.stream: the CLI ends the process at once then)."""
     if options is not None and keywords:
         raise TypeError(f"batch: pass options or keywords, got both ({', '.join(keywords)})")
+    if ik and (missing := opensim_missing()):
+        raise DependencyError(missing)
+    trc = trc or ik
     empty: list[str] = []
     videos = expand_inputs(inputs, recursive=recursive, empty=empty)
     if not videos:
@@ -91,6 +97,7 @@ def batch(
         wanted = [
             (angles, f"{name}.angles.{export_format}"),
             (trc, f"{name}.trc"),
+            (ik, f"{name}_ik.mot"),
             (render, f"{name}.mp4"),
         ]
         return tuple(out / file for asked, file in wanted if asked)

@@ -90,7 +90,7 @@ class Job:
     def spec(self, options: TrackOptions) -> RunSpec:
         """Its outputs, mapped by their names (``.angles.parquet``, ``.trc``...) into the run
         specification every way of running fastpose builds its sinks from."""
-        by_kind: dict[str, list[Path]] = {"angles": [], "trc": [], "render": []}
+        by_kind: dict[str, list[Path]] = {"angles": [], "trc": [], "render": [], "ik": []}
         for path in self.others:
             by_kind[_kind(path)].append(path)
         trc, render = (next(iter(by_kind[kind]), None) for kind in ("trc", "render"))
@@ -103,6 +103,7 @@ class Job:
             render=render,
             height=self.height,
             overwrite=self.overwrite,
+            ik=bool(by_kind["ik"]) and trc is not None,
         )
         return RunSpec(options, outputs)
 
@@ -122,6 +123,8 @@ def _kind(path: Path) -> str:
         return "render"
     if path.suffix == ".trc":
         return "trc"
+    if path.name.endswith("_ik.mot"):
+        return "ik"
     if ".angles" in path.suffixes:
         return "angles"
     raise ValueError(f"no output writes {path.name}")
@@ -130,6 +133,9 @@ def _kind(path: Path) -> str:
 def _exists(path: Path) -> bool:
     if path.suffix == ".trc":
         return path.is_file() or any(path.parent.glob(f"{path.stem}_*.trc"))
+    if path.name.endswith("_ik.mot"):  # OpenSim's IK: NAME_ik.mot, or NAME_<id>_ik.mot
+        name = path.name.removesuffix("_ik.mot")
+        return path.is_file() or any(path.parent.glob(f"{name}_*_ik.mot"))
     return path.is_file()
 
 

@@ -41,6 +41,7 @@ def batch_command(args: argparse.Namespace, _guard: SignalGuard, abandoned: Aban
             video_mode=spec.outputs.video_mode,
             angles=args.angles,
             trc=args.trc,
+            ik=args.ik,
             render=args.render,
             height=spec.outputs.height,
             progress=not args.no_progress,

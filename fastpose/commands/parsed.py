@@ -29,6 +29,7 @@ def outputs_from_args(args: argparse.Namespace, recording: RerunTarget | None) -
         video_mode=args.video_mode,
         height=args.height,
         overwrite=args.overwrite,
+        ik=args.ik and args.command == "run",  # batch: each video's, with its TRC
         **paths,
     )
 

@@ -1,149 +1,169 @@
-"""OpenSim's files, one per track: markers (``.trc``) from the world landmarks, angles (``.mot``).
+"""OpenSim's files, one per track: markers (``.trc``) in a ground frame, angles (``.mot``).
 
 TRC, as Pose2Sim writes it (``make_trc``), so its OpenSim scaling and inverse-kinematics set-up
 for BlazePose takes the file as it is: the 25 markers of its ``Markers_BlazePose.xml``, in metres,
-OpenSim's axes (Y up: MediaPipe's world x, -y, -z, a half turn about x, so X stays the image's
-right as in Sports2D's TRC and Z points to the camera), ``Frame#`` the video's frame number, rows
-from the track's first frame to its last. MediaPipe puts the world origin at the hips in every
-frame, so the markers show posture, not the path through the room. MOT, as Sports2D writes its
-angles (``make_mot_with_angles``): the measures in degrees, one column each under their names.
+``Frame#`` the video's frame number, rows from the track's first frame to its last. The markers
+are MediaPipe's world landmarks (metres around the hips) placed where the image shows the person
+(fastpose.placement), then expressed in the person's ground frame (fastpose.ground): Y up along
+gravity, X the image's right made horizontal, Z towards the camera, the feet on the ground at
+Y = 0 (each frame's ground height estimated from the feet's contacts around it), the origin under
+the hips of the track's first frame. Memory: a bounded sample of rows and 8 bytes a frame (the
+ground's height) per track. A missing marker is ``NaN`` (OpenSim's
+reader drops an empty last cell, and the row with it). The ground frame is estimated from
+the whole track, so the rows are kept (float64, in a temporary file) and written at close, a chunk
+at a time; the estimate reads a bounded sample of them. MOT, as Sports2D writes its angles
+(``make_mot_with_angles``), but with ``_`` for the spaces in the names (``right_knee``):
+OpenSim's ``Storage`` splits column names at spaces. A missing value is ``NaN`` in both files, as
+OpenSim writes it (an empty cell shifts the row's values in a reader that splits at whitespace, as
+``Storage`` does; ``Storage`` stops at a row with NaN, ``TimeSeriesTable`` reads it whole).
 
-Both formats count their rows in the header, and with several tracks the files are named
-``NAME_<id>.SUFFIX`` (``NAME.SUFFIX`` when the run had one track): so rows go to an unnamed
-temporary file per track as they become final, and each file is put together, header first, at
-close, when its final path is claimed from the staging. Gaps of up to 10 frames are interpolated
-and longer ones left empty (see track_rows.py); a marker or an angle under ``min_visibility``
-is a gap.
+With several tracks the files are ``NAME_<id>.SUFFIX`` (``NAME.SUFFIX`` when the run had one
+track). Gaps of up to 10 frames are interpolated and longer ones left empty (see track_rows.py);
+a marker or an angle under ``min_visibility`` is a gap. With ``ik``, OpenSim scales Pose2Sim's
+model and solves its inverse kinematics on each TRC at close (fastpose.ik).
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.errors import OutputError, one_line
+from fastpose.ground import (
+    CONTACT_WINDOW_S,
+    GroundFrame,
+    Sample,
+    Skeleton,
+    contact_offsets,
+    estimate_ground,
+    lowest_foot,
+)
 from fastpose.measures.definitions import DEG, OPENSIM_MARKERS, landmark_groups
-from fastpose.outputs import check_suffix
-from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
+from fastpose.placement import TrackPlacer
+from fastpose.sinks.base import SinkContext, Staging, Tracked
+from fastpose.sinks.per_track import PerTrackFiles, PerTrackSink, TrackFile, cells
 from fastpose.sinks.track_rows import Rows, TrackRows
 
-#: MediaPipe world (x right, y down, z away from the camera) to OpenSim (Y up), right-handed.
-TO_OPENSIM = np.array([1.0, -1.0, -1.0])
+if TYPE_CHECKING:
+    from fastpose.ik import IkResult
+
+logger = logging.getLogger(__name__)
 _MARKER_LANDMARKS = [landmark_groups()[m][0] for m in OPENSIM_MARKERS]
 
 
-def _cells(values: NDArray[np.float64], fmt: str) -> list[str]:
-    """Rows of tab-separated ``values`` (n, M), NaN as an empty cell."""
-    text = np.char.mod(fmt, values)
-    text[np.isnan(values)] = ""
-    return ["\t".join(row) for row in text.tolist()]
+def _pair(left: str, right: str) -> tuple[int, int]:
+    return OPENSIM_MARKERS.index(left), OPENSIM_MARKERS.index(right)
 
 
-class _PerTrackFiles:
-    """Final rows of each track kept in a temporary file, assembled under the final names at
-    close: ``header(track, rows) + body``."""
-
-    def __init__(self, path: Path, suffix: str, what: str) -> None:
-        self.path = check_suffix(Path(path), (suffix,), what)
-        self.bodies: dict[int, tuple[IO[str], list[int]]] = {}  # track -> (file, [rows, first])
-        self.written: list[Path] = []
-
-    def append(self, rows: Rows, lines: list[str]) -> None:
-        if rows.track not in self.bodies:
-            try:
-                body = tempfile.TemporaryFile("w+", dir=self.path.parent, suffix=".body")  # noqa: SIM115 (kept open across batches, closed in finish)
-            except OSError as exc:
-                raise OutputError(f"{self.path}: cannot write: {one_line(exc)}") from exc
-            self.bodies[rows.track] = (body, [0, int(rows.frame_idx[0])])
-        body, count = self.bodies[rows.track]
-        body.write("\n".join(lines) + "\n")
-        count[0] += len(lines)
-
-    def finish(self, staging: Staging, header) -> list[Path]:
-        """Write every track's file: ``header(path, rows, first_frame)`` then its rows."""
-        several = len(self.bodies) > 1
-        for track, (body, (n, first)) in sorted(self.bodies.items()):
-            final = self.path
-            if several:
-                final = self.path.with_name(f"{self.path.stem}_{track}{self.path.suffix}")
-            working = staging.claim(final)
-            with open(working, "w", newline="\n") as out:
-                out.write(header(final, n, first))
-                body.seek(0)
-                shutil.copyfileobj(body, out)
-            body.close()
-            self.written.append(final)
-        self.bodies.clear()
-        return self.written
+#: The markers the ground frame reads.
+SKELETON = Skeleton(
+    hips=_pair("LHip", "RHip"),
+    shoulders=_pair("LShoulder", "RShoulder"),
+    knees=_pair("LKnee", "RKnee"),
+    ankles=_pair("LAnkle", "RAnkle"),
+    feet=(*_pair("LHeel", "RHeel"), *_pair("LBigToe", "RBigToe")),
+)
 
 
-class _PerTrackSink(Sink):
-    """A sink writing one file per track (:class:`_PerTrackFiles`), assembled at close: the
-    rows left in ``_tracks`` are appended, then every file gets its header."""
-
-    path: Path
-    files: _PerTrackFiles
-    _staging: Staging | None = None
-    _tracks: TrackRows | None = None
-
-    def _append(self, rows: Rows) -> None:
-        raise NotImplementedError
-
-    def _header(self, final: Path, n: int, first: int) -> str:
-        raise NotImplementedError
-
-    def close(self, *, complete: bool) -> None:
-        if self._staging is None:
-            return
-        if self._tracks is not None:
-            for rows in self._tracks.finish():
-                self._append(rows)
-        staging, self._staging = self._staging, None
-        self.files.finish(staging, self._header)
-
-    def describe(self) -> str:
-        written = self.files.written
-        return ", ".join(map(str, written)) if written else str(self.path)
+def mot_name(name: str) -> str:
+    """A measure's MOT column: its name with ``_`` for spaces (OpenSim splits names there)."""
+    return name.replace(" ", "_")
 
 
-class TrcWriter(_PerTrackSink):
-    """OpenSim markers (``.trc``) from each track's world landmarks (see the module's doc)."""
+#: Called with each track's IK when it is solved: (track, the run's track count, result).
+IkListener = Callable[[int, int, "IkResult"], None]
+
+
+class TrcWriter(PerTrackSink):
+    """OpenSim markers (``.trc``) of each track in its ground frame (see the module's doc);
+    ``ik``: then scaling and inverse kinematics on each (``on_ik`` gets every result)."""
 
     name: ClassVar[str] = "trc"
 
-    def __init__(self, path: Path, *, min_visibility: float = 0.5) -> None:
-        self.files = _PerTrackFiles(path, ".trc", "--trc")
+    def __init__(
+        self,
+        path: Path,
+        *,
+        min_visibility: float = 0.5,
+        ik: bool = False,
+        on_ik: IkListener | None = None,
+    ) -> None:
+        self.files = PerTrackFiles(path, ".trc", "--trc")
         self.path = self.files.path
         self.min_visibility = min_visibility
+        self.ik, self.on_ik = ik, on_ik
         self._tracks = TrackRows(np.zeros(3 * len(OPENSIM_MARKERS)))
         self._staging: Staging | None = None
         self._rate = 30.0
+        self._placer: TrackPlacer | None = None
+        self._samples: dict[int, Sample] = {}
+        self._frames: dict[int, GroundFrame] = {}
+        self._offsets: dict[int, NDArray[np.float64]] = {}  # track -> ground height per row
+        self._written: dict[int, int] = {}  # track -> rows written
+        self._complete = False
+        self.ik_files: list[Path] = []
 
     def open(self, context: SinkContext, staging: Staging) -> None:
         self._staging = staging
         fps = context.info.fps
         self._rate = float(fps) if fps and fps > 0 else 30.0
+        self._placer = TrackPlacer(context.info.width, context.info.height)
 
     def write(self, batch: Tracked) -> None:
         poses = batch.poses
-        world = poses.world[:, :, _MARKER_LANDMARKS].astype(np.float64) * TO_OPENSIM
+        if self._placer is None:
+            raise ValueError("TrcWriter: expected open() before write(), got write() first")
+        ids = poses.ids
+        pixels = poses.pixels(self._placer.width, self._placer.height)
+        places = self._placer(poses.time_s, ids, pixels, poses.world)
+        world = poses.world[:, :, _MARKER_LANDMARKS].astype(np.float64) + places[:, :, None, :]
         seen = poses.landmarks[:, :, _MARKER_LANDMARKS, 3] >= self.min_visibility
         world[~seen] = np.nan
         t, p = poses.world.shape[:2]
-        for rows in self._tracks.push(
-            poses.frame_idx, poses.time_s, poses.ids, world.reshape(t, p, -1)
-        ):
+        for rows in self._tracks.push(poses.frame_idx, poses.time_s, ids, world.reshape(t, p, -1)):
             self._append(rows)
 
     def _append(self, rows: Rows) -> None:
-        lead = [f"{f}\t{t:.6f}" for f, t in zip(rows.frame_idx, rows.time_s, strict=True)]
-        cells = _cells(rows.values, "%.6f")
-        self.files.append(rows, [f"{a}\t{b}" for a, b in zip(lead, cells, strict=True)])
+        lead = np.stack([rows.frame_idx.astype(np.float64), rows.time_s], axis=1)
+        self.files.append(rows.track, int(rows.frame_idx[0]), np.hstack([lead, rows.values]))
+        sample = self._samples.setdefault(rows.track, Sample(rows.values.shape[1]))
+        sample.add(rows.values)
+
+    def ground(self, track: int) -> GroundFrame:
+        """The ground frame of ``track``, from its rows so far."""
+        if track not in self._frames:
+            markers = self._samples[track].values().reshape(-1, len(OPENSIM_MARKERS), 3)
+            self._frames[track] = estimate_ground(markers, SKELETON)
+        return self._frames[track]
+
+    def offsets(self, track: int) -> NDArray[np.float64]:
+        """The ground's height under each row of ``track`` in its ground frame (a first pass
+        over its rows: fastpose.ground.contact_offsets), subtracted from the rows' Y."""
+        if track not in self._offsets:
+            frame, n = self.ground(track), len(OPENSIM_MARKERS)
+            lowest = [
+                lowest_foot(frame.apply(chunk[:, 2:].reshape(len(chunk), n, 3)), SKELETON)
+                for chunk in self.files.chunks(track)
+            ]
+            window = round(CONTACT_WINDOW_S * self._rate)
+            self._offsets[track] = contact_offsets(np.concatenate(lowest), window)
+        return self._offsets[track]
+
+    def _lines(self, track: int, chunk: NDArray[np.float64]) -> list[str]:
+        n = len(chunk)
+        offsets = self.offsets(track)
+        start = self._written.get(track, 0)
+        self._written[track] = start + n
+        markers = self.ground(track).apply(chunk[:, 2:].reshape(n, -1, 3))
+        markers[..., 1] -= offsets[start : start + n, None]
+        markers = markers.reshape(n, -1)
+        lead = [f"{int(f)}\t{t:.6f}" for f, t in chunk[:, :2].tolist()]
+        body = cells(markers, "%.6f", "NaN")
+        return [f"{a}\t{b}" for a, b in zip(lead, body, strict=True)]
 
     def _header(self, final: Path, n: int, first: int) -> str:
         rate = f"{self._rate:g}"
@@ -160,15 +180,35 @@ class TrcWriter(_PerTrackSink):
             ]
         )
 
+    def close(self, *, complete: bool) -> None:
+        self._complete = complete
+        super().close(complete=complete)
 
-class MotWriter(_PerTrackSink):
+    def _finished(self, written: list[TrackFile], staging: Staging) -> None:
+        if not (self.ik and self._complete):
+            return
+        from fastpose.ik import NothingToSolve, solve_track  # OpenSim: only when asked for
+
+        for file in written:
+            markers = self._samples[file.track].values().reshape(-1, len(OPENSIM_MARKERS), 3)
+            try:
+                result = solve_track(file.working, file.final, markers, staging)
+            except NothingToSolve as exc:
+                logger.warning("%s", exc)
+                continue
+            self.ik_files += result.files
+            if self.on_ik is not None:
+                self.on_ik(file.track, len(written), result)
+
+
+class MotWriter(PerTrackSink):
     """The angles (degrees) in OpenSim's motion format, as Sports2D writes them, per track."""
 
     name: ClassVar[str] = "mot"
     wants_measures: ClassVar[bool] = True
 
     def __init__(self, path: Path) -> None:
-        self.files = _PerTrackFiles(path, ".mot", "--angles")
+        self.files = PerTrackFiles(path, ".mot", "--angles")
         self.path = self.files.path
         self._tracks: TrackRows | None = None
         self._columns: NDArray[np.intp] | None = None
@@ -184,7 +224,7 @@ class MotWriter(_PerTrackSink):
             raise ValueError("MotWriter: expected batch.measures (wants_measures), got None")
         if self._tracks is None:
             self._columns = np.array([i for i, u in enumerate(m.units) if u == DEG])
-            self._names = [m.names[i] for i in self._columns]
+            self._names = [mot_name(m.names[i]) for i in self._columns]
             self._tracks = TrackRows(m.periods()[self._columns])
         for rows in self._tracks.push(
             m.frame_idx, m.time_s, m.track_ids, m.values[:, :, self._columns]
@@ -192,8 +232,13 @@ class MotWriter(_PerTrackSink):
             self._append(rows)
 
     def _append(self, rows: Rows) -> None:
-        cells = _cells(rows.values, "%.4f")
-        self.files.append(rows, [f"{t:.6f}\t{c}" for t, c in zip(rows.time_s, cells, strict=True)])
+        self.files.append(
+            rows.track, int(rows.frame_idx[0]), np.hstack([rows.time_s[:, None], rows.values])
+        )
+
+    def _lines(self, track: int, chunk: NDArray[np.float64]) -> list[str]:
+        body = cells(chunk[:, 1:], "%.4f", "NaN")
+        return [f"{t:.6f}\t{c}" for t, c in zip(chunk[:, 0].tolist(), body, strict=True)]
 
     def _header(self, final: Path, n: int, first: int) -> str:
         return "\n".join(
