@@ -9,8 +9,7 @@ landmarks in metres, ``description`` a text panel, on the timelines ``time`` (se
 colour, and its own class in the mask (id % 250 + 1). Data goes through ``send_columns``: poses,
 measures and video samples gathered over ``FLUSH_FRAMES`` frames (a file; a viewer gets each
 batch), one call per entity per flush, so the chunks stay few (a file's index keeps ~2 KB per
-chunk in memory until it closes); masks every ``MASK_EVERY`` frames at half size, up to
-``MASK_FLUSH_BYTES`` at once.
+chunk in memory until it closes); masks at half size, up to ``MASK_FLUSH_BYTES`` at once.
 Frames are referenced from the video file (``asset``), an AV1 video stream (``stream``),
 JPEG-compressed (``jpeg``) or left out. The run's settings are one property, ``fastpose``'s
 ``settings``: a JSON object (fastpose.sinks.rerun_layout.recorded_settings reads it back).
@@ -67,10 +66,8 @@ logger = logging.getLogger(__name__)
 #: Frames gathered before poses, measures and video samples go to a file: a chunk per entity
 #: per flush (a few hundred frames of landmarks, ~1 MB).
 FLUSH_FRAMES = 256
-#: Masks in one frame of MASK_EVERY, at 1 / MASK_STRIDE of the inference size each way: a
-#: mask is the bulk of a frame's bytes (~10 KB compressed at 640 x 360, where a video sample
-#: is 2-3 KB); the viewer shows each until the next.
-MASK_EVERY = 2
+#: Masks at 1 / MASK_STRIDE of the inference size each way: a mask is the bulk of a frame's
+#: bytes (~10 KB compressed at 640 x 360, where a video sample is 2-3 KB).
 MASK_STRIDE = 2
 #: Masks are sent when this many bytes of them are gathered (or with the poses), so a few hundred
 #: frames make one chunk, held no longer than that.
@@ -79,9 +76,9 @@ MASK_FLUSH_BYTES = 4 * 2**20
 
 class RerunRecording(Sink):
     """The Rerun recording: a file (``--save``), a spawned viewer, a viewer's URL or a served web
-    viewer (``target``). Frames come from the MP4 itself (``asset``), as JPEG at the inference
-    size (``jpeg``: encoded in the landmarkers' threads) or not at all; ``auto`` picks the asset
-    when the viewer can play it."""
+    viewer (``target``). Frames come from the MP4 itself (``asset``), as an AV1 stream or
+    JPEG at the inference size (``stream``, ``jpeg``: encoded in the landmarkers' threads) or not
+    at all; ``auto`` picks the asset when the viewer can play it, else the stream."""
 
     name = "rerun"
     wants_measures = True  # joint angles and speeds, plotted beside the video
@@ -142,7 +139,7 @@ class RerunRecording(Sink):
 
     def _video_mode(self, info: VideoInfo) -> VideoMode:
         """The requested mode, or ``auto``'s choice; an MP4 the viewer can't read as an asset
-        gets JPEG frames (``auto``) or fails (``asset``)."""
+        gets the video stream (``auto``) or fails (``asset``)."""
         mode = choose_video_mode(info, self.requested_mode)
         if mode != "asset":
             return mode
@@ -150,7 +147,7 @@ class RerunRecording(Sink):
             raise InvalidVideoError(
                 f"{info.uri}: --video-mode asset: the video is rotated {info.rotation} degrees "
                 "by its metadata, which Rerun's video player ignores (it would play sideways "
-                "under upright landmarks); use --video-mode jpeg or auto"
+                "under upright landmarks); use --video-mode auto, stream or jpeg"
             )
         problem = asset_problem(info.uri)
         if problem is None:
@@ -160,9 +157,11 @@ class RerunRecording(Sink):
                 f"{info.uri}: --video-mode asset: Rerun cannot read this MP4 ({problem})"
             )
         logger.warning(
-            "%s: Rerun cannot read this MP4 (%s); recording the frames as JPEG", info.uri, problem
+            "%s: Rerun cannot read this MP4 (%s); recording the frames as a video stream",
+            info.uri,
+            problem,
         )
-        return "jpeg"
+        return "stream"
 
     def frame_hook(self) -> FrameHook | None:
         if self.video_mode == "stream":
@@ -418,15 +417,11 @@ class RerunRecording(Sink):
         )
 
     def log_masks(self, poses: PoseBatch) -> None:
-        """Segmentation masks of every ``MASK_EVERY``-th frame, at ``1 / MASK_STRIDE`` of their
-        own (inference) resolution, scaled onto the frame; with several persons, each track's
-        pixels in its own class."""
+        """Segmentation masks, at ``1 / MASK_STRIDE`` of their own (inference) resolution, scaled
+        onto the frame; with several persons, each track's pixels in its own class."""
         if poses.masks is None or len(poses) == 0:
             return
-        rows = np.flatnonzero(poses.frame_idx % MASK_EVERY == 0)
-        if len(rows) == 0:
-            return
-        masks = np.ascontiguousarray(poses.masks[rows, ::MASK_STRIDE, ::MASK_STRIDE])
+        masks = np.ascontiguousarray(poses.masks[:, ::MASK_STRIDE, ::MASK_STRIDE])
         h, w = masks.shape[1:]
         if self._mask_format is None:
             self._mask_format = (w, h)
@@ -442,8 +437,8 @@ class RerunRecording(Sink):
                 scale = [self.display_size[0] / w, self.display_size[1] / h, 1.0]
                 self.rec.log("video/mask", rr.Transform3D(scale=scale), static=True)
         if self.num_persons > 1:
-            masks = track_classes(masks, poses.ids[rows])
-        self._masks.append((poses.frame_idx[rows], poses.time_s[rows], masks))
+            masks = track_classes(masks, poses.ids)
+        self._masks.append((poses.frame_idx, poses.time_s, masks))
         self._mask_bytes += masks.nbytes
         if self._mask_bytes >= MASK_FLUSH_BYTES:
             self._send_masks()
