@@ -52,14 +52,16 @@ def measures_path(kind: str, track: int, single_person: bool) -> str:
 
 
 def series(names: tuple[str, ...], units: tuple[str, ...], kind: str) -> list[int]:
-    """The measures (indices into ``names``) that are ``kind``'s series, in their order: every
-    angle; each speed once (m/s if there, else px/s)."""
+    """The measures (indices into ``names``) that are ``kind``'s series, in their order, the
+    main joints' first (the legend lists them first): every angle; each speed once (m/s if
+    there, else px/s)."""
     metric = {n for n, u in zip(names, units, strict=True) if u == M_S}
-    return [
+    chosen = [
         m
         for m, (n, u) in enumerate(zip(names, units, strict=True))
         if _kind(u) == kind and (u in (DEG, M_S) or (u == PX_S and n not in metric))
     ]
+    return sorted(chosen, key=lambda m: names[m] not in MAIN_ANGLES)
 
 
 def series_label(name: str, unit: str) -> str:
@@ -141,13 +143,14 @@ def log_measures(
     return set(ids[-1][ids[-1] >= 0].tolist())
 
 
-#: The angles' series, in the order the measurer gives them (every angle is in degrees).
-ANGLE_SERIES = angles2d.NAMES + angles3d.NAMES
+#: The angles the measurer gives, in its order (every angle is in degrees).
+ANGLE_NAMES = angles2d.NAMES + angles3d.NAMES
 
 
 def main_series() -> list[bool]:
     """Which of the angles' series are the main joints' (the default view shows those)."""
-    return [name in MAIN_ANGLES for name in ANGLE_SERIES]
+    order = series(ANGLE_NAMES, (DEG,) * len(ANGLE_NAMES), "angles")
+    return [ANGLE_NAMES[m] in MAIN_ANGLES for m in order]
 
 
 def measures_view(
