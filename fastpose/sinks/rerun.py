@@ -172,7 +172,8 @@ class RerunRecording(Sink):
     def write(self, batch: Tracked) -> None:
         self.log_masks(batch.poses)
         poses = replace(batch.poses, masks=None, appearance=None)
-        self._pending.append(replace(batch, poses=poses))
+        mine = {self.name: batch.extras[self.name]} if self.name in batch.extras else {}
+        self._pending.append(Tracked(poses, mine, batch.measures))  # not the others' extras
         self._pending_frames += len(poses)
         if self._pending_frames >= self.flush_frames:
             self.flush()
