@@ -9,9 +9,9 @@ as the frame goes in, so a batch's samples are ready when its poses are.
 
 Ranges of a video run on several threads at once, each on its own frames: each range gets an
 encoder of its own, found by the frame it expects next (a range's frames are consecutive), so
-each range starts on a keyframe and its samples follow the ones before it on the timeline. An
-encoder is closed when its range reaches the frame the next range started at, the rest on
-:meth:`StreamFrames.close`.
+each range starts on a keyframe (unless the range before it ended first: its encoder runs on) and
+its samples follow the ones before it on the timeline. An encoder is closed when its range
+reaches the frame another range started at, the rest on :meth:`StreamFrames.close`.
 """
 
 from __future__ import annotations
@@ -116,28 +116,38 @@ class StreamFrames:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._encoders: list[VideoEncoder] = []
+        self._waiting: dict[int, VideoEncoder] = {}  # the frame each idle encoder expects next
+        self._starts: set[int] = set()  # the first frame of every encoder started
+        self._open: set[VideoEncoder] = set()
 
     def __call__(self, frames: FrameBatch, _poses: PoseBatch) -> Samples:
         start = int(frames.frame_idx[0])
         h, w = frames.images.shape[1:3]
         with self._lock:
-            encoder = next((e for e in self._encoders if e.next == start), None)
+            encoder = self._waiting.pop(start, None)  # a range running on: its frames alone
             if encoder is None:
                 encoder = VideoEncoder(w, h, start)
-                self._encoders.append(encoder)
-            else:  # a range ran on: no other thread has these frames
-                self._encoders.remove(encoder)
+                self._starts.add(start)
+                self._open.add(encoder)
         samples, keys = encoder.encode(frames.images)
         with self._lock:
-            if any(e.first == encoder.next for e in self._encoders):
-                encoder.close()  # its range reached the next one's start: done
+            done = encoder.next in self._starts  # its range reached the next one's start
+            if done:
+                self._open.discard(encoder)
             else:
-                self._encoders.append(encoder)
+                self._waiting[encoder.next] = encoder
+        if done:
+            encoder.close()
         return Samples(frames.frame_idx, samples, np.array(keys, bool))
+
+    @property
+    def open_encoders(self) -> int:
+        """Encoders not yet closed (ranges still running, or the last one)."""
+        with self._lock:
+            return len(self._open)
 
     def close(self) -> None:
         with self._lock:
-            encoders, self._encoders = self._encoders, []
+            encoders, self._open, self._waiting = list(self._open), set(), {}
         for encoder in encoders:
             encoder.close()
