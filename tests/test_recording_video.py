@@ -6,6 +6,7 @@ their encoders."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import av
 import cv2
@@ -102,3 +103,24 @@ def test_an_encoder_gives_a_sample_per_frame_at_once(frames):
     encoder.close()
     with pytest.raises(RuntimeError, match="closed"):
         encoder.encode(frames[:1])
+
+
+def test_auto_gives_a_long_video_the_stream(tmp_path):
+    """``auto``: an upright H.264 MP4 up to ASSET_MAX_BYTES plays as itself; past it (an hour's
+    file: here a sparse one of that size) the frames go as the video stream, not a JPEG a frame;
+    so do rotated videos and images."""
+    from fastpose.sinks.rerun_frames import ASSET_MAX_BYTES, choose_video_mode
+    from fastpose.video import VideoInfo
+
+    small, large = tmp_path / "small.mp4", tmp_path / "large.mp4"
+    small.write_bytes(data_file("pose_squats.mp4").read_bytes())
+    with large.open("wb") as f:
+        f.truncate(ASSET_MAX_BYTES + 1)
+    info = VideoInfo(
+        str(small), 720, 1280, 30.0, 100, "h264", "mov,mp4,m4a,3gp,3g2,mj2", 0, False, "pyav"
+    )
+    assert choose_video_mode(info, "auto") == "asset"
+    assert choose_video_mode(replace(info, uri=str(large)), "auto") == "stream"
+    assert choose_video_mode(replace(info, rotation=90), "auto") == "stream"
+    assert choose_video_mode(replace(info, is_image=True), "auto") == "stream"
+    assert choose_video_mode(replace(info, uri=str(large)), "jpeg") == "jpeg"
