@@ -41,16 +41,22 @@ def _record(clip: Path, rrd: Path, *args: str) -> None:
 
 def _cut(src: Path, dst: Path, start_s: float) -> None:
     """``src`` from ``start_s`` seconds on, as H.264 (PyAV's own encoder: no ffmpeg needed)."""
+    from fractions import Fraction
+
     import av
 
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         stream = inp.streams.video[0]
         enc = out.add_stream("libx264", rate=stream.average_rate)
         enc.width, enc.height, enc.pix_fmt = stream.width, stream.height, "yuv420p"
+        period = 1 / Fraction(stream.average_rate)
+        kept = 0
         for frame in inp.decode(stream):
             if frame.time is not None and frame.time >= start_s:
-                frame.pts = None
-                out.mux(enc.encode(frame.reformat(format="yuv420p")))
+                frame = frame.reformat(format="yuv420p")
+                frame.pts, frame.time_base = kept, period
+                kept += 1
+                out.mux(enc.encode(frame))
         out.mux(enc.encode())
 
 
