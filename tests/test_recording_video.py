@@ -57,8 +57,8 @@ def test_ranges_on_threads_make_one_stream_of_every_frame(frames):
     """Frames 0-29 and 30-99 encoded on two threads at once (the second range started first), in
     batches of 16: a sample a frame;
     keyframes at each range's start and every KEYFRAME_INTERVAL frames of a range; the samples in
-    frame order decode to every frame (PSNR > 30 dB, the odd row padded); the first range's
-    encoder is freed when it reaches the second's start, the last one on close."""
+    frame order decode to every frame (PSNR > 30 dB, the odd row padded); close() frees both
+    encoders."""
     hook = StreamFrames()
     results: dict[int, object] = {}
     second_started = threading.Event()
@@ -76,7 +76,7 @@ def test_ranges_on_threads_make_one_stream_of_every_frame(frames):
         t.start()
     for t in threads:
         t.join()
-    assert hook.open_encoders == 1, "the first range's encoder closed at the second's start"
+    assert hook.created == 2 and hook.open_encoders == 2
     hook.close()
     assert hook.open_encoders == 0
     ordered = [results[k] for k in sorted(results)]
@@ -124,3 +124,26 @@ def test_auto_gives_a_long_video_the_stream(tmp_path):
     assert choose_video_mode(replace(info, rotation=90), "auto") == "stream"
     assert choose_video_mode(replace(info, is_image=True), "auto") == "stream"
     assert choose_video_mode(replace(info, uri=str(large)), "jpeg") == "jpeg"
+
+
+def test_a_done_range_s_encoder_goes_on_with_the_next_range(frames):
+    """Ranges 0-29, 30-59 and 60-89, as threads hand them in (30-44 first, then 0-29, which
+    ends where 30 started; then 60-74, 45-59, 75-89): the third range gets the first range's
+    encoder (two made for three ranges), restarted on a keyframe that decodes alone; the
+    samples in frame order decode to every frame."""
+    hook = StreamFrames()
+    results = {}
+    for first, last in ((30, 45), (0, 15), (15, 30), (60, 75), (45, 60), (75, 90)):
+        results[first] = hook(_batch(frames[first:last], first), None)
+    assert hook.created == 2
+    hook.close()
+    assert hook.open_encoders == 0
+    ordered = [results[k] for k in sorted(results)]
+    samples = [s for r in ordered for s in r.samples]
+    keys = np.concatenate([r.keyframes for r in ordered])
+    assert np.flatnonzero(keys).tolist() == [0, 30, 60]
+    decoded = _decode(samples)
+    assert len(decoded) == 90
+    assert _psnr(decoded[60][:359], frames[60]) > 30
+    alone = _decode(samples[60:])  # from the restart's keyframe on, with no state before it
+    assert len(alone) == 30 and _psnr(alone[0][:359], frames[60]) > 30

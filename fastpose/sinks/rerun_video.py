@@ -10,8 +10,10 @@ as the frame goes in, so a batch's samples are ready when its poses are.
 Ranges of a video run on several threads at once, each on its own frames: each range gets an
 encoder of its own, found by the frame it expects next (a range's frames are consecutive), so
 each range starts on a keyframe (unless the range before it ended first: its encoder runs on) and
-its samples follow the ones before it on the timeline. An encoder is closed when its range
-reaches the frame another range started at, the rest on :meth:`StreamFrames.close`.
+its samples follow the ones before it on the timeline. When a range reaches the frame another
+range started at, its encoder goes on with the next range to start (on a keyframe): a video of
+many ranges makes as many encoders as ranges run at once, all closed by
+:meth:`StreamFrames.close`.
 """
 
 from __future__ import annotations
@@ -79,6 +81,15 @@ class VideoEncoder:
         ctx.open()
         self._ctx = ctx
         self._frame = av.VideoFrame
+        self._keyframe = av.video.frame.PictureType.I
+        self._pts = 0  # the encoder's own clock, running on across restarts
+        self._restarted = False
+
+    def restart(self, first: int) -> None:
+        """Go on with another range of frames, from ``first``: its first frame a keyframe (one
+        that decodes alone, with the sequence header), as a new encoder's would be."""
+        self.first = self.next = first
+        self._restarted = True
 
     def encode(self, images: np.ndarray) -> tuple[list[bytes], list[bool]]:
         """Samples (and keyframe flags) of ``images`` ((T, h, w, 3) RGB), a sample a frame."""
@@ -91,7 +102,10 @@ class VideoEncoder:
             if ph or pw:
                 image = np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="edge")
             frame = self._frame.from_ndarray(image, format="rgb24")
-            frame.pts = self.next - self.first
+            frame.pts = self._pts
+            if self._restarted:
+                frame.pict_type, self._restarted = self._keyframe, False
+            self._pts += 1
             self.next += 1
             for packet in self._ctx.encode(frame):
                 samples.append(bytes(packet))
@@ -116,38 +130,45 @@ class StreamFrames:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiting: dict[int, VideoEncoder] = {}  # the frame each idle encoder expects next
-        self._starts: set[int] = set()  # the first frame of every encoder started
+        self._waiting: dict[int, VideoEncoder] = {}  # by the frame each range expects next
+        self._starts: set[int] = set()  # the first frame of every range started
+        self._idle: list[VideoEncoder] = []  # ranges done: their encoders, for the next range
         self._open: set[VideoEncoder] = set()
+        #: Encoders made: as many as ranges ran at once (an encoder is ~25 MB, 16 threads).
+        self.created = 0
 
     def __call__(self, frames: FrameBatch, _poses: PoseBatch) -> Samples:
         start = int(frames.frame_idx[0])
         h, w = frames.images.shape[1:3]
         with self._lock:
             encoder = self._waiting.pop(start, None)  # a range running on: its frames alone
-            if encoder is None:
-                encoder = VideoEncoder(w, h, start)
+            if encoder is None:  # a range starts: a done range's encoder, or a new one
                 self._starts.add(start)
+                encoder = next((e for e in self._idle if e.size == (w, h)), None)
+                if encoder is not None:
+                    self._idle.remove(encoder)
+                    encoder.restart(start)
+        if encoder is None:
+            encoder = VideoEncoder(w, h, start)
+            with self._lock:
                 self._open.add(encoder)
+                self.created += 1
         samples, keys = encoder.encode(frames.images)
         with self._lock:
-            done = encoder.next in self._starts  # its range reached the next one's start
-            if done:
-                self._open.discard(encoder)
+            if encoder.next in self._starts:  # its range reached the next one's start: done
+                self._idle.append(encoder)
             else:
                 self._waiting[encoder.next] = encoder
-        if done:
-            encoder.close()
         return Samples(frames.frame_idx, samples, np.array(keys, bool))
 
     @property
     def open_encoders(self) -> int:
-        """Encoders not yet closed (ranges still running, or the last one)."""
+        """Encoders not yet closed (ranges running or done)."""
         with self._lock:
             return len(self._open)
 
     def close(self) -> None:
         with self._lock:
-            encoders, self._open, self._waiting = list(self._open), set(), {}
+            encoders, self._open, self._waiting, self._idle = list(self._open), set(), {}, []
         for encoder in encoders:
             encoder.close()
