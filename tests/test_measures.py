@@ -432,7 +432,8 @@ def test_tidy_table_rows_per_frame_track_measure(track_clip, tmp_path, suffix):
     else:
         table = pacsv.read_csv(path)
     assert table.column_names == [
-        "frame_idx", "time_s", "person", "measure", "value", "unit", "interpolated",
+        "frame_idx", "time_s", "person", "measure", "value", "unit", "interpolated", "side",
+        "replaced",
     ]  # fmt: skip
     measures = Measurer(clip.info.width, clip.info.height).names
     assert table.num_rows == 65 * len(measures), "every frame x measure, NaN included"
@@ -452,6 +453,13 @@ def test_tidy_table_rows_per_frame_track_measure(track_clip, tmp_path, suffix):
     assert set(np.unique(frames)) == set(range(65))
     units = set(table.column("unit").cast(pa.string()).to_pylist())
     assert units == {"deg", "px/s"}
+    # the side on the 2D angles of the frames the person was found in, nowhere else
+    side = [v or None for v in knee.column("side").to_pylist()]  # CSV: "" for null
+    side = [side[i] for i in order]
+    assert set(side[:20] + side[25:40]) <= {"left", "right"} and side[:20] != [None] * 20
+    assert side[20:25] == [None] * 5 and side[40:52] == [None] * 12
+    hip3d = table.filter(pc.equal(table.column("measure").cast(pa.string()), "right hip 3d"))
+    assert {v or None for v in hip3d.column("side").to_pylist()} == {None}
 
 
 def test_rerun_series_read_back(track_clip, tmp_path):
