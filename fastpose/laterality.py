@@ -16,7 +16,10 @@ which the triangle inequality keeps from passing the test, never toggles it, and
 can't flicker it back and forth without the motion saying so twice.
 
 Chains: ``arm`` (elbow, wrist, hand), ``leg`` (knee, ankle, heel, toe) and ``core`` (face,
-shoulders, hips); a whole-body trade fires all three. Causal: a frame is corrected from the frames
+shoulders, hips). The core's left and right points lie close together in a side view, too close
+for its own motion to tell a trade from noise (toggled on its own, it could stay traded): it is
+traded with the whole body, where the arms and the legs trade in the same frame and trading the
+core explains its motion better than keeping it. Causal: a frame is corrected from the frames
 before it alone, so a batch split changes nothing; the state is one frame per track.
 
 :data:`CORRECTORS`: ``numpy`` (vectorized over chains) and ``python`` (the plain reference, one
@@ -101,6 +104,7 @@ _FLAT_L = np.concatenate(_LEFT)
 _FLAT_R = np.concatenate(_RIGHT)
 _OWNER = np.concatenate([np.full(len(x), c) for c, x in enumerate(_LEFT)])
 _COUNT = np.bincount(_OWNER).astype(np.float64)
+_ARM, _LEG, _CORE = (CHAIN_NAMES.index(c) for c in ("arm", "leg", "core"))
 
 
 def decide_numpy(prev: NDArray[np.float64], cur: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -111,7 +115,9 @@ def decide_numpy(prev: NDArray[np.float64], cur: NDArray[np.float64]) -> NDArray
     n = len(CHAIN_NAMES)
     keep, swap = np.bincount(_OWNER, keep, n), np.bincount(_OWNER, swap, n)
     moved = keep / (2 * _COUNT) > MIN_MOTION * _size(prev)
-    return (swap < RATIO * keep) & moved
+    fire = (swap < RATIO * keep) & moved
+    fire[_CORE] = fire[_ARM] and fire[_LEG] and swap[_CORE] < keep[_CORE]
+    return fire
 
 
 def decide_python(prev: NDArray[np.float64], cur: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -125,7 +131,8 @@ def decide_python(prev: NDArray[np.float64], cur: NDArray[np.float64]) -> NDArra
             keep += math.dist(cur[left], prev[left]) + math.dist(cur[right], prev[right])
             swap += math.dist(cur[left], prev[right]) + math.dist(cur[right], prev[left])
         moved = keep / (2 * len(CHAINS[name])) > MIN_MOTION * size
-        out[c] = swap < RATIO * keep and moved
+        out[c] = swap < RATIO * keep and moved if name != "core" else swap < keep
+    out[_CORE] = out[_CORE] and out[_ARM] and out[_LEG]
     return out
 
 
