@@ -136,17 +136,17 @@ class Outliers:
             if not end and after < self.half_window:
                 break
             parts = [self._context] if self._context is not None else []
-            held = PoseBatch.concat([*parts, *self._pending])
+            held = PoseBatch.concat([*parts, *map(_points, self._pending)])
             start = len(self._context) if self._context is not None else 0
-            stop = start + len(self._pending.popleft())
-            out.append(self._filtered(held, start, stop))
-            context = held.take(slice(max(0, stop - self.half_window), stop))
-            self._context = replace(
-                context, **{f: _copy(getattr(context, f)) for f in _ARRAYS}
-            )  # a copy: the batches held stay those of the last half_window frames
+            batch = self._pending.popleft()
+            stop = start + len(batch)
+            out.append(self._filtered(batch, held, start, stop))
+            # a copy: what is held stays the points of the last half_window frames
+            self._context = _points(held.take(slice(max(0, stop - self.half_window), stop)), True)
         return out
 
-    def _filtered(self, held: PoseBatch, start: int, stop: int) -> PoseBatch:
+    def _filtered(self, batch: PoseBatch, held: PoseBatch, start: int, stop: int) -> PoseBatch:
+        """``batch`` filtered: it is ``held``'s frames ``start:stop``, amid those around it."""
         h = self.half_window
         target = held.take(slice(start, stop))
         ids = held.ids
@@ -173,7 +173,7 @@ class Outliers:
             world[r, slots] = np.where(ow[..., None], med_w[r], world[r, slots])
             flags[r, slots] = oi | ow
         self.replaced += int(flags.sum())
-        return replace(target, landmarks=lm, world=world, replaced=flags)
+        return replace(batch, landmarks=lm, world=world, replaced=flags)
 
 
 def _sizes(image: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -184,11 +184,18 @@ def _sizes(image: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.hypot(span[:, 0], span[:, 1])
 
 
-_ARRAYS = (
-    "frame_idx", "time_s", "pts_s", "landmarks", "world", "masks", "track_ids", "appearance",
-    "replaced",
-)  # fmt: skip
+def _points(poses: PoseBatch, copy: bool = False) -> PoseBatch:
+    """``poses`` without what the filter doesn't read (masks, appearance), its arrays copied
+    if ``copy``."""
 
+    def own(a: NDArray) -> NDArray:
+        return a.copy() if copy else a
 
-def _copy(a: NDArray | None) -> NDArray | None:
-    return None if a is None else a.copy()
+    return PoseBatch(
+        own(poses.frame_idx),
+        own(poses.time_s),
+        own(poses.pts_s),
+        own(poses.landmarks),
+        own(poses.world),
+        track_ids=None if poses.track_ids is None else own(poses.track_ids),
+    )
