@@ -28,7 +28,7 @@ from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
 from fastpose.laterality import Laterality
 from fastpose.native_log import quiet
 from fastpose.options import SmoothingOptions, TrackOptions
-from fastpose.outliers import Outliers
+from fastpose.outliers import HALF_WINDOW, N_SIGMA, Outliers
 from fastpose.parallel import (
     FrameHook,
     Inferred,
@@ -159,12 +159,14 @@ class Tracker(Closing):
 
     def settings(self) -> dict[str, str]:
         """The options' settings, with what runs in their place: the landmarkers used (a video
-        too short to split runs one, whatever ``workers`` asked) and the delegate (the CPU where
-        the GPU could not be had)."""
+        too short to split runs one, whatever ``workers`` asked), the delegate (the CPU where
+        the GPU could not be had), and the left/right correction and outlier filter applied."""
         return {
             **self.options.settings(),
             "workers": str(self.stats.workers),
             "delegate": self.stats.delegate,
+            "left_right": "crossing test (arms, legs, whole body)",
+            "outliers": f"hampel ({2 * HALF_WINDOW + 1} frames, {N_SIGMA:g} sigma)",
         }
 
     def _threads_for(self, hooks: Mapping[str, FrameHook]) -> RangeThreads:
