@@ -9,11 +9,12 @@ chain's pairs, the kept labels having moved more than ``min_motion`` of the pers
 diagonal of the box around their landmarks) on average. (Asking the world landmarks to agree as
 well was tried: on sports2d_demo and its mirror image it kept 2 of 13 trades the image shows
 uncorrected and removed no angle jump, so the image decides; the world landmarks are traded with
-the image's.) When it fires, the chain's labels are traded
-from that frame on, until the test fires again (MediaPipe trading them back): the state is one
-flag per chain and track, so a real crossing of the legs (one foot still, the other passing it),
-which the triangle inequality keeps from passing the test, never toggles it, and a single frame
-can't flicker it back and forth without the motion saying so twice.
+the image's.) When it fires, the chain's labels are traded from that frame on, until the test
+fires again (MediaPipe trading them back): the state is one flag per chain and track, so a real
+crossing of the legs (one foot still, the other passing it), which the triangle inequality keeps
+from passing the test, never toggles it, and a single frame can't flicker it back and forth
+without the motion saying so twice. A track away more than ``MAX_GAP`` frames comes back with
+MediaPipe's labels.
 
 Chains: ``arm`` (elbow, wrist, hand), ``leg`` (knee, ankle, heel, toe) and ``core`` (face,
 shoulders, hips). The core's left and right points lie close together in a side view, too close
@@ -22,7 +23,7 @@ traded with the whole body, where the arms and the legs trade in the same frame 
 core explains its motion better than keeping it. Causal: a frame is corrected from the frames
 before it alone, so a batch split changes nothing; the state is one frame per track.
 
-:data:`CORRECTORS`: ``numpy`` (vectorized over chains) and ``python`` (the plain reference, one
+:data:`DECIDERS`: ``numpy`` (vectorized over chains) and ``python`` (the plain reference, one
 chain and pair at a time with ``math``); ``none`` leaves the labels as they are.
 """
 
