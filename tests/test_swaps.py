@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clips import mirrored
 from conftest import data_file, tracked
 
 from fastpose.laterality import CHAINS, DECIDERS, Laterality
@@ -284,27 +285,6 @@ def measure_sides(clip, sides: TrackSides) -> np.ndarray:
 
 
 # --- clips of our own making --------------------------------------------------------------------
-
-
-def mirrored(src: Path, dst: Path) -> Path:
-    """``src`` mirrored left-right at half its size, H.264 (real footage: every left a right)."""
-    import av
-    import cv2
-
-    if dst.exists():
-        return dst
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format="mp4") as out:
-        stream = inp.streams.video[0]
-        o = out.add_stream("libx264", rate=stream.average_rate)
-        o.width, o.height, o.pix_fmt = stream.width // 4 * 2, stream.height // 4 * 2, "yuv420p"
-        for frame in inp.decode(video=0):
-            img = np.ascontiguousarray(frame.to_ndarray(format="rgb24")[:, ::-1])
-            img = cv2.resize(img, (o.width, o.height), interpolation=cv2.INTER_AREA)
-            for packet in o.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in o.encode():
-            out.mux(packet)
-    return dst
 
 
 @pytest.fixture(scope="session")
