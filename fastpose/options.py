@@ -36,6 +36,7 @@ RESULT_SETTINGS = (
     "min_tracking_confidence",
     "segment",
     "smoothing",
+    "cleaning",
     "fps",
     "max_frames",
     "height_m",
@@ -84,6 +85,9 @@ class TrackOptions:
     #: than twice the least runs one landmarker. Smaller ranges split short clips (tests).
     min_range_frames: int = MIN_UNIT_FRAMES
     max_range_frames: int = MAX_UNIT_FRAMES
+    #: Left/right labels corrected and landmark glitches replaced (fastpose.laterality,
+    #: fastpose.outliers); off: MediaPipe's landmarks as they come (then only smoothed).
+    cleaning: bool = True
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -118,6 +122,7 @@ class TrackOptions:
         verbose: bool = False,
         min_range_frames: int = MIN_UNIT_FRAMES,
         max_range_frames: int = MAX_UNIT_FRAMES,
+        cleaning: bool = True,
     ) -> TrackOptions:
         """Options from keywords named like ``fastpose run``'s, with its defaults: ``model``
         ``full`` (resolved and cached: see fastpose.models), ``inference_size`` 640 for one
@@ -144,6 +149,7 @@ class TrackOptions:
             model=resolved.name,
             min_range_frames=min_range_frames,
             max_range_frames=max_range_frames,
+            cleaning=cleaning,
         )
 
     def settings(self) -> dict[str, str]:
@@ -171,6 +177,7 @@ class TrackOptions:
             "min_tracking_confidence": f"{lm.min_tracking_confidence:g}",
             "segment": str(lm.segment).lower(),
             "smoothing": self.smoothing.describe(),
+            "cleaning": "on" if self.cleaning else "off",
             "fps": f"{decode.fps:g}" if decode.fps else "from the file",
             "max_frames": str(self.max_frames) if self.max_frames else "all",
             "delegate": "gpu" if lm.gpu else "cpu",

@@ -37,6 +37,8 @@ from fastpose.poses import PoseBatch
 HALF_WINDOW, N_SIGMA, MIN_IMAGE, MIN_WORLD = 3, 3.0, 0.05, 0.1
 #: A frame is tested where this many of its window's frames hold the track.
 MIN_SAMPLES = 5
+#: The filter as the outputs' settings name it.
+DESCRIPTION = f"hampel ({2 * HALF_WINDOW + 1} frames, {N_SIGMA:g} sigma)"
 _MAD_SCALE = 1.4826
 
 #: (F + 2h, D) values of one point, NaN where missing -> (F,) outlier flags and (F, D) medians.

@@ -28,7 +28,8 @@ from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
 from fastpose.laterality import Laterality
 from fastpose.native_log import quiet
 from fastpose.options import SmoothingOptions, TrackOptions
-from fastpose.outliers import HALF_WINDOW, N_SIGMA, Outliers
+from fastpose.outliers import DESCRIPTION as OUTLIERS
+from fastpose.outliers import Outliers
 from fastpose.parallel import (
     FrameHook,
     Inferred,
@@ -161,12 +162,13 @@ class Tracker(Closing):
         """The options' settings, with what runs in their place: the landmarkers used (a video
         too short to split runs one, whatever ``workers`` asked), the delegate (the CPU where
         the GPU could not be had), and the left/right correction and outlier filter applied."""
+        cleaning = self.options.cleaning
         return {
             **self.options.settings(),
             "workers": str(self.stats.workers),
             "delegate": self.stats.delegate,
-            "left_right": "crossing test (arms, legs, whole body)",
-            "outliers": f"hampel ({2 * HALF_WINDOW + 1} frames, {N_SIGMA:g} sigma)",
+            "left_right": "crossing test (arms, legs, whole body)" if cleaning else "none",
+            "outliers": OUTLIERS if cleaning else "none",
         }
 
     def _threads_for(self, hooks: Mapping[str, FrameHook]) -> RangeThreads:
@@ -220,7 +222,11 @@ class Tracker(Closing):
             if item.overlap is not None:  # a restarted landmarker: match its tracks to ours
                 identities.restart(item.overlap)
             held.append(item)
-            for poses in outliers.push(laterality(identities(item.poses))):
+            tracks = identities(item.poses)
+            if not self.options.cleaning:
+                yield self._smoothed(held.popleft(), tracks, smooth, outliers)
+                continue
+            for poses in outliers.push(laterality(tracks)):
                 yield self._smoothed(held.popleft(), poses, smooth, outliers)
         for poses in outliers.finish():
             yield self._smoothed(held.popleft(), poses, smooth, outliers)

@@ -151,3 +151,18 @@ def test_the_tracker_runs_both(track_clip):
     track_clip("sports2d_demo.mp4", 2)
     run = tracked(data_file("sports2d_demo.mp4"), num_poses=2, segment=False, workers=1)
     assert run.stats.swaps["leg"] > 0 and run.stats.swaps["arm"] > 0, run.stats.swaps
+
+
+def test_cleaning_off(track_clip):
+    """``cleaning=False`` (``--no-cleaning``): MediaPipe's landmarks as they come, nothing
+    replaced nor flagged, where the default run replaced some on the same clip."""
+    cleaned = track_clip("pose_squats.mp4", 1).poses
+    clip = data_file("pose_squats.mp4")
+    run = tracked(clip, num_poses=1, segment=False, workers=1, cleaning=False)
+    assert all(b.replaced is None for b in run.batches)
+    assert run.stats.replaced == 0 and sum(run.stats.swaps.values()) == 0
+    flagged = cleaned.replaced
+    assert flagged.any()
+    image = np.abs(run.poses.landmarks[..., :2] - cleaned.landmarks[..., :2])[flagged]
+    world = np.abs(run.poses.world - cleaned.world)[flagged]
+    assert max(image.max(), world.max()) > 0.005, (image.max(), world.max())  # smoothed

@@ -45,6 +45,7 @@ SHARED: list[tuple[list[str], str | None, str | None]] = [
     (["--inference-size", "320"], "inference_size", "320"),
     (["--workers", "3"], "workers", "3"),
     (["--no-smooth"], "smoothing", "none"),
+    (["--no-cleaning"], "cleaning", "off"),
     (["--height", "1.7"], "height_m", "1.7"),
     (["--min-range-frames", "5"], "min_range_frames", "5"),
     (["--gpu"], "delegate", "gpu"),
