@@ -166,3 +166,20 @@ def test_cleaning_off(track_clip):
     image = np.abs(run.poses.landmarks[..., :2] - cleaned.landmarks[..., :2])[flagged]
     world = np.abs(run.poses.world - cleaned.world)[flagged]
     assert max(image.max(), world.max()) > 0.005, (image.max(), world.max())  # smoothed
+
+
+@pytest.mark.parametrize("angle", ["right knee", "left knee", "right knee 3d", "left knee 3d"])
+def test_cleaning_keeps_the_squats_range(track_clip, angle):
+    """Real fast motion is not filtered away: pose_squats (5 fps, the knees bending ~90 degrees
+    in 2-3 frames) keeps its knee angles' range within 3 degrees of MediaPipe's own landmarks'."""
+    clip = track_clip("pose_squats.mp4", 1)
+    run = tracked(
+        data_file("pose_squats.mp4"), num_poses=1, segment=False, workers=1, cleaning=False
+    )
+    ranges = []
+    for batches in (clip.batches, run.batches):
+        measurer = Measurer(clip.info.width, clip.info.height)
+        values = np.concatenate([measurer(b).column(angle)[:, 0] for b in batches])
+        ranges.append(np.nanmax(values) - np.nanmin(values))
+    assert ranges[1] > 60, ranges  # a deep squat
+    assert abs(ranges[0] - ranges[1]) < 3, ranges
