@@ -159,6 +159,11 @@ def add_track_options(
     proc.add_argument("--inference-size", type=_nonnegative_int, metavar="PX", help=_INFERENCE_HELP)
     proc.add_argument("--workers", type=_positive_int, help=workers_help)
     proc.add_argument("--no-smooth", action="store_true", help="no landmark smoothing")
+    proc.add_argument(
+        "--no-cleaning",
+        action="store_true",
+        help="keep MediaPipe's left/right labels and glitches (no correction, no outlier filter)",
+    )
     proc.add_argument("--height", type=_positive_float, metavar="METRES", help=_HEIGHT_HELP)
     proc.add_argument("--min-range-frames", type=_positive_int, metavar="N", help=_RANGE_HELP)
     proc.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -36,6 +36,7 @@ RESULT_SETTINGS = (
     "min_tracking_confidence",
     "segment",
     "smoothing",
+    "cleaning",
     "fps",
     "max_frames",
     "height_m",
@@ -87,6 +88,9 @@ class TrackOptions:
     #: The ranges as Ray tasks (fastpose.ray_ranges): True on a local runtime of ``workers``
     #: CPUs (or the runtime this process runs in), an address on that cluster; False on threads.
     ray: bool | str = False
+    #: Left/right labels corrected and landmark glitches replaced (fastpose.laterality,
+    #: fastpose.outliers); off: MediaPipe's landmarks as they come (then only smoothed).
+    cleaning: bool = True
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -122,6 +126,7 @@ class TrackOptions:
         min_range_frames: int = MIN_UNIT_FRAMES,
         max_range_frames: int = MAX_UNIT_FRAMES,
         ray: bool | str = False,
+        cleaning: bool = True,
     ) -> TrackOptions:
         """Options from keywords named like ``fastpose run``'s, with its defaults: ``model``
         ``full`` (resolved and cached: see fastpose.models), ``inference_size`` 640 for one
@@ -149,6 +154,7 @@ class TrackOptions:
             min_range_frames=min_range_frames,
             max_range_frames=max_range_frames,
             ray=ray,
+            cleaning=cleaning,
         )
 
     def settings(self) -> dict[str, str]:
@@ -176,6 +182,7 @@ class TrackOptions:
             "min_tracking_confidence": f"{lm.min_tracking_confidence:g}",
             "segment": str(lm.segment).lower(),
             "smoothing": self.smoothing.describe(),
+            "cleaning": "on" if self.cleaning else "off",
             "fps": f"{decode.fps:g}" if decode.fps else "from the file",
             "max_frames": str(self.max_frames) if self.max_frames else "all",
             "delegate": "gpu" if lm.gpu else "cpu",

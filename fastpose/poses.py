@@ -27,7 +27,8 @@ class PoseBatch:
     person each slot holds, the same id for the same person in every frame (-1 where a slot is
     empty; see identities.py), or ``None`` before identities are assigned. ``appearance`` holds a
     descriptor of what each pose's person looks like (see appearance.py; NaN for empty slots), or
-    ``None`` when it was not computed.
+    ``None`` when it was not computed. ``replaced`` says which landmarks the outlier filter
+    replaced (see outliers.py), or ``None`` where no filter ran.
     """
 
     frame_idx: NDArray[np.int64]  # (T,)
@@ -38,6 +39,7 @@ class PoseBatch:
     masks: NDArray[np.uint8] | None = None  # (T, h, w)
     track_ids: NDArray[np.int32] | None = None  # (T, P)
     appearance: NDArray[np.float32] | None = None  # (T, P, K)
+    replaced: NDArray[np.bool_] | None = None  # (T, P, 33)
 
     def __post_init__(self) -> None:
         t = len(self.frame_idx)
@@ -74,6 +76,11 @@ class PoseBatch:
                 f"shape ({shape[0]}, {shape[1]}, K)",
                 a.shape,
             )
+
+        if self.replaced is not None:
+            r, shape = self.replaced, lm.shape[:3]
+            _expect(r.dtype == np.bool_, "replaced", "bool", r.dtype)
+            _expect(r.shape == shape, "replaced", f"shape {shape}", r.shape)
 
     def _check_track_ids(self) -> None:
         ids, shape = self.track_ids, self.landmarks.shape[:2]
@@ -133,6 +140,7 @@ class PoseBatch:
             masks,
             None if self.track_ids is None else self.track_ids[sl],
             None if self.appearance is None else self.appearance[sl],
+            None if self.replaced is None else self.replaced[sl],
         )
 
     @classmethod
@@ -161,6 +169,9 @@ class PoseBatch:
         appearance = None
         if batches[0].appearance is not None:
             appearance = np.concatenate([b.appearance for b in batches])
+        replaced = None
+        if batches[0].replaced is not None:
+            replaced = np.concatenate([b.replaced for b in batches])
         return cls(
             *(
                 np.concatenate([getattr(b, f) for b in batches])
@@ -171,4 +182,5 @@ class PoseBatch:
             masks,
             ids,
             appearance,
+            replaced,
         )

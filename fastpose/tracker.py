@@ -1,5 +1,7 @@
-"""The tracking pipeline as an iterator: video source -> landmarker(s) -> identities -> smoothing,
-in frame order. It knows nothing of outputs: sinks (fastpose.sinks) take what it yields.
+"""The tracking pipeline as an iterator: video source -> landmarker(s) -> identities -> left/right
+labels corrected (laterality.py) -> landmark glitches replaced (outliers.py: a delay of 3 frames)
+-> smoothing, in frame order. It knows nothing of outputs: sinks (fastpose.sinks) take what it
+yields.
 
 :class:`Tracker` is the Python API everything is built on::
 
@@ -14,6 +16,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,8 +25,11 @@ from fastpose.closing import Closing
 from fastpose.cores import default_workers
 from fastpose.errors import GpuUnavailableError
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
+from fastpose.laterality import Laterality
 from fastpose.native_log import quiet
 from fastpose.options import SmoothingOptions, TrackOptions
+from fastpose.outliers import DESCRIPTION as OUTLIERS
+from fastpose.outliers import Outliers
 from fastpose.parallel import (
     FrameHook,
     Inferred,
@@ -55,6 +61,8 @@ class TrackStats:
     started: float = field(default_factory=time.perf_counter)
     first_frame_s: float | None = None
     ray: RayStats | None = None  # what the ranges cost on Ray, when they ran there
+    swaps: dict[str, int] = field(default_factory=dict)  # left/right labels traded back, by chain
+    replaced: int = 0  # landmarks the outlier filter replaced
 
     @property
     def elapsed_s(self) -> float:
@@ -188,14 +196,18 @@ class Tracker(Closing):
 
     def settings(self) -> dict[str, str]:
         """The options' settings, with what runs in their place: the landmarkers used (a video
-        too short to split runs one, whatever ``workers`` asked) and the delegate (the CPU where
-        the GPU could not be had)."""
+        too short to split runs one, whatever ``workers`` asked), the delegate (the CPU where
+        the GPU could not be had), the Ray tasks, and the left/right correction and outlier filter
+        applied."""
         ray = {"ray": self._ray.address, "ray_tasks": str(len(self._units))} if self._ray else {}
+        cleaning = self.options.cleaning
         return {
             **self.options.settings(),
             "workers": str(self.stats.workers),
             "delegate": self.stats.delegate,
             **ray,
+            "left_right": "crossing test (arms, legs, whole body)" if cleaning else "none",
+            "outliers": OUTLIERS if cleaning else "none",
         }
 
     def _threads_for(
@@ -258,14 +270,32 @@ class Tracker(Closing):
         from fastpose.identities import Identities
 
         self._threads = self._threads_for(hooks or {}, masks)
-        identities = Identities(aspect=self.info.width / max(self.info.height, 1))
+        aspect = self.info.width / max(self.info.height, 1)
+        identities = Identities(aspect=aspect)
+        laterality, outliers = Laterality(aspect), Outliers(aspect)
+        self.stats.swaps = laterality.fired
         smooth = _PoseSmoother(self.options.smoothing)
+        held: deque[Inferred] = deque()  # items whose poses the outlier filter still holds
         for item in self._ranges(self._threads):
             if item.overlap is not None:  # a restarted landmarker: match its tracks to ours
                 identities.restart(item.overlap)
-            poses = smooth(identities(item.poses))
-            self._count(poses)
-            yield replace(item, poses=poses, overlap=None)
+            held.append(item)
+            tracks = identities(item.poses)
+            if not self.options.cleaning:
+                yield self._smoothed(held.popleft(), tracks, smooth, outliers)
+                continue
+            for poses in outliers.push(laterality(tracks)):
+                yield self._smoothed(held.popleft(), poses, smooth, outliers)
+        for poses in outliers.finish():
+            yield self._smoothed(held.popleft(), poses, smooth, outliers)
+
+    def _smoothed(
+        self, item: Inferred, poses: PoseBatch, smooth: _PoseSmoother, outliers: Outliers
+    ) -> Inferred:
+        poses = smooth(poses)
+        self._count(poses)
+        self.stats.replaced = outliers.replaced
+        return replace(item, poses=poses, overlap=None)
 
     def __iter__(self) -> Iterator[Inferred]:
         return self.batches()

@@ -89,14 +89,20 @@ def ref_point(lms: dict[str, tuple[float, float, float]], name: str) -> tuple[fl
     )
 
 
-def ref_angles(lms: dict[str, tuple[float, float, float]]) -> dict[str, float]:
-    """Sports2D's angles of one person in one frame, written from Pose2Sim's definitions."""
+def ref_angles(
+    lms: dict[str, tuple[float, float, float]], side: int | None = None
+) -> dict[str, float]:
+    """Sports2D's angles of one person in one frame, written from Pose2Sim's definitions; seen
+    from ``side`` (-1: the left, x flipped; 1: the right), or where the feet point (Sports2D's
+    ``auto``, frame by frame)."""
     pts = {n: ref_point(lms, n) for defs in P2S.values() for n in defs[0]}
     lead = 0.0
     for toe, heel in (("LBigToe", "LHeel"), ("RBigToe", "RHeel")):
         if pts[toe] and pts[heel]:
             lead += pts[toe][0] - pts[heel][0]
     sign_x = -1.0 if lead < 0 else 1.0  # feet pointing left: seen from the left, x flipped
+    if side is not None:
+        sign_x = float(side)
     out = {}
     for name, (points, offset, scale) in P2S.items():
         if any(pts[p] is None for p in points):
@@ -128,6 +134,8 @@ def measure_all(clip, measurer: Measurer) -> MeasureBatch:
         batches[0].names,
         batches[0].units,
         np.concatenate([b.values for b in batches]),
+        np.concatenate([b.side for b in batches]),
+        np.concatenate([b.replaced for b in batches]),
     )
 
 
@@ -147,11 +155,10 @@ def test_2d_angles_equal_pose2sim_definitions_on_exported_landmarks(track_clip, 
     compared = flipped = 0
     for (f, p), lms in persons.items():
         slot = int(np.flatnonzero(measures.track_ids[frame_row[f]] == p)[0])
-        ref = ref_angles(lms)
-        flipped += (
-            ref["right foot"] == ref["right foot"]
-            and lms["right_foot_index"][0] < lms["right_heel"][0]
-        )
+        side = int(measures.side[frame_row[f], slot])
+        assert side in (-1, 1), (name, f, p, side)
+        ref = ref_angles(lms, side)  # the side the measures say they were measured from
+        flipped += side == -1
         for angle, expected in ref.items():
             got = measures.values[frame_row[f], slot, measures.index(angle)]
             if math.isnan(expected):
@@ -425,7 +432,8 @@ def test_tidy_table_rows_per_frame_track_measure(track_clip, tmp_path, suffix):
     else:
         table = pacsv.read_csv(path)
     assert table.column_names == [
-        "frame_idx", "time_s", "person", "measure", "value", "unit", "interpolated",
+        "frame_idx", "time_s", "person", "measure", "value", "unit", "interpolated", "side",
+        "replaced",
     ]  # fmt: skip
     measures = Measurer(clip.info.width, clip.info.height).names
     assert table.num_rows == 65 * len(measures), "every frame x measure, NaN included"
@@ -445,6 +453,13 @@ def test_tidy_table_rows_per_frame_track_measure(track_clip, tmp_path, suffix):
     assert set(np.unique(frames)) == set(range(65))
     units = set(table.column("unit").cast(pa.string()).to_pylist())
     assert units == {"deg", "px/s"}
+    # the side on the 2D angles of the frames the person was found in, nowhere else
+    side = [v or None for v in knee.column("side").to_pylist()]  # CSV: "" for null
+    side = [side[i] for i in order]
+    assert set(side[:20] + side[25:40]) <= {"left", "right"} and side[:20] != [None] * 20
+    assert side[20:25] == [None] * 5 and side[40:52] == [None] * 12
+    hip3d = table.filter(pc.equal(table.column("measure").cast(pa.string()), "right hip 3d"))
+    assert {v or None for v in hip3d.column("side").to_pylist()} == {None}
 
 
 def test_rerun_series_read_back(track_clip, tmp_path):

@@ -51,6 +51,7 @@ def track_options(args: argparse.Namespace, model: ResolvedModel) -> TrackOption
         inference_size=args.inference_size,
         workers=args.workers,
         smooth=not args.no_smooth,
+        cleaning=not args.no_cleaning,
         verbose=args.verbose,
         **({"min_range_frames": args.min_range_frames} if args.min_range_frames else {}),
         ray=args.ray if args.command == "run" else False,  # batch --ray: its own (batching.ray)

@@ -2,10 +2,12 @@
 
 A kernel takes pixel coordinates ``xy`` (N, 33, 2) of the original frame (y down) and which
 landmarks count ``ok`` (N, 33), and returns (N, len(ANGLES_2D)) degrees, NaN where a point is
-missing. Before measuring, x is negated for a person seen from the left (Sports2D's ``auto``
-visible side): the toes' lead over the heels, summed over both feet, is negative. Where a foot is
-missing the other one decides, and where both are, x stays as it is (Sports2D then flips, as
-``NaN >= 0`` is false: an accident, not a rule).
+missing. Before measuring, x is negated where ``flip`` (N,) says: the side each person is seen
+from, decided over time (measures/sides.py; what the Measurer passes). Without ``flip``, x is
+negated for a person seen from the left frame by frame (Sports2D's ``auto`` visible side): the
+toes' lead over the heels, summed over both feet, is negative. Where a foot is missing the other
+one decides, and where both are, x stays as it is (Sports2D then flips, as ``NaN >= 0`` is false:
+an accident, not a rule).
 
 :data:`KERNELS`: ``numpy`` (vectorized over persons and angles) and ``python`` (the plain
 reference: Pose2Sim's three cases, one person at a time, with ``math.atan2``).
@@ -29,7 +31,7 @@ _POINTS: tuple[str, ...] = tuple(
 )
 _AT = {p: k for k, p in enumerate(_POINTS)}
 
-Kernel = Callable[[NDArray[np.float64], NDArray[np.bool_]], NDArray[np.float64]]
+Kernel = Callable[..., NDArray[np.float64]]
 
 
 def _as_pairs() -> tuple[NDArray[np.intp], ...]:
@@ -64,9 +66,17 @@ def seen_from_left(x: NDArray[np.float64]) -> NDArray[np.bool_]:
     return np.nansum(lead, axis=1) < 0
 
 
-def angles_numpy(xy: NDArray[np.float64], ok: NDArray[np.bool_]) -> NDArray[np.float64]:
+def side_points(xy: NDArray[np.float64], ok: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """(N, 4, 2) the points the visible side looks at (:data:`SIDE_POINTS`), NaN where unseen."""
+    return gather(xy, ok, SIDE_POINTS)
+
+
+def angles_numpy(
+    xy: NDArray[np.float64], ok: NDArray[np.bool_], flip: NDArray[np.bool_] | None = None
+) -> NDArray[np.float64]:
     pts = gather(xy, ok, _POINTS)  # (N, K, 2)
-    flip = seen_from_left(pts[:, _SIDE, 0])
+    if flip is None:
+        flip = seen_from_left(pts[:, _SIDE, 0])
     pts[..., 0] = np.where(flip[:, None], -pts[..., 0], pts[..., 0])
     u = pts[:, _B] - pts[:, _A]  # (N, M, 2)
     v = pts[:, _D] - pts[:, _C]
@@ -104,7 +114,9 @@ def _angle(points: list[tuple[float, float]]) -> float:
     return math.degrees(-math.atan2(cross, dot))
 
 
-def angles_python(xy: NDArray[np.float64], ok: NDArray[np.bool_]) -> NDArray[np.float64]:
+def angles_python(
+    xy: NDArray[np.float64], ok: NDArray[np.bool_], flip: NDArray[np.bool_] | None = None
+) -> NDArray[np.float64]:
     out = np.full((len(xy), len(ANGLES_2D)), np.nan)
     for n in range(len(xy)):
         pts = {name: _point(xy[n], ok[n], name) for name in _POINTS}
@@ -113,7 +125,7 @@ def angles_python(xy: NDArray[np.float64], ok: NDArray[np.bool_]) -> NDArray[np.
             for toe, heel in (("LBigToe", "LHeel"), ("RBigToe", "RHeel"))
             if not math.isnan(pts[toe][0] - pts[heel][0])
         ]
-        if sum(lead) < 0:
+        if (sum(lead) < 0) if flip is None else bool(flip[n]):
             pts = {name: (-x, y) for name, (x, y) in pts.items()}
         for m, ang in enumerate(ANGLES_2D):
             coords = [pts[p] for p in ang.points]

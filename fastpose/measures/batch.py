@@ -31,6 +31,11 @@ class MeasureBatch:
     names: tuple[str, ...]
     units: tuple[str, ...]
     values: NDArray[np.float64]  # (T, P, M)
+    #: The side each slot's person was measured from (measures/sides.py: 1 right, -1 left, 0 an
+    #: empty slot), or None where not decided.
+    side: NDArray[np.int8] | None = None  # (T, P)
+    #: Which values were measured on a landmark the outlier filter replaced (outliers.py).
+    replaced: NDArray[np.bool_] | None = None  # (T, P, M)
 
     def __post_init__(self) -> None:
         t = len(self.frame_idx)
@@ -61,6 +66,13 @@ class MeasureBatch:
         shape = (*ids.shape, len(self.names))
         _expect(self.values.dtype == np.float64, "values", "float64", self.values.dtype)
         _expect(self.values.shape == shape, "values", f"shape {shape}", self.values.shape)
+        if self.side is not None:
+            _expect(self.side.dtype == np.int8, "side", "int8", self.side.dtype)
+            _expect(self.side.shape == ids.shape, "side", f"shape {ids.shape}", self.side.shape)
+        if self.replaced is not None:
+            r = self.replaced
+            _expect(r.dtype == np.bool_, "replaced", "bool", r.dtype)
+            _expect(r.shape == shape, "replaced", f"shape {shape}", r.shape)
 
     def __len__(self) -> int:
         return len(self.frame_idx)
@@ -89,4 +101,6 @@ class MeasureBatch:
             self.names,
             self.units,
             self.values[sl],
+            None if self.side is None else self.side[sl],
+            None if self.replaced is None else self.replaced[sl],
         )

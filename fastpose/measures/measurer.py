@@ -3,16 +3,41 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from fastpose.measures import angles2d, angles3d
 from fastpose.measures.batch import MeasureBatch
-from fastpose.measures.definitions import DEG, M_S, PX_S, SPEEDS
+from fastpose.measures.definitions import (
+    ANGLES_2D,
+    ANGLES_3D,
+    DEG,
+    M_S,
+    PX_S,
+    SPEEDS,
+    landmark_groups,
+)
 from fastpose.measures.points import gather, visible
+from fastpose.measures.sides import LEFT, TrackSides, foot_evidence
 from fastpose.measures.speeds import TrackScale, TrackSpeeds, body_heights
 from fastpose.poses import PoseBatch
 
 _SPEED_NAMES = tuple(SPEEDS)
 _SPEED_POINTS = tuple(SPEEDS.values())
+
+
+def _depends() -> NDArray[np.bool_]:
+    """(M, 33) the landmarks each angle and speed is measured on (speeds in px/s and m/s)."""
+    groups = landmark_groups()
+    points = [a.points for a in ANGLES_2D]
+    points += [tuple(p for seg in (a.u, a.v) if seg for p in seg) for a in ANGLES_3D]
+    points += [(p,) for p in _SPEED_POINTS] * 2
+    out = np.zeros((len(points), 33), dtype=bool)
+    for m, names in enumerate(points):
+        out[m, [i for name in names for i in groups[name]]] = True
+    return out
+
+
+_DEPENDS = _depends()
 
 
 class Measurer:
@@ -21,7 +46,10 @@ class Measurer:
     ``height_m``) of each tracked person, batch by batch in frame order.
 
     Landmarks with visibility under ``min_visibility`` count as missing: the measures needing
-    them are NaN. The speeds' state is kept per track (see speeds.py), so consecutive batches
+    them are NaN. The 2D angles are measured from the side each track is seen from, decided over
+    time with hysteresis (sides.py; ``MeasureBatch.side``); a value measured on a landmark the
+    outlier filter replaced is flagged (``MeasureBatch.replaced``). The speeds' state is kept per
+    track (see speeds.py), so consecutive batches
     give what one batch of all their frames would. ``kernel`` picks the angle kernels
     (``angles2d.KERNELS``, ``angles3d.KERNELS``).
     """
@@ -46,6 +74,7 @@ class Measurer:
         self.min_visibility = min_visibility
         self.angles2d, self.angles3d = angles2d.KERNELS[kernel], angles3d.KERNELS[kernel]
         self.speeds = TrackSpeeds(speed_window_s)
+        self.sides = TrackSides()
         self.scale = None if height_m is None else TrackScale(height_m)
         speeds_m = _SPEED_NAMES if self.scale is not None else ()
         self.names: tuple[str, ...] = angles2d.NAMES + angles3d.NAMES + _SPEED_NAMES + speeds_m
@@ -62,7 +91,9 @@ class Measurer:
         ok = visible(lm, self.min_visibility)
         xy = lm[..., :2].astype(np.float64) * self.size
         world = poses.world.reshape(t * p, *poses.world.shape[2:]).astype(np.float64)
-        parts = [self.angles2d(xy, ok), self.angles3d(world, ok)]
+        evidence = foot_evidence(angles2d.side_points(xy, ok)).reshape(t, p)
+        side = self.sides(ids, evidence)
+        parts = [self.angles2d(xy, ok, side.reshape(-1) == LEFT), self.angles3d(world, ok)]
         pts = gather(xy, ok, _SPEED_POINTS).reshape(t, p, len(_SPEED_POINTS), 2)
         px_s = self.speeds(poses.time_s, ids, pts).reshape(t * p, -1)
         parts.append(px_s)
@@ -71,6 +102,17 @@ class Measurer:
             parts.append(px_s / px_per_m)
         values = np.concatenate(parts, axis=1).reshape(t, p, len(self.names))
         values[ids < 0] = np.nan
+        replaced = None
+        if poses.replaced is not None:
+            depends = _DEPENDS[: len(self.names)].astype(np.int32)
+            replaced = (poses.replaced.astype(np.int32) @ depends.T) > 0
         return MeasureBatch(
-            poses.frame_idx, poses.time_s, ids.astype(np.int32), self.names, self.units, values
+            poses.frame_idx,
+            poses.time_s,
+            ids.astype(np.int32),
+            self.names,
+            self.units,
+            values,
+            side,
+            replaced,
         )

@@ -1,6 +1,10 @@
 """The measures as a tidy table: one row per frame x track x measure, streamed to Parquet or CSV.
 
-Columns: ``frame_idx, time_s, person, measure, value, unit, interpolated``. Every frame of a
+Columns: ``frame_idx, time_s, person, measure, value, unit, interpolated, side, replaced``:
+``side`` says which side a 2D angle was measured from (``left``: the person seen from the left,
+x mirrored; ``right``; decided per track with hysteresis, see measures/sides.py; null on other
+measures and on rows of frames the person was not found), ``replaced`` that a landmark the value
+was measured on was replaced by the outlier filter (fastpose.outliers). Every frame of a
 track's lifetime has its rows (NaN values where the person or a point was missing); gaps of up to
 10 frames are filled by interpolation and flagged ``interpolated``, as the MOT and TRC files fill
 them (see track_rows.py). Parquet files carry the run's settings as key-value metadata
@@ -19,6 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fastpose.errors import OutputError, one_line
+from fastpose.measures import angles2d
 from fastpose.measures.batch import MeasureBatch
 from fastpose.outputs import check_suffix
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
@@ -35,8 +40,11 @@ SCHEMA = pa.schema(
         ("value", pa.float64()),
         ("unit", pa.dictionary(pa.int8(), pa.string())),
         ("interpolated", pa.bool_()),
+        ("side", pa.string()),
+        ("replaced", pa.bool_()),
     ]
 )
+_SIDES = np.array(["left", None, "right"], dtype=object)  # by side + 1 (-1 left, 1 right)
 TABLE_FORMATS = (".parquet", ".csv")
 FORMATS = (*TABLE_FORMATS, ".mot")
 
@@ -83,9 +91,16 @@ class AnglesTable(Sink):
         if self._tracks is None:
             self._tracks = TrackRows(measures.periods())
             self._names, self._units = measures.names, measures.units
+            self._is2d = np.isin(np.array(measures.names), angles2d.NAMES) & (
+                np.array(measures.units) == "deg"
+            )
+        t, p, m = measures.values.shape
+        side = np.zeros((t, p, 1)) if measures.side is None else measures.side[..., None]
+        replaced = np.zeros((t, p, m)) if measures.replaced is None else measures.replaced
+        extra = np.concatenate([side.astype(np.float64), replaced.astype(np.float64)], axis=2)
         self._write_rows(
             self._tracks.push(
-                measures.frame_idx, measures.time_s, measures.track_ids, measures.values
+                measures.frame_idx, measures.time_s, measures.track_ids, measures.values, extra
             )
         )
 
@@ -105,6 +120,8 @@ class AnglesTable(Sink):
                     pa.array(measure, pa.int8()), pa.array(self._units, pa.string())
                 ),
                 r.interpolated.reshape(-1),
+                pa.array(self._sides(r.extra[:, 0]), pa.string()),
+                np.nan_to_num(r.extra[:, 1:]).reshape(-1) > 0,
             ]
             table = pa.Table.from_arrays(columns, schema=SCHEMA)
             if isinstance(self._writer, pacsv.CSVWriter):
@@ -114,6 +131,11 @@ class AnglesTable(Sink):
                     )
             self._writer.write_table(table)
             self.rows += table.num_rows
+
+    def _sides(self, side: np.ndarray) -> np.ndarray:
+        """(n * M,) each row's side: the frame's on 2D angles, None elsewhere and on NaN."""
+        code = np.where(np.isfinite(side), side + 1, 1).astype(np.intp)  # -1 -> 0, 1 -> 2
+        return np.where(self._is2d[None, :], _SIDES[code][:, None], None).reshape(-1)
 
     def close(self, *, complete: bool) -> None:
         if self._writer is None:

@@ -31,6 +31,7 @@ SCHEMA = pa.schema(
         ("world_x", pa.float32()),
         ("world_y", pa.float32()),
         ("world_z", pa.float32()),
+        ("replaced", pa.bool_()),
     ]
 )
 FORMATS = (".parquet", ".csv")
@@ -39,7 +40,8 @@ _NAMES = pa.array(LANDMARK_NAMES, pa.string())
 
 def table(poses: PoseBatch, width: int, height: int) -> pa.Table:
     """The detected persons of ``poses`` as rows; ``z`` is scaled to pixels like x; ``person``
-    is the person's track id (the same in every frame, see identities.py)."""
+    is the person's track id (the same in every frame, see identities.py); ``replaced`` says the
+    outlier filter replaced the landmark (fastpose.outliers)."""
     frame, slot = np.nonzero(poses.detected)
     lm = poses.landmarks[frame, slot]  # (R, 33, 5)
     world = poses.world[frame, slot]
@@ -56,6 +58,9 @@ def table(poses: PoseBatch, width: int, height: int) -> pa.Table:
         lm[..., 3].reshape(rows),
         lm[..., 4].reshape(rows),
         *(world[..., i].reshape(rows) for i in range(3)),
+        np.zeros(rows, dtype=bool)
+        if poses.replaced is None
+        else poses.replaced[frame, slot].reshape(rows),
     ]
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 

@@ -7,6 +7,8 @@ gets no rows past its last frame). Per column, a run of NaN of up to ``max_gap``
 two values is filled by linear interpolation in time (on the circle for angles, given a
 ``period``) and flagged; longer runs stay NaN. A row is final once ``max_gap`` newer rows of its
 track exist (or the track has been away that long), so memory stays at ``max_gap`` rows a track.
+Columns of ``extra`` (flags: the side measured from, replaced landmarks) ride along with their
+rows as they are: never interpolated, NaN on the rows of frames the person was not found.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Rows:
     time_s: NDArray[np.float64]
     values: NDArray[np.float64]
     interpolated: NDArray[np.bool_]
+    extra: NDArray[np.float64] | None = None  # (n, E) the ``extra`` columns as pushed
 
 
 @dataclass
@@ -64,6 +67,7 @@ class TrackRows:
         self.tracks: dict[int, _Track] = {}
         self.frames: deque[tuple[int, float]] = deque(maxlen=REMEMBER_FRAMES)
         self.counter = -1  # of frames seen
+        self.extra = 0  # extra columns
 
     def push(
         self,
@@ -71,8 +75,12 @@ class TrackRows:
         time_s: NDArray[np.float64],
         ids: NDArray[np.int32],
         values: NDArray[np.float64],
+        extra: NDArray[np.float64] | None = None,
     ) -> list[Rows]:
-        """Rows made final by these frames: ``ids`` (T, P), ``values`` (T, P, M)."""
+        """Rows made final by these frames: ``ids`` (T, P), ``values`` (T, P, M), ``extra``
+        (T, P, E) columns carried as they are (the same E in every push)."""
+        if extra is not None:
+            self.extra = extra.shape[2]
         for f in range(len(frame_idx)):
             self.counter += 1
             frame, t = int(frame_idx[f]), float(time_s[f])
@@ -83,8 +91,9 @@ class TrackRows:
                 if track.last_frame >= 0 and 0 < away < len(self.frames):
                     nan = np.full(len(self.periods), np.nan)
                     for gap_frame, gap_t in list(self.frames)[-away - 1 : -1]:
-                        self._add(track, gap_frame, gap_t, nan)
-                self._add(track, frame, t, values[f, k].astype(np.float64))
+                        self._add(track, gap_frame, gap_t, nan, np.full(self.extra, np.nan))
+                more = None if extra is None else extra[f, k].astype(np.float64)
+                self._add(track, frame, t, values[f, k].astype(np.float64), more)
                 track.last_frame = self.counter
             for track in self.tracks.values():
                 if track.pending and self.counter - track.last_frame > self.max_gap:
@@ -99,7 +108,14 @@ class TrackRows:
             track.pending.clear()
         return self._collect()
 
-    def _add(self, track: _Track, frame: int, t: float, v: NDArray[np.float64]) -> None:
+    def _add(
+        self,
+        track: _Track,
+        frame: int,
+        t: float,
+        v: NDArray[np.float64],
+        extra: NDArray[np.float64] | None = None,
+    ) -> None:
         good = ~np.isnan(v)
         fill = good & (track.run > 0) & (track.run <= self.max_gap) & ~np.isnan(track.last_value)
         for col in np.flatnonzero(fill):
@@ -115,7 +131,8 @@ class TrackRows:
         track.last_value = np.where(good, v, track.last_value)
         track.last_time = np.where(good, t, track.last_time)
         track.run = np.where(good, 0, track.run + 1)
-        track.pending.append([frame, t, v.copy(), np.zeros(len(v), dtype=bool)])
+        more = np.full(self.extra, np.nan) if extra is None else extra
+        track.pending.append([frame, t, v.copy(), np.zeros(len(v), dtype=bool), more])
         while len(track.pending) > self.max_gap:
             track.out.append(track.pending.popleft())
 
@@ -132,6 +149,7 @@ class TrackRows:
                     np.array([r[1] for r in out], dtype=np.float64),
                     np.stack([r[2] for r in out]),
                     np.stack([r[3] for r in out]),
+                    np.stack([r[4] for r in out]) if self.extra else None,
                 )
             )
         return rows

@@ -1,0 +1,67 @@
+"""What keeping left and right apart and replacing glitches cost: the CPU time per frame of the
+left/right correction (fastpose.laterality) and of the outlier filter (fastpose.outliers) on real
+poses, against the CPU time per frame of the tracking run that made them (one landmarker,
+`fastpose run`'s defaults otherwise), in the same session. Both run on the caller's thread, in
+frame order; asserted <= 5% of the run's CPU per frame together (CPU time, not wall time).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import fastpose
+from benchmarks.conftest import Settings, data_clip
+from fastpose.laterality import Laterality
+from fastpose.outliers import Outliers
+
+CLIPS = [("pose2sim_single_cam01.mp4", 1), ("sports2d_demo.mp4", 2)]
+#: The most the two may add to a run's CPU per frame.
+TARGET = 0.05
+
+
+@pytest.mark.parametrize(("name", "num_poses"), CLIPS)
+def test_cleaning_cpu_per_frame(benchmark, name: str, num_poses: int, settings: Settings) -> None:
+    benchmark.group = "left/right and outliers: CPU per frame against the tracking run's"
+    options = fastpose.TrackOptions.create(
+        num_poses=num_poses, workers=1, max_frames=settings.max_frames
+    )
+    cpu = time.process_time()
+    with fastpose.Tracker(data_clip(name), options) as tracker:
+        batches = [item.poses for item in tracker]
+        aspect = tracker.info.width / tracker.info.height
+    run_cpu = time.process_time() - cpu
+    frames = sum(len(b) for b in batches)
+    cpus: dict[str, list[float]] = {"laterality": [], "outliers": []}
+
+    def clean() -> None:
+        laterality, outliers = Laterality(aspect), Outliers(aspect)
+        lat = out = 0.0
+        for poses in batches:
+            cpu = time.process_time()
+            poses = laterality(poses)
+            lat += time.process_time() - cpu
+            cpu = time.process_time()
+            outliers.push(poses)
+            out += time.process_time() - cpu
+        cpu = time.process_time()
+        outliers.finish()
+        cpus["laterality"].append(lat)
+        cpus["outliers"].append(out + time.process_time() - cpu)
+
+    benchmark.pedantic(clean, rounds=3, iterations=1, warmup_rounds=1)
+    run_ms = 1e3 * run_cpu / frames
+    ms = {k: 1e3 * min(v) / frames for k, v in cpus.items()}
+    share = sum(ms.values()) / run_ms
+    benchmark.extra_info.update(
+        frames=frames,
+        run_cpu_ms_per_frame=round(run_ms, 3),
+        laterality_cpu_ms_per_frame=round(ms["laterality"], 3),
+        outliers_cpu_ms_per_frame=round(ms["outliers"], 3),
+        share=round(share, 4),
+    )
+    assert share <= TARGET, (
+        f"{name}: expected left/right + outliers <= {TARGET:.0%} of the run's CPU per frame, "
+        f"got {share:.2%} ({ms} of {run_ms:.1f} ms)"
+    )

@@ -1,0 +1,336 @@
+"""Left and right kept apart (issue 28): swaps injected into real tracks at known frames undone,
+none where there are none, the clips' own crossings after the correction, the visible side's
+hysteresis, and the angle jumps left on every clip.
+
+The crossing test and the jump count are written here from the issue's definitions, apart from
+fastpose.laterality's code. Reads the session's tracked runs (conftest.track_clip); the clips of
+our own making (sports2d_demo mirrored) are e2e.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clips import mirrored
+from conftest import data_file, tracked
+
+from fastpose.laterality import CHAINS, DECIDERS, Laterality
+from fastpose.measures import MeasureBatch, Measurer
+from fastpose.measures.sides import TrackSides
+from fastpose.poses import PoseBatch
+from fastpose.skeleton import LANDMARK_NAMES
+
+CLIPS = [("sports2d_demo.mp4", 2), ("pose2sim_single_cam01.mp4", 1), ("pose_squats.mp4", 1)]
+JOINTS = ("knee", "hip", "elbow", "shoulder", "ankle")
+IMPLS = [k for k, v in DECIDERS.items() if v is not None]
+_AT = {n: i for i, n in enumerate(LANDMARK_NAMES)}
+PARTS = {
+    "arm": ("elbow", "wrist", "pinky", "index", "thumb"),
+    "leg": ("knee", "ankle", "heel", "foot_index"),
+}
+
+
+def crossings(poses: PoseBatch, width: int, height: int) -> list[tuple[int, int, str]]:
+    """(track, frame, limb) where the issue's crossing test fires on consecutive frames of a
+    track: swapping the left and right labels of the limb's points explains the motion from the
+    frame before far better than keeping them, ``d(L_t, R_t-1) + d(R_t, L_t-1) < 0.5 (d(L_t,
+    L_t-1) + d(R_t, R_t-1))``, the kept labels having moved > 5% of the person's height."""
+    out = []
+    ids, px = poses.ids, poses.pixels(width, height).astype(np.float64)
+    for track in np.unique(ids[ids >= 0]).tolist():
+        rows, slots = np.nonzero(ids == track)
+        xy, frames = px[rows, slots], poses.frame_idx[rows]
+        for k in range(1, len(rows)):
+            if frames[k] - frames[k - 1] != 1:
+                continue
+            a, b = xy[k - 1], xy[k]
+            person = np.nanmax(a[:, 1]) - np.nanmin(a[:, 1])
+            for limb, parts in PARTS.items():
+                left = [_AT[f"left_{p}"] for p in parts]
+                right = [_AT[f"right_{p}"] for p in parts]
+                keep_l = np.linalg.norm(b[left] - a[left], axis=1)
+                keep_r = np.linalg.norm(b[right] - a[right], axis=1)
+                swap = np.linalg.norm(b[left] - a[right], axis=1)
+                swap += np.linalg.norm(b[right] - a[left], axis=1)
+                keep = keep_l.sum() + keep_r.sum()
+                moved = (keep_l.mean() + keep_r.mean()) / 2 > 0.05 * person
+                if swap.sum() < 0.5 * keep and moved:
+                    out.append((track, int(frames[k]), limb))
+    return out
+
+
+def measure(poses: PoseBatch, width: int, height: int, batches: list[PoseBatch]) -> MeasureBatch:
+    measurer = Measurer(width, height)
+    parts = [measurer(b) for b in batches]
+    return MeasureBatch(
+        poses.frame_idx,
+        poses.time_s,
+        poses.ids,
+        parts[0].names,
+        parts[0].units,
+        np.concatenate([p.values for p in parts]),
+        np.concatenate([p.side for p in parts]),
+    )
+
+
+def jumps(m: MeasureBatch) -> tuple[int, int, list]:
+    """Changes > 45 degrees and > 1500 deg/s between consecutive frames of one person (knees,
+    hips, elbows, shoulders, ankles; 2D and 3D), as (jumps, angle frame pairs, the jumps). A 2D
+    pair across which the side the angles are measured from changes (a person turning round,
+    said in the side column) is not a jump: its signs flip by definition."""
+    names = [f"{s} {j}" for j in JOINTS for s in ("right", "left")]
+    names += [f"{n} 3d" for n in names]
+    periods = m.periods()
+    count = pairs = 0
+    found = []
+    for track in np.unique(m.track_ids[m.track_ids >= 0]).tolist():
+        rows, slots = np.nonzero(m.track_ids == track)
+        frames, t = m.frame_idx[rows], m.time_s[rows]
+        next_frame = np.diff(frames) == 1
+        same_side = np.diff(m.side[rows, slots]) == 0
+        pairs += int(next_frame.sum()) * len(names)
+        for name in names:
+            k = m.index(name)
+            v = m.values[rows, slots, k]
+            dv = np.diff(v)
+            if periods[k]:
+                dv = (dv + periods[k] / 2) % periods[k] - periods[k] / 2
+            bad = next_frame & (np.abs(dv) > 45) & (np.abs(dv) / np.diff(t) > 1500)
+            if not name.endswith("3d"):
+                bad &= same_side
+            count += int(bad.sum())
+            found += [(track, int(frames[i + 1]), name) for i in np.flatnonzero(bad)]
+    return count, pairs, found
+
+
+def trade(poses: PoseBatch, track: int, frames: range, chains: tuple[str, ...]) -> PoseBatch:
+    """``poses`` with the left and right labels of ``chains`` traded on ``track`` in ``frames``."""
+    lm, world = poses.landmarks.copy(), poses.world.copy()
+    for f in frames:
+        row = int(np.flatnonzero(poses.frame_idx == f)[0])
+        slot = int(np.flatnonzero(poses.ids[row] == track)[0])
+        for chain in chains:
+            left, right = np.array(CHAINS[chain]).T
+            lm[row, slot, left], lm[row, slot, right] = lm[row, slot, right], lm[row, slot, left]
+            w = world[row, slot]
+            w[left], w[right] = world[row, slot, right].copy(), world[row, slot, left].copy()
+    return replace(poses, landmarks=lm, world=world)
+
+
+def correct(
+    poses: PoseBatch, aspect: float, decide: str, step: int = 16
+) -> tuple[PoseBatch, Laterality]:
+    lat = Laterality(aspect, decide)
+    out = [lat(poses.take(slice(i, i + step))) for i in range(0, len(poses), step)]
+    return PoseBatch.concat(out), lat
+
+
+def apart(poses: PoseBatch, track: int, chain: str, aspect: float) -> np.ndarray:
+    """(T,) how far apart the chain's left and right points are, over the person's size (NaN
+    where the track is not seen)."""
+    out = np.full(len(poses), np.nan)
+    rows, slots = np.nonzero(poses.ids == track)
+    xy = poses.landmarks[rows, slots, :, :2] * [aspect, 1.0]
+    left, right = np.array(CHAINS[chain]).T
+    span = np.nanmax(xy, axis=1) - np.nanmin(xy, axis=1)
+    out[rows] = np.linalg.norm(xy[:, left] - xy[:, right], axis=-1).mean(1) / np.hypot(*span.T)
+    return out
+
+
+def episode(far: np.ndarray, length: int, after: int, least: float = 0.25) -> range:
+    """The first ``length`` frames from ``after`` on where the chain is well apart (and the frames
+    either side are seen), so a trade there is a trade the motion can show."""
+    for start in range(after, len(far) - length - 1):
+        window = far[start - 1 : start + length + 1]
+        if np.isfinite(window).all() and (window > least).all():
+            return range(start, start + length)
+    pytest.fail(f"no {length} frames with the chain apart after frame {after}")
+
+
+@pytest.mark.parametrize("decide", IMPLS)
+def test_injected_swaps_are_undone(track_clip, decide):
+    """sports2d_demo's athlete (track 0 of the tracked output): legs traded for 3 frames, arms for
+    2, the whole body for 4, at frames where the limbs are apart; the correction gives back what
+    it gives for the untouched track, firing twice more (trade, trade back) per chain and
+    episode. (The smoothed output's paths cross for real where the athlete turns in place, at
+    frames 18 and 68, which the correction takes for trades too: hence the comparison with the
+    untouched track rather than with no firing at all.)"""
+    clip = track_clip("sports2d_demo.mp4", 2)
+    poses, aspect = clip.poses, clip.info.width / clip.info.height
+    legs = episode(apart(poses, 0, "leg", aspect), 3, after=10)
+    arms = episode(apart(poses, 0, "arm", aspect), 2, after=legs.stop + 5)
+    both = np.fmin(apart(poses, 0, "leg", aspect), apart(poses, 0, "arm", aspect))
+    body = episode(both, 4, after=arms.stop + 5, least=0.2)
+    swapped = trade(poses, 0, legs, ("leg",))
+    swapped = trade(swapped, 0, arms, ("arm",))
+    swapped = trade(swapped, 0, body, ("arm", "leg", "core"))
+    assert not np.array_equal(swapped.landmarks, poses.landmarks, equal_nan=True)
+    fixed, lat = correct(swapped, aspect, decide)
+    base, plain = correct(poses, aspect, decide)  # what it makes of the same track untouched
+    np.testing.assert_array_equal(fixed.landmarks, base.landmarks)
+    np.testing.assert_array_equal(fixed.world, base.world)
+    extra = {chain: lat.fired[chain] - plain.fired[chain] for chain in lat.fired}
+    assert extra["leg"] == 4 and extra["arm"] == 4, (extra, legs, arms, body)
+    changed = np.flatnonzero((fixed.landmarks != swapped.landmarks).any(axis=(1, 2, 3)))
+    injected = {*legs, *arms, *body}
+    assert injected <= set(changed.tolist()), (sorted(injected), changed)
+
+
+@pytest.mark.parametrize(("name", "num_poses"), CLIPS[1:])
+@pytest.mark.parametrize("decide", IMPLS)
+def test_no_swap_nothing_fires(track_clip, name, num_poses, decide):
+    """The control: real motion with no trade (a man balancing on a beam seen from the side at 60
+    fps, squats at 5 fps) through the correction: nothing fires, nothing changes.
+    (sports2d_demo's control is test_side_views_of_one_person, on its unsmoothed output.)"""
+    clip = track_clip(name, num_poses)
+    poses = clip.poses
+    fixed, lat = correct(poses, clip.info.width / clip.info.height, decide)
+    assert sum(lat.fired.values()) == 0, lat.fired
+    np.testing.assert_array_equal(fixed.landmarks, poses.landmarks)
+
+
+def test_batches_and_implementations_agree(track_clip):
+    """Causal, frame by frame: batches of 16, of 5 and of 1 frame, and the plain reference, give
+    the same labels (so 1 or N landmarkers, whose batches the caller's thread corrects in frame
+    order, give the same)."""
+    clip = track_clip("sports2d_demo.mp4", 2)
+    aspect = clip.info.width / clip.info.height
+    swapped = trade(clip.poses, 0, range(60, 63), ("leg",))
+    base, _ = correct(swapped, aspect, "numpy", 16)
+    for decide, step in (("numpy", 5), ("numpy", 1), ("python", 16)):
+        got, _ = correct(swapped, aspect, decide, step)
+        np.testing.assert_array_equal(got.landmarks, base.landmarks, err_msg=f"{decide} {step}")
+
+
+@pytest.mark.parametrize(
+    ("name", "num_poses"),
+    [
+        pytest.param(
+            *CLIPS[0],
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the smoothed paths cross for real twice (frames 18, 68: the athlete "
+                "turning in place); unsmoothed, once (test_side_views_of_one_person)",
+            ),
+        ),
+        *CLIPS[1:],
+    ],
+)
+def test_clips_own_crossings_at_most_one(track_clip, name, num_poses):
+    """After the correction, the issue's crossing test fires at most once per clip on the
+    output (before it: sports2d_demo 17 times on 2 people, 11 on 1)."""
+    clip = track_clip(name, num_poses)
+    found = crossings(clip.poses, clip.info.width, clip.info.height)
+    assert len(found) <= 1, found
+
+
+@pytest.mark.parametrize(
+    ("name", "num_poses"),
+    [
+        pytest.param(
+            *CLIPS[0],
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="two people at 960 px: 6.2 per 1000 left, 2/3 of the 2D ones where a "
+                "segment points at the camera (docs/left-right.md)",
+            ),
+        ),
+        *CLIPS[1:],
+    ],
+)
+def test_angle_jumps_at_most_2_per_1000(track_clip, name, num_poses):
+    clip = track_clip(name, num_poses)
+    m = measure(clip.poses, clip.info.width, clip.info.height, clip.batches)
+    count, pairs, found = jumps(m)
+    assert pairs > 0
+    assert count <= 2 * pairs / 1000, (count, pairs, found)
+
+
+def test_squat_flexion_is_kept(track_clip):
+    """Real fast motion stays: pose_squats at 5 fps bends the knees ~90 degrees in 2-3 frames
+    (> 100 degrees/s); the knee's range over the clip stays that of a deep squat."""
+    clip = track_clip("pose_squats.mp4", 1)
+    m = measure(clip.poses, clip.info.width, clip.info.height, clip.batches)
+    knee = m.column("right knee 3d")[:, 0]
+    assert np.nanmax(knee) - np.nanmin(knee) > 80
+    assert np.nanmax(np.abs(np.diff(knee))) * 5 > 100  # degrees per second at 5 fps
+
+
+def test_side_is_stable(track_clip):
+    """The side each track is measured from changes at most twice on sports2d_demo (the walker
+    never; the athlete turns), where Sports2D's frame-by-frame choice changes many times."""
+    clip = track_clip("sports2d_demo.mp4", 2)
+    m = measure(clip.poses, clip.info.width, clip.info.height, clip.batches)
+    frame_by_frame = measure_sides(clip, TrackSides(margin=0.0, confirm=1))
+    for track in np.unique(m.track_ids[m.track_ids >= 0]).tolist():
+        rows, slots = np.nonzero(m.track_ids == track)
+        if len(rows) < 30:
+            continue
+        side = m.side[rows, slots]
+        assert set(np.unique(side).tolist()) <= {-1, 1}
+        changes = int((np.diff(side) != 0).sum())
+        flicker = int((np.diff(frame_by_frame[rows, slots]) != 0).sum())
+        assert changes <= 2, (track, changes)
+        assert flicker >= changes, (track, flicker, changes)
+    assert int((np.diff(frame_by_frame[:, 0]) != 0).sum()) > 4, "expected Sports2D's flicker"
+
+
+def measure_sides(clip, sides: TrackSides) -> np.ndarray:
+    measurer = Measurer(clip.info.width, clip.info.height)
+    measurer.sides = sides
+    return np.concatenate([measurer(b).side for b in clip.batches])
+
+
+# --- clips of our own making --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mirrored_clip(tmp_path_factory) -> Path:
+    return mirrored(data_file("sports2d_demo.mp4"), tmp_path_factory.mktemp("mirrored") / "m.mp4")
+
+
+def smoothed(run) -> list[PoseBatch]:
+    """An unsmoothed run's batches smoothed as the tracker smooths them by default."""
+    from fastpose.options import SmoothingOptions
+    from fastpose.tracker import _PoseSmoother
+
+    smooth = _PoseSmoother(SmoothingOptions())
+    return [smooth(b) for b in run.batches]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("which", ["sports2d_demo", "mirrored"])
+def test_side_views_of_one_person(mirrored_clip, which):
+    """sports2d_demo and its mirror image tracked for one person (one landmarker, no masks,
+    smoothing after): on the labels as corrected, the crossing test fires at most once on each
+    (before the correction: 11 and 4 times) and the correction, run again, finds nothing more;
+    the angle jumps of the smoothed output stay <= 2 per 1000 on sports2d_demo (1.4; the
+    mirror's: test_mirrored_jumps)."""
+    clip = data_file("sports2d_demo.mp4") if which == "sports2d_demo" else mirrored_clip
+    run = tracked(clip, segment=False, workers=1, smooth=False)
+    poses, info = run.poses, run.info
+    found = crossings(poses, info.width, info.height)
+    assert len(found) <= 1, (clip.name, found)
+    _, again = correct(poses, info.width / info.height, "numpy")
+    assert sum(again.fired.values()) == 0, again.fired
+    if which == "sports2d_demo":
+        batches = smoothed(run)
+        m = measure(PoseBatch.concat(batches), info.width, info.height, batches)
+        count, pairs, found = jumps(m)
+        assert count <= 2 * pairs / 1000, (count, pairs, found)
+
+
+@pytest.mark.e2e
+@pytest.mark.xfail(
+    strict=True,
+    reason="4-5 per 1000 left: segments pointing at the camera, arms guessed (docs/left-right.md)",
+)
+def test_mirrored_jumps(mirrored_clip):
+    run = tracked(mirrored_clip, segment=False, workers=1, smooth=False)
+    batches = smoothed(run)
+    m = measure(PoseBatch.concat(batches), run.info.width, run.info.height, batches)
+    count, pairs, found = jumps(m)
+    assert count <= 2 * pairs / 1000, (count, pairs, found)
