@@ -6,10 +6,11 @@ arenas capped as the CLI caps them) with the outputs asked for, its RSS sampled 
 ``--outputs``: ``api`` (tracking alone, results dropped), ``tables`` (+ the landmark table),
 ``angles`` (+ the angles table and the OpenSim markers), ``all`` (+ the recording: ``--save
 --export --angles --trc``). The last stdout line is a JSON object: frames, seconds, frames/s, the
-RSS slope per frame (fitted after the first :data:`WARM_UP` of the frames), peak RSS after 10, 30
-and 60 minutes of video (those reached), peak RSS, each output's bytes and the recording's bytes
-per hour of video. ``--no-trim`` stops the run giving freed memory back (``AllocatorTrim``), for
-an A/B pair. Standalone (fastpose, psutil and the standard library only) so it can measure any
+RSS slope per frame (fitted after the first :data:`WARM_UP` of the frames), peak RSS once 1/6,
+1/2 and all of the video is done (after 10, 30 and 60 minutes of an hour's video: keyed by the
+minutes of video reached), each output's bytes and the recording's bytes per hour of video.
+``--no-trim`` stops the run giving freed memory back (``AllocatorTrim``), for an A/B pair.
+Standalone (fastpose, psutil and the standard library only) so it can measure any
 checkout: ``PYTHONPATH=CHECKOUT python benchmarks/hour.py ...``. ``benchmarks/test_hour.py`` runs
 it on an hour of looped 360p video.
 """
@@ -30,23 +31,24 @@ import fastpose
 from fastpose.sinks.base import Sink, Tracked
 
 OUTPUTS = ("api", "tables", "angles", "all")
-MINUTES = (10, 30, 60)  # of video: peak RSS once this far
+SHARES = (1 / 6, 1 / 2, 1)  # of the video: peak RSS once this far (10, 30, 60 min of an hour)
 WARM_UP = 0.1  # the slope is fitted on the frames after this share of them
 SAMPLE_S = 0.25
 
 
 class MemoryProbe(Sink):
     """Counts the frames written; a thread samples the process's RSS every ``SAMPLE_S``, noting
-    (seconds, frames, RSS) and the peak when the video reaches each of ``milestones`` frames."""
+    (seconds, frames, RSS) and the peak so far when the run reaches each of ``milestones``
+    (frames -> a label)."""
 
     name = "memory-probe"
 
-    def __init__(self, milestones: dict[int, int]) -> None:
+    def __init__(self, milestones: dict[int, str]) -> None:
         self.frames = 0
         self.samples: list[tuple[float, int, int]] = []
         self.peak = 0
-        self.at: dict[int, int] = {}  # minutes -> peak RSS when reached
-        self._milestones = milestones  # minutes -> frames
+        self.at: dict[str, int] = {}  # label -> peak RSS when reached
+        self._milestones = milestones
         self._process = psutil.Process()
         self._stop = threading.Event()
         self._start = time.monotonic()
@@ -55,9 +57,9 @@ class MemoryProbe(Sink):
 
     def write(self, batch: Tracked) -> None:
         self.frames += len(batch)
-        for minutes, frames in self._milestones.items():
-            if minutes not in self.at and self.frames >= frames:
-                self.at[minutes] = max(self.peak, self._rss())
+        for frames, label in self._milestones.items():
+            if label not in self.at and self.frames >= frames:
+                self.at[label] = max(self.peak, self._rss())
 
     def _rss(self) -> int:
         return self._process.memory_info().rss
@@ -107,9 +109,11 @@ def measure(video: Path, out: Path, level: str, trim: bool = True) -> dict[str, 
         if hasattr(pipeline, "AllocatorTrim"):
             pipeline.AllocatorTrim = lambda: lambda: False
     with av.open(str(video)) as container:
-        fps = float(container.streams.video[0].average_rate)
+        stream = container.streams.video[0]
+        fps, frames = float(stream.average_rate), stream.frames
     out.mkdir(parents=True, exist_ok=True)
-    probe = MemoryProbe({m: round(m * 60 * fps) for m in MINUTES})
+    marks = {max(1, round(share * frames)): share * frames / fps / 60 for share in SHARES}
+    probe = MemoryProbe({n: f"{minutes:.3g}" for n, minutes in marks.items()})
     chosen = outputs(level, out)
     start = time.monotonic()
     fastpose.track(video, [probe], **chosen)
@@ -125,7 +129,7 @@ def measure(video: Path, out: Path, level: str, trim: bool = True) -> dict[str, 
         "frames_per_s": round(probe.frames / seconds, 2),
         "slope_kb_per_frame": round(probe.slope() / 1e3, 3),
         "peak_rss_mb": round(probe.peak / 1e6, 1),
-        "peak_rss_mb_at_minutes": {str(m): round(v / 1e6, 1) for m, v in probe.at.items()},
+        "peak_rss_mb_at_minutes": {m: round(v / 1e6, 1) for m, v in probe.at.items()},
         "bytes": files,
         "recording_bytes_per_hour": (
             round(files["save"] / video_hours) if "save" in files and video_hours else None

@@ -1,11 +1,11 @@
 """An hour of video, every output on: sports2d_demo played forwards and backwards at 640x360, 30
 fps, looped to 108,000 frames (made at run time, never committed), through ``fastpose.track``
 with ``--save --export --angles --trc`` as ``fastpose run`` makes them (``benchmarks/hour.py``, as
-a process of its own). Reported: peak RSS after 10, 30 and 60 minutes of video, the RSS slope per
-frame, frames/s and the recording's bytes per hour of video.
+a process of its own). Reported: peak RSS after 10, 30 and 60 minutes of video (1/6, 1/2 and all
+of a shorter run), the RSS slope per frame, frames/s and the recording's bytes per hour of video.
 
 It takes about an hour on 2 cores, so it runs only when asked: ``FASTPOSE_HOUR_FRAMES=108000
-python -m pytest benchmarks/test_hour.py -p no:cacheprovider --benchmark-only -s`` (fewer
+python -m pytest benchmarks/test_hour.py -p no:cacheprovider --dist no --benchmark-only -s`` (fewer
 frames for a shorter run); the smoke run (``--fastpose-smoke``) runs it on 24 frames.
 """
 
