@@ -1,11 +1,12 @@
 """Regenerate the viewer images of docs/ (docs/images/*.png) from the test clips.
 
-Usage: ``python docs/make_images.py [OUT_DIR]`` (needs ffmpeg and a graphics adapter, a software
-one will do). Each recording is opened in a headless Rerun viewer driven through its control API:
-the time cursor is set (paused) and the views get a few seconds to fetch their chunks before the
-screenshot. ``rerun FILE.rrd --screenshot-to`` does not wait for that: Rerun 0.41 loads a file's
-chunk index first and fetches chunks on demand, so a busy recording (a hundred series entities)
-is captured with some skeletons not fetched yet.
+Usage: ``python docs/make_images.py [OUT_DIR]`` (needs a graphics adapter, a software one will
+do; the frames are recorded as the AV1 stream, which the viewer decodes without FFmpeg). Each
+recording is opened in a headless Rerun viewer driven through its control API: the time cursor
+is set (paused) and the views get a few seconds to fetch their chunks before the screenshot.
+``rerun FILE.rrd --screenshot-to`` does not wait for that: Rerun 0.41 loads a file's chunk index
+first and fetches chunks on demand, so a busy recording is captured with some skeletons not
+fetched yet.
 """
 
 from __future__ import annotations
@@ -35,7 +36,28 @@ def _free_port() -> int:
 
 def _record(clip: Path, rrd: Path, *args: str) -> None:
     cmd = [sys.executable, "-m", "fastpose", "run", str(clip), "--save", str(rrd)]
-    subprocess.run([*cmd, "--overwrite", "-q", *args], check=True)
+    subprocess.run([*cmd, "--overwrite", "-q", "--video-mode", "stream", *args], check=True)
+
+
+def _cut(src: Path, dst: Path, start_s: float) -> None:
+    """``src`` from ``start_s`` seconds on, as H.264 (PyAV's own encoder: no ffmpeg needed)."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = inp.streams.video[0]
+        enc = out.add_stream("libx264", rate=stream.average_rate)
+        enc.width, enc.height, enc.pix_fmt = stream.width, stream.height, "yuv420p"
+        period = 1 / Fraction(stream.average_rate)
+        kept = 0
+        for frame in inp.decode(stream):
+            if frame.time is not None and frame.time >= start_s:
+                frame = frame.reformat(format="yuv420p")
+                frame.pts, frame.time_base = kept, period
+                kept += 1
+                out.mux(enc.encode(frame))
+        out.mux(enc.encode())
 
 
 def _shoot(rrd: Path, t: float, png: Path) -> None:
@@ -68,10 +90,7 @@ def main(out: Path) -> None:
         _record(DATA / "pose_squats.mp4", tmp / "squats.rrd")
         _shoot(tmp / "squats.rrd", 2.0, out / "angles_pose_squats.png")
         cut = tmp / "two_people.mp4"  # from 2 s on: both people in view
-        src = str(DATA / "sports2d_demo.mp4")
-        encode = ["-c:v", "libx264", "-pix_fmt", "yuv420p", str(cut)]
-        cmd = ["ffmpeg", "-loglevel", "error", "-y", "-ss", "2.0", "-i", src, *encode]
-        subprocess.run(cmd, check=True)
+        _cut(DATA / "sports2d_demo.mp4", cut, 2.0)
         _record(cut, tmp / "two.rrd", "--num-poses", "2")
         _shoot(tmp / "two.rrd", 4.3, out / "two_people.png")
 

@@ -51,7 +51,7 @@ _WORKERS_HELP_BATCH = (
     "with --ray, the local runtime's CPUs)"
 )
 #: fastpose.spec.VIDEO_MODES, repeated: importing it would load MediaPipe for ``--help``.
-VIDEO_MODES = ("auto", "asset", "jpeg", "none")
+VIDEO_MODES = ("auto", "asset", "stream", "jpeg", "none")
 EXIT_ERROR = 1
 
 
@@ -123,8 +123,8 @@ def add_track_options(
         "--video-mode",
         choices=VIDEO_MODES,
         default="auto",
-        help="frames in the recording: referenced from the MP4 (asset), JPEG, or none "
-        "(default: auto)",
+        help="frames in the recording: referenced from the MP4 (asset), an AV1 video stream, "
+        "JPEG, or none (default: auto: the MP4 up to 64 MB, else the stream)",
     )
     model = parser.add_argument_group("model")
     model.add_argument(

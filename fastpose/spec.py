@@ -28,8 +28,8 @@ from fastpose.viewer.abandoned import Abandoned
 #: Where the landmark table and the measures may go.
 EXPORT_FORMATS = (".parquet", ".csv")
 ANGLES_FORMATS = (".parquet", ".csv", ".mot")
-VIDEO_MODES = ("auto", "asset", "jpeg", "none")
-VideoModeChoice = Literal["auto", "asset", "jpeg", "none"]
+VIDEO_MODES = ("auto", "asset", "stream", "jpeg", "none")
+VideoModeChoice = Literal["auto", "asset", "stream", "jpeg", "none"]
 
 
 def _path(value: str | os.PathLike | None) -> Path | None:

@@ -103,15 +103,9 @@ def test_export_alone_writes_no_recording(tmp_path) -> None:
 
 
 def _rrd_settings(path) -> dict[str, str]:
-    from rerun.chunk import RrdReader
+    from fastpose.sinks.rerun_layout import recorded_settings
 
-    for chunk in RrdReader(path).stream().to_chunks():
-        if chunk.entity_path == "/__properties/fastpose":
-            batch = chunk.to_record_batch()
-            return {
-                n: str(batch.column(n)[0].as_py()[0]) for n in batch.schema.names if "." not in n
-            }
-    return {}
+    return recorded_settings(path)
 
 
 def test_every_output_records_its_settings(tmp_path) -> None:

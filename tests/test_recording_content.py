@@ -2,7 +2,8 @@
 value with the tables the same run wrote: the 2D skeleton at the landmark table's pixels, the 3D
 one at its world coordinates (and, with several people, where fastpose.placement stands each),
 the joint-angle and speed series equal to the angles table, the TRC markers equal to the world
-coordinates, and the blueprint the default layout. One `fastpose run` per layout (one person,
+coordinates, the frames a video stream of every frame, few chunks (a handful per few hundred
+frames), and the blueprint the default layout. One `fastpose run` per layout (one person,
 several people), shared by every test of the module."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import data_file, run_cli
 from rerun.chunk import RrdReader
+from rrd_video import decode_stream, stream_samples
 from test_opensim import BLAZEPOSE_MARKERS, read_trc
 
 from fastpose.placement import TrackPlacer
@@ -36,16 +38,17 @@ BONES = {
     (16, 22), (18, 20), (11, 23), (12, 24), (23, 24), (23, 25), (24, 26), (25, 27), (26, 28),
     (27, 29), (28, 30), (29, 31), (30, 32), (27, 31), (28, 32),
 }  # fmt: skip
-MAIN_ANGLES = ["right_knee", "left_knee", "right_hip", "left_hip", "right_elbow", "left_elbow"]
+MAIN_ANGLES = {"right knee", "left knee", "right hip", "left hip", "right elbow", "left elbow"}
 
 
 @dataclass
 class Run:
-    """One `fastpose run`'s outputs: the recording's temporal chunks by entity, its blueprint's
-    chunks, the landmark and angles tables."""
+    """One `fastpose run`'s outputs: the recording's temporal chunks by entity, its static data
+    (entity -> column -> value), its blueprint's chunks, the landmark and angles tables."""
 
     rrd: Path
     temporal: dict[str, list[pa.RecordBatch]]
+    static: dict[str, dict[str, list]]
     blueprint: dict[str, dict[str, list]]  # entity -> column -> value of its (one) row
     landmarks: pa.Table
     angles: pa.Table | None
@@ -75,9 +78,15 @@ class Run:
 def _read(rrd: Path, export: Path, angles: Path | None, trc: Path | None, clip: str) -> Run:
     reader = RrdReader(rrd)
     temporal: dict[str, list[pa.RecordBatch]] = defaultdict(list)
+    static: dict[str, dict[str, list]] = defaultdict(dict)
     for chunk in reader.stream().to_chunks():
+        batch = chunk.to_record_batch()
         if not chunk.is_static:
-            temporal[chunk.entity_path.lstrip("/")].append(chunk.to_record_batch())
+            temporal[chunk.entity_path.lstrip("/")].append(batch)
+            continue
+        for name in batch.schema.names:
+            if ":" in name:
+                static[chunk.entity_path.lstrip("/")][name] = batch.column(name).to_pylist()[-1]
     (store,) = reader.blueprints()
     blueprint: dict[str, dict[str, list]] = defaultdict(dict)
     for chunk in reader.stream(store=store).to_chunks():
@@ -96,6 +105,7 @@ def _read(rrd: Path, export: Path, angles: Path | None, trc: Path | None, clip: 
     return Run(
         rrd,
         dict(temporal),
+        dict(static),
         dict(blueprint),
         pq.read_table(export),
         pq.read_table(angles) if angles else None,
@@ -107,15 +117,15 @@ def _read(rrd: Path, export: Path, angles: Path | None, trc: Path | None, clip: 
 
 @pytest.fixture(scope="module")
 def one_person(tmp_path_factory) -> Run:
-    """`fastpose run pose_squats.mp4` (65 frames, one person) writing a recording, the landmark
-    and angles tables and a TRC at once."""
+    """`fastpose run pose_squats.mp4` (65 frames, one person) writing a recording (its frames as
+    a video stream), the landmark and angles tables and a TRC at once."""
     out = tmp_path_factory.mktemp("squats")
     rrd, export, angles, trc = (
         out / n for n in ("s.rrd", "s.parquet", "s.angles.parquet", "s.trc")
     )
     done = run_cli(
         "run", data_file("pose_squats.mp4"), "--save", rrd, "--export", export,
-        "--angles", angles, "--trc", trc, "--no-progress",
+        "--angles", angles, "--trc", trc, "--video-mode", "stream", "--no-progress",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return _read(rrd, export, angles, trc, "pose_squats.mp4")
@@ -242,15 +252,21 @@ def test_several_people_each_drawn_at_their_rows_and_placed(two_people):
     assert 0.5 < np.median(gap) < 6.0
 
 
-def _series(run: Run, path: str) -> dict[int, float]:
-    values = run.column(path, "Scalars:scalars")
-    return {f: v[0] for f, v in values.items()}
+def _series(run: Run, entity: str, label: str) -> dict[int, float]:
+    """``frame_idx -> value`` of the series named ``label`` of ``entity``'s multi-series
+    ``Scalars`` (its static ``SeriesLines`` names the series, in order)."""
+    names = run.static[entity]["SeriesLines:names"]
+    k = names.index(label)
+    values = run.column(entity, "Scalars:scalars")
+    assert all(len(v) == len(names) for v in values.values()), f"{entity}: a value a series"
+    return {f: v[k] for f, v in values.items()}
 
 
 def test_angle_and_speed_series_are_the_angles_table(one_person):
-    """Every measure's series (`angles/<name>`, `speeds/<name>`) holds the angles table's value
-    in each frame the table has not interpolated (NaN where it is NaN), and NaN where it has
-    filled a gap (the plot shows the gap): the same frames, the same numbers."""
+    """Every measure is a series of `angles` or `speeds` (one entity each: a row a frame, a
+    value a series, named by the static SeriesLines), holding the angles table's value in each
+    frame the table has not interpolated (NaN where it is NaN), and NaN where it has filled a
+    gap (the plot shows the gap): the same frames, the same numbers."""
     table = one_person.angles.to_pydict()
     by_measure: dict[tuple[str, str], dict[int, tuple[float, bool]]] = defaultdict(dict)
     for f, m, u, v, i in zip(
@@ -261,9 +277,9 @@ def test_angle_and_speed_series_are_the_angles_table(one_person):
     assert len(by_measure) > 30
     compared = 0
     for (name, unit), rows in by_measure.items():
-        path = f"{'angles' if unit == 'deg' else 'speeds'}/{name.replace(' ', '_')}"
-        series = _series(one_person, path)
-        assert set(series) == set(rows), path
+        path = "angles" if unit == "deg" else "speeds"
+        series = _series(one_person, path, name if unit == "deg" else f"{name} ({unit})")
+        assert set(series) == set(rows), (path, name)
         for f, (value, interpolated) in rows.items():
             got = series[f]
             if interpolated or np.isnan(value):
@@ -272,7 +288,10 @@ def test_angle_and_speed_series_are_the_angles_table(one_person):
                 assert got == pytest.approx(value, rel=1e-6, abs=1e-6), (path, f)
                 compared += 1
     assert compared > 0.8 * sum(map(len, by_measure.values()))
-    knee = _series(one_person, "angles/right_knee")
+    assert len(one_person.static["angles"]["SeriesLines:names"]) + len(
+        one_person.static["speeds"]["SeriesLines:names"]
+    ) == len(by_measure)
+    knee = _series(one_person, "angles", "right knee")
     assert np.nanmax(list(knee.values())) - np.nanmin(list(knee.values())) > 60, "squats"
 
 
@@ -321,10 +340,11 @@ def _tree(blueprint: dict[str, dict[str, list]]) -> tuple:
 
 def test_the_blueprint_is_the_default_layout(one_person, two_people):
     """Result (video, mask, skeleton) over the main joints' angles, beside the 3D pose, the raw
-    video and the description; with several people, the angles of tracks 0 and 1."""
-    main = [f"angles/{a}" for a in MAIN_ANGLES]
-    several = [f"angles/track_{t}/{a}" for t in (0, 1) for a in MAIN_ANGLES]
-    for run, plotted in ((one_person, main), (two_people, several)):
+    video and the description; with several people, the angles of tracks 0 and 1: each track's
+    `angles` entity, of whose series the view shows the main joints' (an override of the
+    SeriesLines' visible_series: the names at its True places are the main joints')."""
+    several = ["angles/track_0", "angles/track_1"]
+    for run, plotted in ((one_person, ["angles"]), (two_people, several)):
         assert _tree(run.blueprint) == (
             "horizontal",
             [3.0, 2.0],
@@ -350,5 +370,109 @@ def test_the_blueprint_is_the_default_layout(one_person, two_people):
         )
         for panel in ("blueprint_panel", "selection_panel"):
             assert run.blueprint[panel]["PanelBlueprint:state"] == [2], "collapsed"
-        # every main angle plotted is in the recording
+        # every track plotted is in the recording, the main joints' series shown
         assert set(plotted) <= set(run.temporal)
+        for entity in plotted:
+            (shown,) = [
+                comps["SeriesLines:visible_series"]
+                for path, comps in run.blueprint.items()
+                if f"/overrides/{entity}/visualizers/" in path
+                and "SeriesLines:visible_series" in comps
+            ]
+            names = [n.split(",")[0] for n in run.static[entity]["SeriesLines:names"]]
+            assert len(shown) == len(names) > 30
+            assert {n for n, on in zip(names, shown, strict=True) if on} == MAIN_ANGLES
+
+
+def test_the_frames_are_a_video_stream_of_every_frame(one_person):
+    """`--video-mode stream`: an AV1 sample for every frame of the clip on `video`, keyframes
+    every KEYFRAME_INTERVAL frames from the first; decoded, each is the clip's frame (the
+    inference size's, 360 x 640) within what compression loses (PSNR > 30 dB)."""
+    import av
+    import cv2
+
+    from fastpose.sinks.rerun_video import KEYFRAME_INTERVAL
+
+    run = one_person
+    assert run.static["video"]["VideoStream:codec"] == [0x61763031], "AV1"
+    frames, samples, keys = stream_samples(run.rrd)
+    assert frames == list(range(65))
+    assert [f for f, k in zip(frames, keys, strict=True) if k] == list(
+        range(0, 65, KEYFRAME_INTERVAL)
+    )
+    assert 300 < sum(map(len, samples)) / len(samples) < 10_000, "bytes a frame"
+    decoded = decode_stream(run.rrd)
+    with av.open(str(data_file("pose_squats.mp4"))) as video:
+        source = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
+    assert len(source) == 65
+    for f in (0, 1, 30, 64):
+        got = decoded[f].astype(np.float64)
+        assert got.shape == (640, 360, 3)
+        want = cv2.resize(source[f], (360, 640), interpolation=cv2.INTER_AREA)
+        psnr = 10 * np.log10(255**2 / np.mean((got - want) ** 2))
+        assert psnr > 30, (f, psnr)
+    assert np.mean(np.abs(decoded[0] - decoded[30].astype(float))) > 3, "frames that move"
+
+
+def test_chunks_are_few(one_person, two_people):
+    """Poses, measures and frames go in a chunk per entity per few hundred frames, masks per few
+    MB: a 65-frame clip's recording holds one temporal chunk per entity (at most two: a Clear),
+    far under a chunk per measure (~44 a batch, ~3 a frame) of the old layout; the masks at half
+    the inference size (180 x 320), in every frame."""
+    for run, frames in ((one_person, 65), (two_people, 80)):
+        chunks = sum(len(batches) for batches in run.temporal.values())
+        assert len(run.temporal) <= 20, sorted(run.temporal)
+        assert chunks <= 2 * len(run.temporal), {e: len(b) for e, b in run.temporal.items()}
+        assert chunks / frames < 0.3
+    masks = one_person.column("video/mask", "SegmentationImage:buffer")
+    assert sorted(masks) == list(range(65))
+    assert one_person.static["video/mask"]["SegmentationImage:format"][0]["width"] == 180
+
+
+def _rows(rrd: Path) -> dict[str, dict[int, str]]:
+    """entity -> frame_idx -> every component of its temporal row, as text (NaN included)."""
+    import json
+
+    out: dict[str, dict[int, str]] = defaultdict(dict)
+    for chunk in RrdReader(rrd).stream().to_chunks():
+        if chunk.is_static:
+            continue
+        batch = chunk.to_record_batch()
+        names = sorted(n for n in batch.schema.names if ":" in n)
+        columns = {n: batch.column(n).to_pylist() for n in names}
+        for i, f in enumerate(batch.column("frame_idx").to_pylist()):
+            row = {n: columns[n][i] for n in names if columns[n][i] is not None}
+            if np.isnan(row.get("Scalars:scalars", [0.0])).all():
+                continue  # a track's first rows while its measures are all NaN: sent or not
+            out[chunk.entity_path.lstrip("/")][f] = json.dumps(row, sort_keys=True, default=str)
+    return dict(out)
+
+
+def test_gathering_frames_changes_nothing_but_the_chunks(track_clip, tmp_path):
+    """The recording of the two-person clip (its session run) written a batch at a time, 37
+    frames at a time and all at once holds the same rows, value for value, on every entity:
+    poses, Clears where a track leaves, placements and measures cross a flush unchanged (rows
+    of NaN only aside: a track just seen sends none, so where it starts depends on the flush);
+    only the chunk count differs."""
+    from test_measures import run_sink
+
+    from fastpose.sinks.rerun import RerunRecording
+    from fastpose.target import RerunTarget
+
+    clip = track_clip("sports2d_demo.mp4", 2)
+    rows, chunks = [], []
+    for flush in (1, 37, 10_000):
+        rrd = tmp_path / f"f{flush}.rrd"
+        sink = RerunRecording(RerunTarget(save=rrd), video_mode="none", flush_frames=flush)
+        folder = tmp_path / f"s{flush}"
+        folder.mkdir()
+        staging = run_sink(sink, clip, folder)
+        (path,) = staging.claimed.values()
+        rows.append(_rows(path))
+        chunks.append(sum(1 for c in RrdReader(path).stream().to_chunks() if not c.is_static))
+    assert "video/pose/track_1/points" in rows[0] and "angles/track_1" in rows[0]
+    assert any("Clear" in row for entity in rows[0].values() for row in entity.values()), (
+        "a track leaves"
+    )
+    assert rows[1] == rows[0] and rows[2] == rows[0]
+    assert chunks[0] > 2 * chunks[1] > 4 * chunks[2], chunks

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 import pytest
 from clips import loop_video
 from conftest import ROOT, CliResult, data_file, read_rrd, run_cli, scaled
+from rrd_video import first_frame
 
 from fastpose.skeleton import NUM_LANDMARKS
 
@@ -98,22 +99,6 @@ def _rrd_rows(path: Path, entity: str) -> dict[str, set[int]]:
                     f for f, ok in zip(frames, present, strict=True) if ok
                 )
     return rows
-
-
-def _first_jpeg(path: Path) -> np.ndarray:
-    """The RGB image logged as frame 0 of ``video`` (JPEG mode)."""
-    from rerun.chunk import RrdReader
-
-    for chunk in RrdReader(path).stream().to_chunks():
-        if chunk.is_static or chunk.entity_path.lstrip("/") != "video":
-            continue
-        batch = chunk.to_record_batch()
-        frames = batch.column("frame_idx").to_pylist()
-        if 0 in frames:
-            blob = batch.column("EncodedImage:blob")[frames.index(0)].as_py()[0]
-            bgr = cv2.imdecode(np.frombuffer(bytes(blob), np.uint8), cv2.IMREAD_COLOR)
-            return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    pytest.fail(f"{path}: no JPEG for frame 0 in entity video")
 
 
 # --- clips made at test time --------------------------------------------------------------------
@@ -325,7 +310,7 @@ def test_rotation_metadata_is_applied(tmp_path, upright_landmarks, rotation):
     and the landmarks are those of the unrotated run turned the same way (within a few px)."""
     video = _remux(_squats(), tmp_path / f"rot{rotation}.mp4", "mp4", rotation=rotation)
     save, export = tmp_path / "out.rrd", tmp_path / "out.parquet"
-    args = ("--no-smooth", "--inference-size", "640", *FAST)  # JPEG frames at 360x640
+    args = ("--no-smooth", "--inference-size", "640", *FAST)  # stream frames at 360x640
     result = run_cli("run", video, "--save", save, "--export", export, *args)
     assert result.returncode == 0, result.stderr
     assert "1280x720" in result.stderr  # upright size: the 720x1280 frames turned a quarter
@@ -333,7 +318,7 @@ def test_rotation_metadata_is_applied(tmp_path, upright_landmarks, rotation):
     # Frames: np.rot90 turns counter-clockwise, as the display matrix does for +90.
     k = rotation // 90
     first = cv2.resize(_squat_frames(1)[0], (360, 640), interpolation=cv2.INTER_AREA)
-    logged = _first_jpeg(save).astype(np.int16)
+    logged = first_frame(save).astype(np.int16)
     assert logged.shape == (360, 640, 3)
     right = np.abs(logged - np.rot90(first, k)).mean()
     wrong = np.abs(logged - np.rot90(first, -k)).mean()

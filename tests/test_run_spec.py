@@ -222,16 +222,9 @@ def test_run_and_batch_record_the_same_settings(outputs: Path) -> None:
 
 
 def test_the_recording_records_the_same_settings(outputs: Path) -> None:
-    from rerun.chunk import RrdReader
+    from fastpose.sinks.rerun_layout import recorded_settings
 
-    found: dict[str, str] = {}
-    for chunk in RrdReader(outputs / "r.rrd").stream().to_chunks():
-        if chunk.entity_path == "/__properties/fastpose":
-            batch = chunk.to_record_batch()
-            for name in batch.schema.names:
-                if "." not in name:  # not Rerun's own columns (rerun.controls.RowId)
-                    found[name] = str(batch.column(name)[0].as_py()[0])
-    assert found == read_settings(outputs / "l.parquet")
+    assert recorded_settings(outputs / "r.rrd") == read_settings(outputs / "l.parquet")
 
 
 def test_the_api_takes_the_same_spec(tmp_path: Path) -> None:

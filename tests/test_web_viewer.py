@@ -143,12 +143,12 @@ def _drawn(stats: Drawn) -> bool:
 
 
 @contextlib.contextmanager
-def _served(tmp_path: Path):
+def _served(tmp_path: Path, video_mode: str = "auto"):
     """`fastpose run --serve` on 20 frames of pose_squats.mp4; yields the printed web address
     once tracking is done, and ends the process with Ctrl-C."""
     log = tmp_path / "stderr.txt"
     args = ["run", data_file("pose_squats.mp4"), "--serve", "--max-frames", "20"]
-    args += ["--workers", "1", "--no-progress"]
+    args += ["--workers", "1", "--no-progress", "--video-mode", video_mode]
     with log.open("wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "fastpose", *map(str, args)],
@@ -174,12 +174,15 @@ def _served(tmp_path: Path):
 
 
 @pytest.mark.e2e
-def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path) -> None:
-    """Headless Chromium opens the address `fastpose run --serve` prints; within DRAW_TIMEOUT_S the
-    viewer's Result and Raw video panels show the video (its pixels, not the loading screen's
-    or the empty layout's uniform ones), and the poses: the skeleton's colour over Result's video
-    (and not in the raw video's same frames), in the 3D view, and the main joints' series in the
-    plot. The screenshots stay in the test's folder (printed)."""
+@pytest.mark.parametrize("video_mode", ["auto", "stream"])
+def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path, video_mode) -> None:
+    """Headless Chromium opens the address `fastpose run --serve` prints (the frames: the MP4
+    itself, ``auto``'s choice for a small file, or the AV1 stream a long one gets, which the
+    browser decodes); within DRAW_TIMEOUT_S the viewer's Result and Raw video panels show the
+    video (its pixels, not the loading screen's or the empty layout's uniform ones), and the
+    poses: the skeleton's colour over Result's video (and not in the raw video's same frames),
+    in the 3D view, and the main joints' series in the plot. The screenshots stay in the test's
+    folder (printed)."""
     chromium = _chromium()
     try:
         from playwright.sync_api import sync_playwright
@@ -188,7 +191,7 @@ def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path) -> None:
 
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    with _served(tmp_path) as web, sync_playwright() as playwright:
+    with _served(tmp_path, video_mode) as web, sync_playwright() as playwright:
         allowed = urlsplit(web).hostname
 
         def local_only(route) -> None:  # the viewer fetches Rerun's examples: no such traffic

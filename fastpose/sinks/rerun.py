@@ -6,20 +6,25 @@ Layout (as Rerun's human-pose example): ``video`` frames, ``video/mask`` segment
 landmarks in metres, ``description`` a text panel, on the timelines ``time`` (seconds) and
 ``frame_idx``. With several persons (``num_persons > 1``) each track has its own entities,
 ``video/pose/track_<id>/points`` and ``person/pose/track_<id>/points``, its own class (id + 1) and
-colour, and its own class in the mask (id % 250 + 1). Data goes through ``send_columns``, one call
-per entity per batch. Frames are referenced from the video file (``asset``), JPEG-compressed
-(``jpeg``) or left out.
+colour, and its own class in the mask (id % 250 + 1). Data goes through ``send_columns``: poses,
+measures and video samples gathered over ``FLUSH_FRAMES`` frames (a file; a viewer gets each
+batch), one call per entity per flush, so the chunks stay few (a file's index keeps ~2 KB per
+chunk in memory until it closes); masks at half size, up to ``MASK_FLUSH_BYTES`` at once.
+Frames are referenced from the video file (``asset``), an AV1 video stream (``stream``),
+JPEG-compressed (``jpeg``) or left out. The run's settings are one property, ``fastpose``'s
+``settings``: a JSON object (fastpose.sinks.rerun_layout.recorded_settings reads it back).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import rerun as rr
-import rerun.blueprint as rrb
 
 from fastpose.colors import track_color
 from fastpose.errors import InvalidVideoError
@@ -28,8 +33,23 @@ from fastpose.placement import TrackPlacer
 from fastpose.poses import PoseBatch
 from fastpose.sinks.base import FrameHook, Sink, SinkContext, Staging, Tracked
 from fastpose.sinks.rerun_frames import VideoMode, asset_problem, choose_video_mode, encode_jpegs
-from fastpose.sinks.rerun_measures import log_measure_styles, log_measures, measures_view
-from fastpose.skeleton import CONNECTIONS, LANDMARK_NAMES, NUM_LANDMARKS
+from fastpose.sinks.rerun_layout import (
+    BONE_RADIUS,
+    BONES,
+    DESCRIPTION,
+    KEYPOINT_RADIUS,
+    LABEL_RADIUS,
+    MASK_OPACITY,
+    MASK_TRACKS,
+    PERSON_CLASS,
+    blueprint,
+    entity,
+    skeleton,
+    track_classes,
+)
+from fastpose.sinks.rerun_measures import concat_measures, log_measure_styles, log_measures
+from fastpose.sinks.rerun_video import Samples, StreamFrames
+from fastpose.skeleton import NUM_LANDMARKS
 from fastpose.target import RerunTarget
 from fastpose.video import VideoInfo
 from fastpose.viewer.abandoned import Abandoned
@@ -43,89 +63,22 @@ from fastpose.viewer.stream import (
 logger = logging.getLogger(__name__)
 
 
-PERSON_CLASS = 1
-#: The mask's classes (uint8): track ``id`` is ``id % MASK_TRACKS + 1``, a multiple of the
-#: palette's length so mask and skeleton keep one colour.
-MASK_TRACKS = 250
-#: Skeletons are drawn over the mask in a lighter tint of their colour, as bones this thick (the
-#: viewer draws keypoint connections one pixel wide, too thin to see over a mask) and keypoints.
-SKELETON_TINT = 0.45
-BONE_RADIUS = rr.Radius.ui_points(2.0)
-KEYPOINT_RADIUS = rr.Radius.ui_points(3.5)
-LABEL_RADIUS = rr.Radius.ui_points(1.0)
-_BONES = np.array(CONNECTIONS, dtype=np.intp)  # (35, 2) landmark pairs
-MASK_OPACITY = 0.35
-DESCRIPTION = """# Pose tracking with fastpose
-
-MediaPipe's Pose Landmarker on every frame, smoothed per person (One Euro filter).
-
-- **Result**: the video, the person mask and the 2D skeleton of the 33 landmarks, in the
-  video's pixels.
-- **Joint angles**: knees, hips and elbows in degrees (0 = straight), synced to the video;
-  every angle and speed is under `angles/` and `speeds/`.
-- **3D pose**: the world landmarks, in metres around each person's hips.
-- **Raw video**: the frames as they are.
-{people}
-Timelines: `time` (seconds) and `frame_idx`.
-"""
-
-
-#: Tracks whose main joint angles the default time-series view shows, at most: ids are given
-#: from 0 on, so the first people seen. The view names every series it shows (Rerun's queries
-#: take no wildcard inside a path), so they are named up front, with no blueprint sent again.
-PLOTTED_TRACKS = 4
-
-
-def blueprint(num_persons: int = 1) -> rrb.Blueprint:
-    """Result (video, mask, 2D skeletons) over the main joint angles of the first people (a time
-    series, synced to the video), beside the 3D poses, the raw video and a description, as the
-    seed's; every track shows in the result and the 3D view (they are under ``video`` and
-    ``person``)."""
-    tracks = range(min(max(num_persons, 2), PLOTTED_TRACKS))
-    angles = measures_view(tracks, single_person=num_persons == 1)
-    return rrb.Blueprint(
-        rrb.Horizontal(
-            rrb.Vertical(
-                rrb.Spatial2DView(origin="video", name="Result"), angles, row_shares=[3, 1]
-            ),
-            rrb.Vertical(
-                rrb.Spatial3DView(origin="person", name="3D pose"),
-                rrb.Spatial2DView(origin="video", contents="$origin", name="Raw video"),
-                rrb.TextDocumentView(origin="description", name="Description"),
-                row_shares=[3, 2, 2],
-            ),
-            column_shares=[3, 2],
-        ),
-        collapse_panels=True,
-    )
-
-
-def _entity(prefix: str, track: int | None, leaf: str = "points") -> str:
-    """One person (``track`` None) at the seed's paths (``video/pose/points``); with several, each
-    track at its own (``video/pose/track_3/points``). ``leaf`` "bones": the 2D skeleton's lines."""
-    root = "video" if prefix == "video" else "person"
-    return f"{root}/pose/{leaf}" if track is None else f"{root}/pose/track_{track}/{leaf}"
-
-
-def _tint(color: tuple[int, int, int]) -> tuple[int, int, int]:
-    return tuple(round(c + SKELETON_TINT * (255 - c)) for c in color)
-
-
-def _skeleton(class_id: int, label: str, color: tuple[int, int, int]) -> rr.ClassDescription:
-    return rr.ClassDescription(
-        info=rr.AnnotationInfo(id=class_id, label=label, color=_tint(color)),
-        keypoint_annotations=[
-            rr.AnnotationInfo(id=i, label=name) for i, name in enumerate(LANDMARK_NAMES)
-        ],
-        keypoint_connections=list(CONNECTIONS),
-    )
+#: Frames gathered before poses, measures and video samples go to a file: a chunk per entity
+#: per flush (a few hundred frames of landmarks, ~1 MB).
+FLUSH_FRAMES = 256
+#: Masks at 1 / MASK_STRIDE of the inference size each way: a mask is the bulk of a frame's
+#: bytes (~10 KB compressed at 640 x 360, where a video sample is 2-3 KB).
+MASK_STRIDE = 2
+#: Masks are sent when this many bytes of them are gathered (or with the poses), so a few hundred
+#: frames make one chunk, held no longer than that.
+MASK_FLUSH_BYTES = 4 * 2**20
 
 
 class RerunRecording(Sink):
     """The Rerun recording: a file (``--save``), a spawned viewer, a viewer's URL or a served web
-    viewer (``target``). Frames come from the MP4 itself (``asset``), as JPEG at the inference
-    size (``jpeg``: encoded in the landmarkers' threads) or not at all; ``auto`` picks the asset
-    when the viewer can play it."""
+    viewer (``target``). Frames come from the MP4 itself (``asset``), as an AV1 stream or
+    JPEG at the inference size (``stream``, ``jpeg``: encoded in the landmarkers' threads) or not
+    at all; ``auto`` picks the asset when the viewer can play it, else the stream."""
 
     name = "rerun"
     wants_measures = True  # joint angles and speeds, plotted beside the video
@@ -137,8 +90,14 @@ class RerunRecording(Sink):
         video_mode: VideoMode | Literal["auto"] = "auto",
         recording_name: str | None = None,
         abandoned: Abandoned | None = None,
+        flush_frames: int | None = None,
     ) -> None:
+        if flush_frames is not None and flush_frames < 1:
+            raise ValueError(f"flush_frames: expected >= 1, got {flush_frames}")
         self.target = target
+        #: Frames gathered before poses, measures and samples are sent (None: FLUSH_FRAMES to
+        #: a file, every batch to a viewer, which shows them as they come).
+        self.flush_frames = flush_frames
         #: Where a stream given up on goes (the CLI's, to end the process at once; else its own).
         self.abandoned = abandoned if abandoned is not None else Abandoned()
         self.requested_mode = video_mode
@@ -153,6 +112,11 @@ class RerunRecording(Sink):
         self._measured: list[int] = []  # tracks whose measures are styled, in order seen
         self._measures_last: set[int] = set()  # tracks in the last frame whose measures are sent
         self._placer: TrackPlacer | None = None  # several people: where each stands in 3D
+        self._stream: StreamFrames | None = None  # the video stream's encoders
+        self._pending: list[Tracked] = []  # batches not yet sent (masks sent already)
+        self._pending_frames = 0
+        self._masks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # masks not yet sent
+        self._mask_bytes = 0
 
     def open(self, context: SinkContext, staging: Staging) -> None:
         info = self.info = context.info
@@ -166,13 +130,16 @@ class RerunRecording(Sink):
             self._working = staging.claim(self.target.save)
         self.rec = rr.RecordingStream("fastpose")
         self.rec.send_recording_name(self.recording_name or Path(info.uri).name)
-        self.rec.send_property("fastpose", rr.AnyValues(**dict(context.settings)))
+        settings = json.dumps(dict(context.settings), sort_keys=True)
+        self.rec.send_property("fastpose", rr.AnyValues(settings=settings))
+        if self.flush_frames is None:
+            self.flush_frames = FLUSH_FRAMES if self.target.save is not None else 1
         open_stream(self.rec, self.target, blueprint(self.num_persons), self._working)
         self._log_static()
 
     def _video_mode(self, info: VideoInfo) -> VideoMode:
         """The requested mode, or ``auto``'s choice; an MP4 the viewer can't read as an asset
-        gets JPEG frames (``auto``) or fails (``asset``)."""
+        gets the video stream (``auto``) or fails (``asset``)."""
         mode = choose_video_mode(info, self.requested_mode)
         if mode != "asset":
             return mode
@@ -180,7 +147,7 @@ class RerunRecording(Sink):
             raise InvalidVideoError(
                 f"{info.uri}: --video-mode asset: the video is rotated {info.rotation} degrees "
                 "by its metadata, which Rerun's video player ignores (it would play sideways "
-                "under upright landmarks); use --video-mode jpeg or auto"
+                "under upright landmarks); use --video-mode auto, stream or jpeg"
             )
         problem = asset_problem(info.uri)
         if problem is None:
@@ -190,22 +157,47 @@ class RerunRecording(Sink):
                 f"{info.uri}: --video-mode asset: Rerun cannot read this MP4 ({problem})"
             )
         logger.warning(
-            "%s: Rerun cannot read this MP4 (%s); recording the frames as JPEG", info.uri, problem
+            "%s: Rerun cannot read this MP4 (%s); recording the frames as a video stream",
+            info.uri,
+            problem,
         )
-        return "jpeg"
+        return "stream"
 
     def frame_hook(self) -> FrameHook | None:
+        if self.video_mode == "stream":
+            self._stream = StreamFrames()
+            return self._stream
         return encode_jpegs if self.video_mode == "jpeg" else None
 
     def write(self, batch: Tracked) -> None:
-        self.log_poses(batch.poses)
         self.log_masks(batch.poses)
-        self.log_frames(batch.poses, batch.extras.get(self.name))
-        if batch.measures is not None:
-            self.log_measures(batch.measures)
+        poses = replace(batch.poses, masks=None, appearance=None)
+        mine = {self.name: batch.extras[self.name]} if self.name in batch.extras else {}
+        self._pending.append(Tracked(poses, mine, batch.measures))  # not the others' extras
+        self._pending_frames += len(poses)
+        if self._pending_frames >= self.flush_frames:
+            self.flush()
         check_file(
             self.rec, self.target, self._working, self.abandoned
         )  # a full disk: stop at its first failure
+
+    def flush(self) -> None:
+        """Send the batches gathered: one call per entity."""
+        self._send_masks()
+        pending, self._pending, self._pending_frames = self._pending, [], 0
+        if not pending:
+            return
+        poses = PoseBatch.concat([b.poses for b in pending])
+        self.log_poses(poses)
+        extras = [b.extras.get(self.name) for b in pending]
+        if self.video_mode == "stream":
+            self.log_samples(poses, [e for e in extras if e is not None])
+        else:
+            jpegs = [j for e in extras if e for j in e]
+            self.log_frames(poses, jpegs or None)
+        measures = [b.measures for b in pending if b.measures is not None]
+        if measures:
+            self.log_measures(concat_measures(measures))
 
     def log_measures(self, measures: MeasureBatch) -> None:
         """Angles and speeds as time series, each track's styled when it first appears; the
@@ -226,7 +218,7 @@ class RerunRecording(Sink):
         if self.num_persons == 1:
             log(
                 "/",
-                rr.AnnotationContext([_skeleton(PERSON_CLASS, "Person", track_color(0))]),
+                rr.AnnotationContext([skeleton(PERSON_CLASS, "Person", track_color(0))]),
                 static=True,
             )
             mask_classes = [rr.AnnotationInfo(PERSON_CLASS, "Person", (*track_color(0), 255))]
@@ -267,6 +259,8 @@ class RerunRecording(Sink):
             self._log_asset()
         elif self.video_mode == "jpeg":
             log("video", rr.EncodedImage.from_fields(media_type="image/jpeg"), static=True)
+        elif self.video_mode == "stream":
+            log("video", rr.VideoStream(codec=rr.VideoCodec.AV1), static=True)
 
     def _describe_tracks(self, count: int) -> None:
         """Classes (skeleton, colour) for tracks ``0..count-1``, re-logged as ids grow."""
@@ -274,7 +268,7 @@ class RerunRecording(Sink):
         self.rec.log(
             "/",
             rr.AnnotationContext(
-                [_skeleton(k + 1, f"Person {k}", track_color(k)) for k in range(count)]
+                [skeleton(k + 1, f"Person {k}", track_color(k)) for k in range(count)]
             ),
             static=True,
         )
@@ -283,10 +277,10 @@ class RerunRecording(Sink):
         """Keypoints and bones big enough to see over the mask, in the track's class colour, for
         every frame of the track's entities."""
         log = self.rec.log
-        log(_entity("video", track), rr.Points2D.from_fields(radii=KEYPOINT_RADIUS), static=True)
-        log(_entity("person", track), rr.Points3D.from_fields(radii=KEYPOINT_RADIUS), static=True)
+        log(entity("video", track), rr.Points2D.from_fields(radii=KEYPOINT_RADIUS), static=True)
+        log(entity("person", track), rr.Points3D.from_fields(radii=KEYPOINT_RADIUS), static=True)
         bones = rr.LineStrips2D.from_fields(radii=BONE_RADIUS, class_ids=[class_id])
-        log(_entity("video", track, "bones"), bones, static=True)
+        log(entity("video", track, "bones"), bones, static=True)
         if track is not None:  # several people: each one's id, drawn at the nose
             label = rr.Points2D.from_fields(
                 labels=[f"Person {track}"],
@@ -294,7 +288,7 @@ class RerunRecording(Sink):
                 class_ids=[class_id],
                 radii=LABEL_RADIUS,
             )
-            log(_entity("video", track, "label"), label, static=True)
+            log(entity("video", track, "label"), label, static=True)
 
     def _log_asset(self) -> None:
         asset = rr.AssetVideo(path=self.info.uri)
@@ -352,7 +346,7 @@ class RerunRecording(Sink):
         slots = np.argmax(poses.ids[rows] == track, axis=1)
         nose = poses.pixels(self.info.width, self.info.height)[rows, slots, 0]
         self.rec.send_columns(
-            _entity("video", track, "label"), idx, rr.Points2D.columns(positions=nose)
+            entity("video", track, "label"), idx, rr.Points2D.columns(positions=nose)
         )
 
     def _send_track(
@@ -373,7 +367,7 @@ class RerunRecording(Sink):
         classes = np.full(n * NUM_LANDMARKS, class_id, dtype=np.uint16)
         keypoints = np.tile(np.arange(NUM_LANDMARKS, dtype=np.uint16), n)
         self.rec.send_columns(
-            _entity("video", track),
+            entity("video", track),
             idx,
             [
                 *rr.Points2D.columns(positions=pixels[rows, slots].reshape(-1, 2)).partition(
@@ -382,16 +376,16 @@ class RerunRecording(Sink):
                 *rr.Points2D.columns(class_ids=classes, keypoint_ids=keypoints).partition(lengths),
             ],
         )
-        bones = pixels[rows, slots][:, _BONES]  # (n, 35, 2 ends, 2)
+        bones = pixels[rows, slots][:, BONES]  # (n, 35, 2 ends, 2)
         self.rec.send_columns(
-            _entity("video", track, "bones"),
+            entity("video", track, "bones"),
             idx,
             rr.LineStrips2D.columns(strips=bones.reshape(-1, 2, 2)).partition(
-                np.full(n, len(_BONES))
+                np.full(n, len(BONES))
             ),
         )
         self.rec.send_columns(
-            _entity("person", track),
+            entity("person", track),
             idx,
             [
                 *rr.Points3D.columns(positions=poses.world[rows, slots].reshape(-1, 3)).partition(
@@ -412,23 +406,23 @@ class RerunRecording(Sink):
         if len(gone) == 0:
             return
         idx = self._indexes(poses.frame_idx[gone], poses.time_s[gone])
-        entities = [_entity("video", track), _entity("video", track, "bones")]
+        entities = [entity("video", track), entity("video", track, "bones")]
         if track is not None:
-            entities.append(_entity("video", track, "label"))
-        for entity in entities:
+            entities.append(entity("video", track, "label"))
+        for path in entities:
             self.rec.send_columns(
-                entity, idx, rr.Clear.columns(is_recursive=np.zeros(len(gone), bool))
+                path, idx, rr.Clear.columns(is_recursive=np.zeros(len(gone), bool))
             )
         self.rec.send_columns(
-            _entity("person", track), idx, rr.Clear.columns(is_recursive=np.zeros(len(gone), bool))
+            entity("person", track), idx, rr.Clear.columns(is_recursive=np.zeros(len(gone), bool))
         )
 
     def log_masks(self, poses: PoseBatch) -> None:
-        """Segmentation masks, at their own (inference) resolution, scaled onto the frame; with
-        several persons, each track's pixels in its own class."""
-        masks = poses.masks
-        if masks is None or len(poses) == 0:
+        """Segmentation masks, at ``1 / MASK_STRIDE`` of their own (inference) resolution, scaled
+        onto the frame; with several persons, each track's pixels in its own class."""
+        if poses.masks is None or len(poses) == 0:
             return
+        masks = np.ascontiguousarray(poses.masks[:, ::MASK_STRIDE, ::MASK_STRIDE])
         h, w = masks.shape[1:]
         if self._mask_format is None:
             self._mask_format = (w, h)
@@ -444,11 +438,22 @@ class RerunRecording(Sink):
                 scale = [self.display_size[0] / w, self.display_size[1] / h, 1.0]
                 self.rec.log("video/mask", rr.Transform3D(scale=scale), static=True)
         if self.num_persons > 1:
-            masks = _track_classes(masks, poses.ids)
+            masks = track_classes(masks, poses.ids)
+        self._masks.append((poses.frame_idx, poses.time_s, masks))
+        self._mask_bytes += masks.nbytes
+        if self._mask_bytes >= MASK_FLUSH_BYTES:
+            self._send_masks()
+
+    def _send_masks(self) -> None:
+        """The masks gathered, in one call."""
+        gathered, self._masks, self._mask_bytes = self._masks, [], 0
+        if not gathered:
+            return
+        frames, times, masks = (np.concatenate(parts) for parts in zip(*gathered, strict=True))
         self.rec.send_columns(
             "video/mask",
-            self._indexes(poses.frame_idx, poses.time_s),
-            rr.SegmentationImage.columns(buffer=masks.reshape(len(poses), -1)),
+            self._indexes(frames, times),
+            rr.SegmentationImage.columns(buffer=masks.reshape(len(frames), -1)),
         )
 
     def log_frames(self, poses: PoseBatch, jpegs: list[bytes] | None = None) -> None:
@@ -463,26 +468,39 @@ class RerunRecording(Sink):
         elif self.video_mode == "jpeg" and jpegs:
             self.rec.send_columns("video", idx, rr.EncodedImage.columns(blob=jpegs))
 
+    def log_samples(self, poses: PoseBatch, batches: list[Samples]) -> None:
+        """The video stream's samples of ``poses``' frames (a sample a frame, in order)."""
+        if not batches:
+            return
+        frames = np.concatenate([b.frame_idx for b in batches])
+        if not np.array_equal(frames, poses.frame_idx):
+            raise ValueError(
+                f"video samples: expected frames {poses.frame_idx[0]}..{poses.frame_idx[-1]} "
+                f"({len(poses)}), got {len(frames)} samples"
+            )
+        self.rec.send_columns(
+            "video",
+            self._indexes(poses.frame_idx, poses.time_s),
+            rr.VideoStream.columns(
+                sample=[s for b in batches for s in b.samples],
+                is_keyframe=np.concatenate([b.keyframes for b in batches]),
+            ),
+        )
+
     def close(self, *, complete: bool) -> None:
         """Flush and close the stream; safe to call twice. A viewer gets a bounded time to take
-        the end (a shorter one if not ``complete``), else :class:`~fastpose.errors.ViewerError`."""
+        the end (a shorter one if not ``complete``), else :class:`~fastpose.errors.ViewerError`.
+        What was written is sent first, complete or not."""
+        if self._stream is not None:
+            self._stream.close()
         if self.rec is None:
             return
-        rec, self.rec = self.rec, None
-        if complete:
-            close_stream(rec, self.target, path=self._working, abandoned=self.abandoned)
-        else:
-            timeout = INTERRUPTED_FLUSH_TIMEOUT_S
-            close_stream(rec, self.target, timeout, self._working, self.abandoned)
-
-
-def _track_classes(masks: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Masks of pose slots (0 background, k slot k - 1) as masks of track classes
-    (``id % MASK_TRACKS + 1``); a united mask (1 for anyone) goes to slot 0's track."""
-    lut = np.zeros((len(ids), ids.shape[1] + 1), np.uint8)
-    lut[:, 1:] = np.where(ids >= 0, ids % MASK_TRACKS + 1, 0)
-    out = np.empty_like(masks)
-    top = ids.shape[1]
-    for i in range(len(masks)):
-        np.take(lut[i], np.minimum(masks[i], top), out=out[i])
-    return out
+        try:
+            self.flush()
+        finally:
+            rec, self.rec = self.rec, None
+            if complete:
+                close_stream(rec, self.target, path=self._working, abandoned=self.abandoned)
+            else:
+                timeout = INTERRUPTED_FLUSH_TIMEOUT_S
+                close_stream(rec, self.target, timeout, self._working, self.abandoned)

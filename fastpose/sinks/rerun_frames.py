@@ -1,6 +1,8 @@
 """How the Rerun recording holds the video's frames: references into the MP4 itself (``asset``),
-JPEG at the inference size (``jpeg``, encoded in the landmarkers' threads as a frame hook), or
-none; ``auto`` picks the asset when the viewer can play it."""
+an AV1 video stream at the inference size (``stream``: fastpose.sinks.rerun_video), JPEG at the
+inference size (``jpeg``), or none; the stream and JPEG are encoded in the landmarkers' threads
+(a frame hook). ``auto`` picks the asset when the viewer can play it, else the stream (2-3 KB a
+frame where JPEG takes 30-45: an hour stays within what a viewer holds)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ import rerun as rr
 from fastpose.poses import PoseBatch
 from fastpose.video import FrameBatch, VideoInfo
 
-VideoMode = Literal["asset", "jpeg", "none"]
+VideoMode = Literal["asset", "stream", "jpeg", "none"]
 #: Codecs the Rerun viewer decodes from an MP4 asset.
 ASSET_CODECS = frozenset({"h264", "hevc", "h265", "av1", "vp9"})
-#: Larger files go to the viewer as JPEG frames: Rerun holds a whole asset in memory (twice over,
+#: Larger files go to the viewer as a video stream: Rerun holds a whole asset in memory (twice over,
 #: measured: a 156 MB file raised the process's RSS by 317 MB), so memory would grow with length.
 ASSET_MAX_BYTES = 64 * 2**20
 JPEG_QUALITY = 75
@@ -23,7 +25,7 @@ JPEG_QUALITY = 75
 
 def choose_video_mode(info: VideoInfo, requested: VideoMode | Literal["auto"]) -> VideoMode:
     """How the viewer gets frames: ``asset`` for an upright MP4 in a codec it plays, up to
-    ``ASSET_MAX_BYTES``; else ``jpeg``."""
+    ``ASSET_MAX_BYTES``; else ``stream``."""
     if requested != "auto":
         return requested
     playable = (
@@ -35,7 +37,7 @@ def choose_video_mode(info: VideoInfo, requested: VideoMode | Literal["auto"]) -
         and info.backend in ("pyav", "decord")  # frame indices exact by presentation time
         and os.path.getsize(info.uri) <= ASSET_MAX_BYTES
     )
-    return "asset" if playable else "jpeg"
+    return "asset" if playable else "stream"
 
 
 def asset_problem(uri: str) -> str | None:

@@ -1,22 +1,27 @@
-"""The measures in a Rerun recording: angles and speeds as time series, one entity per track and
-measure, sent as columns (``rec.send_columns``) on the ``time`` and ``frame_idx`` timelines.
+"""The measures in a Rerun recording: each track's angles as one multi-series time series, its
+speeds as another, sent as columns (``rec.send_columns``: one call per track and kind per flush)
+on the ``time`` and ``frame_idx`` timelines.
 
-Paths: ``angles/track_<id>/<name>`` and ``speeds/track_<id>/<name>`` (``angles/<name>`` with
-one person), the name with spaces as underscores (``angles/track_1/right_knee``); the series keep
-the measure's own name (``right knee``) in the legend. A speed is logged in m/s when the run
-knows the person's height, else in px/s. A missing value is sent as NaN, and so is the frame a
-person leaves: the viewer breaks the line there (it joins the points it is given with straight
-lines, so left-out values drew a line across every gap).
+Paths: ``angles/track_<id>`` and ``speeds/track_<id>`` (``angles`` and ``speeds`` with one
+person): one ``Scalars`` row per frame holds every measure of the kind, in the order of
+:func:`series`; the static ``SeriesLines`` names each series (``right knee``; ``hips speed (m/s)``)
+and colours it. One entity per kind keeps the recording's chunks few (a chunk per measure made
+~3 chunks a frame, and a file's index keeps ~2 KB per chunk in memory until it closes). A speed
+is logged in m/s when the run knows the person's height, else in px/s. A missing value is sent
+as NaN, and so is the frame a person leaves: the viewer breaks the line there (it joins the
+points it is given with straight lines, so left-out values drew a line across every gap).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import replace
 
 import numpy as np
 import rerun as rr
 import rerun.blueprint as rrb
 
+from fastpose.measures import angles2d, angles3d
 from fastpose.measures.batch import MeasureBatch
 from fastpose.measures.definitions import DEG, M_S, PX_S
 
@@ -34,31 +39,34 @@ SERIES_COLOURS = {
 }
 _SIDES = {"right": (230, 110, 90), "left": (90, 140, 230)}
 _OTHER = (160, 160, 160)
+KINDS = ("angles", "speeds")
 
 
-def _part(name: str) -> str:
-    return name.replace(" ", "_")
-
-
-def _root(unit: str) -> str:
+def _kind(unit: str) -> str:
     return "angles" if unit == DEG else "speeds"
 
 
-def measure_path(name: str, unit: str, track: int, single_person: bool) -> str:
-    """The entity path of measure ``name`` of ``track``."""
-    if single_person:
-        return f"{_root(unit)}/{_part(name)}"
-    return f"{_root(unit)}/track_{track}/{_part(name)}"
+def measures_path(kind: str, track: int, single_person: bool) -> str:
+    """The entity path of ``track``'s ``kind`` ("angles" or "speeds")."""
+    return kind if single_person else f"{kind}/track_{track}"
 
 
-def _logged(names: tuple[str, ...], units: tuple[str, ...]) -> list[int]:
-    """Which measures go to the recording: every angle, and each speed once (m/s if there)."""
+def series(names: tuple[str, ...], units: tuple[str, ...], kind: str) -> list[int]:
+    """The measures (indices into ``names``) that are ``kind``'s series, in their order, the
+    main joints' first (the legend lists them first): every angle; each speed once (m/s if
+    there, else px/s)."""
     metric = {n for n, u in zip(names, units, strict=True) if u == M_S}
-    return [
+    chosen = [
         m
         for m, (n, u) in enumerate(zip(names, units, strict=True))
-        if u in (DEG, M_S) or (u == PX_S and n not in metric)
+        if _kind(u) == kind and (u in (DEG, M_S) or (u == PX_S and n not in metric))
     ]
+    return sorted(chosen, key=lambda m: names[m] not in MAIN_ANGLES)
+
+
+def series_label(name: str, unit: str) -> str:
+    """A series' legend name: the angle's name, a speed's with its unit."""
+    return name if unit == DEG else f"{name} ({unit})"
 
 
 def log_measure_styles(
@@ -69,18 +77,23 @@ def log_measure_styles(
     *,
     single_person: bool,
 ) -> None:
-    """Static line styles (legend name, colour by side) for the measures of ``tracks``; call it
+    """Static line styles (legend names, colours by side) of the series of ``tracks``; call it
     when tracks first appear (static data can be sent again at no harm)."""
     for track in tracks:
-        for m in _logged(names, units):
-            name, unit = names[m], units[m]
-            colour = SERIES_COLOURS.get(name, _SIDES.get(name.split(" ")[0], _OTHER))
-            label = name if unit == DEG else f"{name} ({unit})"
+        for kind in KINDS:
+            chosen = series(names, units, kind)
+            if not chosen:
+                continue
+            labels = [series_label(names[m], units[m]) for m in chosen]
             if not single_person:
-                label = f"{label}, person {track}"
+                labels = [f"{label}, person {track}" for label in labels]
+            colours = [
+                SERIES_COLOURS.get(names[m], _SIDES.get(names[m].split(" ")[0], _OTHER))
+                for m in chosen
+            ]
             rec.log(
-                measure_path(name, unit, track, single_person),
-                rr.SeriesLines(colors=[colour], names=[label], widths=[1.5]),
+                measures_path(kind, track, single_person),
+                rr.SeriesLines(colors=colours, names=labels, widths=[1.5] * len(chosen)),
                 static=True,
             )
 
@@ -91,16 +104,16 @@ def log_measures(
     single_person: bool,
     previous: Collection[int] = (),
 ) -> set[int]:
-    """Each track's angles and speeds of one batch as ``rr.Scalars`` columns: the frames it is in
-    (NaN where a value is missing) and a NaN at each frame it leaves, so the plot shows the gaps.
-    ``previous``: the tracks in the frame before this batch (what the last call returned); returns
-    the tracks in the batch's last frame."""
+    """Each track's angles and speeds of a run of frames as two ``rr.Scalars`` columns (a row a
+    frame, a value a series): the frames it is in (NaN where a value is missing) and a NaN row
+    at each frame it leaves, so the plot shows the gaps. ``previous``: the tracks in the frame
+    before these (what the last call returned); returns the tracks in the last frame."""
     ids = measures.track_ids
     if single_person:  # one series whatever the track's id
         ids = np.where(ids >= 0, 0, -1)
     if len(measures) == 0:
         return set(previous)
-    logged = _logged(measures.names, measures.units)
+    kinds = [(k, series(measures.names, measures.units, k)) for k in KINDS]
     for track in sorted(set(np.unique(ids[ids >= 0]).tolist()) | set(previous)):
         hits = ids == track
         here = hits.any(axis=1)
@@ -114,28 +127,67 @@ def log_measures(
             rr.TimeColumn("time", duration=measures.time_s[frames]),
             rr.TimeColumn("frame_idx", sequence=measures.frame_idx[frames]),
         ]
-        for m in logged:
-            if not (np.isfinite(values[:, m]).any() or gone.any() or track in previous):
-                continue  # a track just seen: no series of NaN only
+        for kind, chosen in kinds:
+            if not chosen:
+                continue
+            block = values[:, chosen]
+            if not (np.isfinite(block).any() or gone.any() or track in previous):
+                continue  # a track just seen: no rows of NaN only
             rec.send_columns(
-                measure_path(measures.names[m], measures.units[m], track, single_person),
+                measures_path(kind, track, single_person),
                 indexes=indexes,
-                columns=rr.Scalars.columns(scalars=values[:, m]),
+                columns=rr.Scalars.columns(scalars=block.reshape(-1)).partition(
+                    np.full(len(frames), len(chosen))
+                ),
             )
     return set(ids[-1][ids[-1] >= 0].tolist())
 
 
+#: The angles the measurer gives, in its order (every angle is in degrees).
+ANGLE_NAMES = angles2d.NAMES + angles3d.NAMES
+
+
+def main_series() -> list[bool]:
+    """Which of the angles' series are the main joints' (the default view shows those)."""
+    order = series(ANGLE_NAMES, (DEG,) * len(ANGLE_NAMES), "angles")
+    return [ANGLE_NAMES[m] in MAIN_ANGLES for m in order]
+
+
 def measures_view(
-    tracks: Iterable[int] = (), *, single_person: bool = False, name: str = "Joint angles"
+    tracks: Iterable[int] = (),
+    *,
+    single_person: bool = False,
+    shown: list[bool] | None = None,
+    name: str = "Joint angles",
 ) -> rrb.TimeSeriesView:
-    """A time-series view of the knees', hips' and elbows' angles of ``tracks`` (Rerun's queries
-    take no wildcard inside a path, so the view names each track's entities: send the blueprint
-    again when tracks appear). With no tracks yet, every angle."""
+    """A time-series view of the angles of ``tracks`` (Rerun's queries take no wildcard inside a
+    path, so the view names each track's entity: send the blueprint again when tracks appear),
+    showing the series ``shown`` marks (by default the main joints': :func:`main_series`). With
+    no tracks yet, every track's angles."""
     tracks = list(tracks)
     if single_person:
-        contents = [measure_path(n, DEG, 0, True) for n in MAIN_ANGLES]
+        contents = [measures_path("angles", 0, True)]
     elif tracks:
-        contents = [measure_path(n, DEG, t, False) for t in tracks for n in MAIN_ANGLES]
+        contents = [measures_path("angles", t, False) for t in tracks]
     else:
         contents = ["angles/**"]
-    return rrb.TimeSeriesView(origin="/", contents=contents, name=name)
+    overrides = None
+    shown = main_series() if shown is None else shown
+    if "angles/**" not in contents:
+        only = rr.SeriesLines.from_fields(visible_series=shown)
+        overrides = {path: only for path in contents}
+    return rrb.TimeSeriesView(origin="/", contents=contents, name=name, overrides=overrides)
+
+
+def concat_measures(batches: list[MeasureBatch]) -> MeasureBatch:
+    """Consecutive measure batches as one (the same measures, the same person slots)."""
+    if len(batches) == 1:
+        return batches[0]
+    first = batches[0]
+    return replace(
+        first,
+        frame_idx=np.concatenate([b.frame_idx for b in batches]),
+        time_s=np.concatenate([b.time_s for b in batches]),
+        track_ids=np.concatenate([b.track_ids for b in batches]),
+        values=np.concatenate([b.values for b in batches]),
+    )
