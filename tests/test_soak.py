@@ -138,7 +138,7 @@ def test_every_frame_is_recorded(soaks: dict[str, Soak]) -> None:
     table = long.rrd.with_suffix(".parquet")
     with_person = set(pq.read_table(table, columns=["frame_idx"]).column(0).to_pylist())
     assert len(with_person) > 0.85 * long.frames  # the backlit athlete is missed now and then
-    # the recording also draws a few frames whose person the tables leave out (no track id yet)
+    # the recording also has points in a few frames the table has no row for (not explained yet)
     assert with_person <= rec.frames["video/pose/points"]
     angles = pq.read_table(long.rrd.with_suffix(".angles.parquet"), columns=["frame_idx"])
     assert set(angles.column(0).to_pylist()) >= with_person
