@@ -106,7 +106,7 @@ def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
     results, settings = config.stash.get(RESULTS, None), config.stash.get(SETTINGS, None)
-    if results is None or settings is None or not results.rows:
+    if results is None or settings is None or not (results.rows or results.extra):
         return
     if settings.report is None:
         text = results.markdown()

@@ -244,7 +244,7 @@ class Results:
             lines += ["", f"## {group}", "", *self._table(group)]
         figures = self.figures()
         if figures:
-            lines += ["", "## Figures and their targets (issues 11, 13, 18, 19)", ""]
+            lines += ["", "## Figures and their targets (issues 11, 13, 18, 19, 27)", ""]
             lines += _figures_table(figures)
         return "\n".join(lines) + "\n"
 

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from fastpose.errors import OutputError, ViewerError, one_line
 from fastpose.measures import Measurer
+from fastpose.memory import AllocatorTrim
 from fastpose.signals import Guard
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.spec import RunSpec, build_sinks, height_setting
@@ -98,6 +99,7 @@ def record(
         hooks = {s.name: h for s in sinks if (h := s.frame_hook()) is not None}
         bar = stack.enter_context(_progress(tracker, progress))
         masks = any(s.wants_masks for s in sinks)
+        trim = AllocatorTrim()  # freed memory given back as the video goes on
         for item in tracker.batches(hooks, masks=masks):
             batch = Tracked(item.poses, item.extras, measurer(item.poses) if measurer else None)
             with guard.deferred():  # a batch reaches every output or none
@@ -107,6 +109,7 @@ def record(
             if on_batch is not None:
                 on_batch(len(batch))
             bar.update(len(batch))
+            trim()
         if accept is not None:
             accept(tracker)
     return result

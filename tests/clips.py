@@ -206,3 +206,19 @@ def mirrored(src: Path, dst: Path) -> Path:
         for packet in o.encode():
             out.mux(packet)
     return dst
+
+
+def long_ping_pong(src: Path, dst: Path, frames: int, long_side: int = 640) -> Path:
+    """``src`` played forwards and backwards (:func:`ping_pong`, one cycle re-encoded once at
+    ``long_side``), that cycle remuxed end to end until ``dst`` holds at least ``frames`` frames:
+    an hour of video made in seconds, whose motion never jumps. Shorter than a cycle: the cycle
+    cut at ``frames``."""
+    if dst.exists():
+        return dst
+    with av.open(str(src)) as inp:
+        n = inp.streams.video[0].frames or sum(1 for _ in inp.decode(video=0))
+    cycle_frames = 2 * n - 2
+    if frames <= cycle_frames:
+        return ping_pong(src, dst, frames, long_side)
+    cycle = ping_pong(src, dst.with_suffix(".cycle.mp4"), cycle_frames, long_side)
+    return loop_video(cycle, dst, frames)

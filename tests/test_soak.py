@@ -1,7 +1,10 @@
-"""Soak: `fastpose run` with default options on a 20,000-frame video (pose_squats looped), against a
-2,000-frame run of the same clip: every frame reaches the recording and memory stays flat.
+"""Soak: `fastpose run --save --export --angles --trc` (every output but the rendered video, default
+options otherwise) on a 20,000-frame 360p video (sports2d_demo played forwards and backwards at
+640x360, 30 fps, looped), against a 2,000-frame run of the same clip: every frame reaches the
+outputs and peak RSS grows at most 1.1x.
 
-Slow (minutes): run by `tox -e soak` (`pytest -m soak`), not by the default test command.
+Slow (about 10 minutes on a quiet 2-core VM): run by `tox -e soak` (`pytest -m soak`), not by the
+default test command nor CI.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ from pathlib import Path
 
 import av
 import psutil
+import pyarrow.parquet as pq
 import pytest
-from clips import loop_video
+from clips import long_ping_pong
 from conftest import ROOT, data_file, read_rrd
 
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(3600)]
 
 LONG_FRAMES, SHORT_FRAMES = 20_000, 2_000
-RSS_GROWTH = 1.2  # the long run's peak over the short run's, at most
+RSS_GROWTH = 1.1  # the long run's peak over the short run's, at most
 RSS_LIMIT = 1.5e9  # bytes, the whole process tree
 SAMPLE_S = 0.25
 
@@ -62,9 +66,9 @@ def _tree_memory(cli: psutil.Process) -> tuple[int, int, int]:
 
 
 def _run(video: Path, rrd: Path) -> Soak:
-    """`fastpose run VIDEO --save RRD --angles RRD.angles.parquet --trc RRD.trc` (default options
-    otherwise: the recording with its joint angles, the angles' table and the OpenSim markers),
-    sampling its memory."""
+    """`fastpose run VIDEO --save RRD --export RRD.parquet --angles RRD.angles.parquet --trc
+    RRD.trc` (default options otherwise: the recording with its joint angles, the landmarks' and
+    the angles' tables, the OpenSim markers), sampling its memory."""
     with av.open(str(video)) as container:
         frames = container.streams.video[0].frames
     err = rrd.with_suffix(".stderr.txt")
@@ -79,6 +83,8 @@ def _run(video: Path, rrd: Path) -> Soak:
                 str(video),
                 "--save",
                 str(rrd),
+                "--export",
+                str(rrd.with_suffix(".parquet")),
                 "--angles",
                 str(rrd.with_suffix(".angles.parquet")),
                 "--trc",
@@ -111,10 +117,10 @@ def _run(video: Path, rrd: Path) -> Soak:
 @pytest.fixture(scope="module")
 def soaks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Soak]:
     d = tmp_path_factory.mktemp("soak")
-    src = data_file("pose_squats.mp4")
+    src = data_file("sports2d_demo.mp4")
     runs = {}
     for name, frames in (("short", SHORT_FRAMES), ("long", LONG_FRAMES)):
-        video = loop_video(src, d / f"squats_{frames}.mp4", frames)
+        video = long_ping_pong(src, d / f"sports2d_360p_{frames}.mp4", frames)
         runs[name] = _run(video, d / f"{name}.rrd")
         print(f"soak {name}: {runs[name].describe()}")
     return runs
@@ -128,8 +134,15 @@ def test_every_frame_is_recorded(soaks: dict[str, Soak]) -> None:
     rec = read_rrd(long.rrd)
     assert rec.frames["video"] == set(range(long.frames))
     assert rec.frames["video/mask"] == set(range(long.frames))
-    assert len(rec.frames["video/pose/points"]) > 0.95 * long.frames
     assert f"{long.frames} frames" in long.stderr
+    table = long.rrd.with_suffix(".parquet")
+    with_person = set(pq.read_table(table, columns=["frame_idx"]).column(0).to_pylist())
+    assert len(with_person) > 0.85 * long.frames  # the backlit athlete is missed now and then
+    # the recording also has points in a few frames the table has no row for (not explained yet)
+    assert with_person <= rec.frames["video/pose/points"]
+    angles = pq.read_table(long.rrd.with_suffix(".angles.parquet"), columns=["frame_idx"])
+    assert set(angles.column(0).to_pylist()) >= with_person
+    assert pq.ParquetFile(table).num_row_groups < 30
 
 
 def test_memory_stays_flat(soaks: dict[str, Soak]) -> None:

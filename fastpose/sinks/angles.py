@@ -19,16 +19,13 @@ from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from fastpose.errors import OutputError, one_line
 from fastpose.measures import angles2d
 from fastpose.measures.batch import MeasureBatch
 from fastpose.outputs import check_suffix
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
-from fastpose.sinks.metadata import settings_metadata
 from fastpose.sinks.opensim import MotWriter
+from fastpose.sinks.table_file import TableFile
 from fastpose.sinks.track_rows import Rows, TrackRows
 
 SCHEMA = pa.schema(
@@ -59,30 +56,27 @@ def angles_sink(path: Path) -> Sink:
 
 
 class AnglesTable(Sink):
-    """Streams the measures' tidy table to ``path`` (.parquet or .csv)."""
+    """Streams the measures' tidy table to ``path`` (.parquet or .csv; Parquet row groups of many
+    thousand rows: see fastpose.sinks.table_file)."""
 
     name: ClassVar[str] = "angles"
     wants_measures: ClassVar[bool] = True
 
     def __init__(self, path: Path) -> None:
         self.path = check_suffix(Path(path), TABLE_FORMATS, "--angles")
-        self.rows = 0
-        self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        self._file: TableFile | None = None
         self._tracks: TrackRows | None = None
         self._names: pa.Array | None = None
+        self._units: pa.Array | None = None
+
+    @property
+    def rows(self) -> int:
+        """Rows written so far."""
+        return 0 if self._file is None else self._file.rows
 
     def open(self, context: SinkContext, staging: Staging) -> None:
         working = staging.claim(self.path)
-        try:
-            if self.path.suffix.lower() == ".parquet":
-                schema = SCHEMA.with_metadata(settings_metadata(context.settings))
-                self._writer = pq.ParquetWriter(working, schema, compression="zstd")
-            else:
-                schema = SCHEMA.set(3, pa.field("measure", pa.string()))
-                schema = schema.set(5, pa.field("unit", pa.string()))
-                self._writer = pacsv.CSVWriter(working, schema)
-        except OSError as exc:
-            raise OutputError(f"{self.path}: cannot write: {one_line(exc)}") from exc
+        self._file = TableFile(self.path, working, SCHEMA, context.settings)
 
     def write(self, batch: Tracked) -> None:
         measures: MeasureBatch = batch.measures
@@ -90,7 +84,8 @@ class AnglesTable(Sink):
             raise ValueError("AnglesTable: expected batch.measures (wants_measures), got None")
         if self._tracks is None:
             self._tracks = TrackRows(measures.periods())
-            self._names, self._units = measures.names, measures.units
+            self._names = pa.array(measures.names, pa.string())
+            self._units = pa.array(measures.units, pa.string())
             self._is2d = np.isin(np.array(measures.names), angles2d.NAMES) & (
                 np.array(measures.units) == "deg"
             )
@@ -107,30 +102,19 @@ class AnglesTable(Sink):
     def _write_rows(self, rows: list[Rows]) -> None:
         for r in rows:
             n, m = r.values.shape
-            measure = np.tile(np.arange(m, dtype=np.int8), n)
+            measure = pa.array(np.tile(np.arange(m, dtype=np.int8), n), pa.int8())
             columns = [
                 np.repeat(r.frame_idx, m),
                 np.repeat(r.time_s, m),
                 np.full(n * m, r.track, dtype=np.int32),
-                pa.DictionaryArray.from_arrays(
-                    pa.array(measure, pa.int8()), pa.array(self._names, pa.string())
-                ),
+                pa.DictionaryArray.from_arrays(measure, self._names),
                 r.values.reshape(-1),
-                pa.DictionaryArray.from_arrays(
-                    pa.array(measure, pa.int8()), pa.array(self._units, pa.string())
-                ),
+                pa.DictionaryArray.from_arrays(measure, self._units),
                 r.interpolated.reshape(-1),
                 pa.array(self._sides(r.extra[:, 0]), pa.string()),
                 np.nan_to_num(r.extra[:, 1:]).reshape(-1) > 0,
             ]
-            table = pa.Table.from_arrays(columns, schema=SCHEMA)
-            if isinstance(self._writer, pacsv.CSVWriter):
-                for i in (3, 5):
-                    table = table.set_column(
-                        i, SCHEMA.field(i).name, table.column(i).cast(pa.string())
-                    )
-            self._writer.write_table(table)
-            self.rows += table.num_rows
+            self._file.write(pa.Table.from_arrays(columns, schema=SCHEMA))
 
     def _sides(self, side: np.ndarray) -> np.ndarray:
         """(n * M,) each row's side: the frame's on 2D angles, None elsewhere and on NaN."""
@@ -138,14 +122,14 @@ class AnglesTable(Sink):
         return np.where(self._is2d[None, :], _SIDES[code][:, None], None).reshape(-1)
 
     def close(self, *, complete: bool) -> None:
-        if self._writer is None:
+        if self._file is None:
             return
         try:
             if self._tracks is not None:
                 self._write_rows(self._tracks.finish())
+                self._tracks = None
         finally:
-            writer, self._writer = self._writer, None
-            writer.close()
+            self._file.close()
 
     def describe(self) -> str:
         return str(self.path)

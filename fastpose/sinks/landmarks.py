@@ -7,14 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from fastpose.errors import OutputError, one_line
 from fastpose.outputs import check_suffix
 from fastpose.poses import PoseBatch
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
-from fastpose.sinks.metadata import settings_metadata
+from fastpose.sinks.table_file import TableFile
 from fastpose.skeleton import LANDMARK_NAMES, NUM_LANDMARKS
 
 SCHEMA = pa.schema(
@@ -67,43 +64,31 @@ def table(poses: PoseBatch, width: int, height: int) -> pa.Table:
 
 class LandmarkTable(Sink):
     """Streams the landmarks to ``path`` (``.parquet`` or ``.csv``), through the working file the
-    run's staging hands out: a reader never sees a half-written table under the final name."""
+    run's staging hands out: a reader never sees a half-written table under the final name.
+    Parquet row groups hold many thousand rows (see fastpose.sinks.table_file)."""
 
     name = "landmarks"
 
     def __init__(self, path: Path) -> None:
         self.path = check_suffix(Path(path), FORMATS, "--export")
-        self.rows = 0
-        self._writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
+        self._file: TableFile | None = None
+
+    @property
+    def rows(self) -> int:
+        """Rows written so far."""
+        return 0 if self._file is None else self._file.rows
 
     def open(self, context: SinkContext, staging: Staging) -> None:
         self.width, self.height = context.info.width, context.info.height
         working = staging.claim(self.path)
-        try:
-            if self.path.suffix.lower() == ".parquet":
-                schema = SCHEMA.with_metadata(settings_metadata(context.settings))
-                self._writer = pq.ParquetWriter(working, schema, compression="zstd")
-            else:
-                self._writer = pacsv.CSVWriter(
-                    working, SCHEMA.set(3, pa.field("landmark", pa.string()))
-                )
-        except OSError as exc:
-            raise OutputError(f"{self.path}: cannot write: {one_line(exc)}") from exc
+        self._file = TableFile(self.path, working, SCHEMA, context.settings)
 
     def write(self, batch: Tracked) -> None:
-        t = table(batch.poses, self.width, self.height)
-        if t.num_rows == 0:
-            return
-        if isinstance(self._writer, pacsv.CSVWriter):
-            t = t.set_column(3, "landmark", t.column(3).cast(pa.string()))
-        self._writer.write_table(t)
-        self.rows += t.num_rows
+        self._file.write(table(batch.poses, self.width, self.height))
 
     def close(self, *, complete: bool) -> None:
-        if self._writer is None:
-            return
-        writer, self._writer = self._writer, None
-        writer.close()
+        if self._file is not None:
+            self._file.close()
 
     def describe(self) -> str:
         return str(self.path)

@@ -6,7 +6,9 @@ was not found come out as NaN rows (written when the person is found again, so a
 gets no rows past its last frame). Per column, a run of NaN of up to ``max_gap`` frames between
 two values is filled by linear interpolation in time (on the circle for angles, given a
 ``period``) and flagged; longer runs stay NaN. A row is final once ``max_gap`` newer rows of its
-track exist (or the track has been away that long), so memory stays at ``max_gap`` rows a track.
+track exist (or the track has been away that long), so memory stays at ``max_gap`` rows a track,
+and a track away longer than :data:`REMEMBER_FRAMES` frames is forgotten (an hour of people coming
+and going keeps only the recent ones, and a frame's work does not grow with the video).
 Columns of ``extra`` (flags: the side measured from, replaced landmarks) ride along with their
 rows as they are: never interpolated, NaN on the rows of frames the person was not found.
 """
@@ -99,7 +101,20 @@ class TrackRows:
                 if track.pending and self.counter - track.last_frame > self.max_gap:
                     track.out.extend(track.pending)
                     track.pending.clear()
-        return self._collect()
+        rows = self._collect()
+        self._forget()
+        return rows
+
+    def _forget(self) -> None:
+        """Drop the tracks away for as long as frames are remembered: their rows are out, and
+        one coming back gets rows from its return on, as it would if kept."""
+        gone = [
+            tid
+            for tid, track in self.tracks.items()
+            if self.counter - track.last_frame >= REMEMBER_FRAMES and not track.pending
+        ]
+        for tid in gone:
+            del self.tracks[tid]
 
     def finish(self) -> list[Rows]:
         """Every row still held: the tracks' last ``max_gap`` rows."""
