@@ -77,6 +77,28 @@ class MeasureBatch:
     def __len__(self) -> int:
         return len(self.frame_idx)
 
+    @classmethod
+    def concat(cls, batches: list[MeasureBatch]) -> MeasureBatch:
+        """Consecutive batches of the same measures and person slots as one (every field)."""
+        if len(batches) == 1:
+            return batches[0]
+        first = batches[0]
+
+        def joined(name: str) -> np.ndarray | None:
+            parts = [getattr(b, name) for b in batches]
+            return None if any(p is None for p in parts) else np.concatenate(parts)
+
+        return cls(
+            frame_idx=joined("frame_idx"),
+            time_s=joined("time_s"),
+            track_ids=joined("track_ids"),
+            names=first.names,
+            units=first.units,
+            values=joined("values"),
+            side=joined("side"),
+            replaced=joined("replaced"),
+        )
+
     def index(self, name: str, unit: str | None = None) -> int:
         """Where measure ``name`` (in ``unit``; None: its first unit) is along the last axis."""
         for m, (n, u) in enumerate(zip(self.names, self.units, strict=True)):

@@ -72,6 +72,9 @@ MASK_STRIDE = 2
 #: Masks are sent when this many bytes of them are gathered (or with the poses), so a few hundred
 #: frames make one chunk, held no longer than that.
 MASK_FLUSH_BYTES = 4 * 2**20
+#: Frames (JPEGs, video samples) gathered are sent at this many bytes, before ``FLUSH_FRAMES``
+#: if they are large: frames are held briefly, and a full disk is found early.
+FRAME_FLUSH_BYTES = 4 * 2**20
 
 
 class RerunRecording(Sink):
@@ -116,6 +119,7 @@ class RerunRecording(Sink):
         self._stream: StreamFrames | None = None  # the video stream's encoders
         self._pending: list[Tracked] = []  # batches not yet sent (masks sent already)
         self._pending_frames = 0
+        self._pending_bytes = 0  # of the frames (JPEGs, video samples) in them
         self._masks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # masks not yet sent
         self._mask_bytes = 0
 
@@ -176,7 +180,8 @@ class RerunRecording(Sink):
         mine = {self.name: batch.extras[self.name]} if self.name in batch.extras else {}
         self._pending.append(Tracked(poses, mine, batch.measures))  # not the others' extras
         self._pending_frames += len(poses)
-        if self._pending_frames >= self.flush_frames:
+        self._pending_bytes += _frame_bytes(mine.get(self.name))
+        if self._pending_frames >= self.flush_frames or self._pending_bytes >= FRAME_FLUSH_BYTES:
             self.flush()
         check_file(
             self.rec, self.target, self._working, self.abandoned
@@ -186,6 +191,7 @@ class RerunRecording(Sink):
         """Send the batches gathered: one call per entity."""
         self._send_masks()
         pending, self._pending, self._pending_frames = self._pending, [], 0
+        self._pending_bytes = 0
         if not pending:
             return
         poses = PoseBatch.concat([b.poses for b in pending])
@@ -505,3 +511,12 @@ class RerunRecording(Sink):
             else:
                 timeout = INTERRUPTED_FLUSH_TIMEOUT_S
                 close_stream(rec, self.target, timeout, self._working, self.abandoned)
+
+
+def _frame_bytes(extra: object) -> int:
+    """The bytes of a batch's frames for the recording: its JPEGs or its video samples."""
+    if isinstance(extra, Samples):
+        return sum(len(s) for s in extra.samples)
+    if isinstance(extra, list):
+        return sum(len(j) for j in extra)
+    return 0

@@ -15,7 +15,6 @@ points it is given with straight lines, so left-out values drew a line across ev
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import replace
 
 import numpy as np
 import rerun as rr
@@ -181,13 +180,4 @@ def measures_view(
 
 def concat_measures(batches: list[MeasureBatch]) -> MeasureBatch:
     """Consecutive measure batches as one (the same measures, the same person slots)."""
-    if len(batches) == 1:
-        return batches[0]
-    first = batches[0]
-    return replace(
-        first,
-        frame_idx=np.concatenate([b.frame_idx for b in batches]),
-        time_s=np.concatenate([b.time_s for b in batches]),
-        track_ids=np.concatenate([b.track_ids for b in batches]),
-        values=np.concatenate([b.values for b in batches]),
-    )
+    return MeasureBatch.concat(batches)
