@@ -215,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.mp4",
         help="write the video with every person's skeleton, id and main joint angles drawn",
     )
+    out.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the same command's run that was cut short (Ctrl-C, kill, full disk) "
+        "from its last checkpoint, instead of starting again",
+    )
     add_track_options(run, out, workers_help=_WORKERS_HELP_RUN)
     run.set_defaults(func=_command("fastpose.commands.run", "run_command"))
     _add_batch(sub)
@@ -339,6 +345,7 @@ def _main(argv: list[str] | None, abandoned: Abandoned) -> int:
     limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command, to say how to resume
     configure_logging(args.verbose, args.quiet)
     silence = contextlib.nullcontext() if args.verbose else native_stderr_silenced()
     try:

@@ -22,6 +22,8 @@ from tqdm import tqdm
 
 from fastpose.errors import OutputError, ViewerError, one_line
 from fastpose.measures import Measurer
+from fastpose.resume.journal import Journal, journaled
+from fastpose.resume.replay import replayed
 from fastpose.signals import Guard
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.spec import RunSpec, build_sinks, height_setting
@@ -64,6 +66,7 @@ def record(
     result: Recorded | None = None,
     height: float | None = None,
     accept: Callable[[Tracker], None] | None = None,
+    journal: Journal | None = None,
 ) -> Recorded:
     """Run ``tracker`` into ``sinks``; close them however it ends and finish ``staging``.
 
@@ -72,7 +75,10 @@ def record(
     written. ``height``: the person's height in metres, for speeds in m/s (fastpose.measures).
     ``result`` (made here if not given) is filled as it goes, so a caller that catches an
     exception still knows what was kept. ``accept(tracker)``, called after the last batch, may
-    raise to keep the outputs under their working names (a batch refuses a truncated file)."""
+    raise to keep the outputs under their working names (a batch refuses a truncated file).
+    ``journal`` (fastpose.resume) keeps what was written, so that a run cut short can continue:
+    if it continues one (``journal.resumed``), the journaled batches are written first and
+    ``tracker`` starts where they end."""
     staging = staging or Transaction()
     guard = guard or _Unguarded()
     result = result if result is not None else Recorded()
@@ -80,7 +86,7 @@ def record(
     names = [s.name for s in sinks]
     if len(set(names)) != len(names):
         raise ValueError(f"sinks: expected distinct names, got {names}")
-    settings = {**tracker.settings(), "height_m": height_setting(height)}
+    settings = run_settings(tracker, height)
     result.settings = settings
     context = SinkContext(
         info=tracker.info,
@@ -91,24 +97,79 @@ def record(
     )
     measurer = _measurer(sinks, context, height)
     with contextlib.ExitStack() as stack:
+        if journal is not None:
+            stack.push(_journal_closer(journal))
         stack.push(_finisher(staging, result))
         for sink in sinks:
             stack.push(_closer(sink))
             sink.open(context, staging)
         hooks = {s.name: h for s in sinks if (h := s.frame_hook()) is not None}
         bar = stack.enter_context(_progress(tracker, progress))
-        for item in tracker.batches(hooks):
+        items: Iterator[Any] = tracker.batches(hooks)
+        if journal is not None:
+            items = _journaled(journal, tracker, hooks, settings, staging, items)
+        for item, replay in items:
             batch = Tracked(item.poses, item.extras, measurer(item.poses) if measurer else None)
             with guard.deferred():  # a batch reaches every output or none
                 for sink in sinks:
                     _write(sink, batch)
                 result.frames += len(batch)
+                if journal is not None and not replay:
+                    journal.append(batch.poses, tracker.state)
             if on_batch is not None:
                 on_batch(len(batch))
             bar.update(len(batch))
         if accept is not None:
             accept(tracker)
     return result
+
+
+def run_settings(tracker: Tracker, height: float | None) -> dict[str, str]:
+    """What every output of ``tracker``'s run records of how it was made."""
+    return {**tracker.settings(), "height_m": height_setting(height)}
+
+
+def _journaled(
+    journal: Journal,
+    tracker: Tracker,
+    hooks: dict[str, Any],
+    settings: dict[str, str],
+    staging: Transaction,
+    live: Iterator[Any],
+) -> Iterator[tuple[Any, bool]]:
+    """(batch, replayed): the batches ``journal`` continues (replayed: not journaled again),
+    then ``live``'s."""
+    resumed, video = journal.resumed, tracker.uri
+    replay: Iterator[Any] = iter(())
+    if resumed is not None:  # checked against the run by the caller (Checkpoint.check)
+        layout = tracker.source.layout
+        replay = replayed(
+            journaled(journal.folder, resumed),
+            hooks,
+            lambda: tracker.options.decode.source(video, stop=resumed.next_frame, layout=layout),
+        )
+    journal.start(
+        settings=settings,
+        video=video,
+        num_frames=tracker.info.num_frames,
+        working=tuple(str(w) for _, w in staging.files),
+    )
+    for item in replay:
+        yield item, True
+    if resumed is not None:
+        logger.info("%d frames continued from %s", resumed.frames, journal.folder)
+    for item in live:
+        yield item, False
+
+
+def _journal_closer(journal: Journal) -> Callable[..., bool]:
+    """An exit callback, run last: a complete run's journal goes, a cut-short one's stays."""
+
+    def exit_(exc_type: type[BaseException] | None, *_: object) -> bool:
+        journal.close(complete=exc_type is None)
+        return False
+
+    return exit_
 
 
 def _write(sink: Sink, batch: Tracked) -> None:

@@ -11,8 +11,10 @@ in frame order. It knows nothing of outputs: sinks (fastpose.sinks) take what it
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import pickle
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -25,10 +27,12 @@ from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
 from fastpose.native_log import quiet
 from fastpose.options import SmoothingOptions, TrackOptions
 from fastpose.parallel import (
+    WARMUP_FRAMES,
     FrameHook,
     Inferred,
     Range,
     RangeThreads,
+    WorkUnit,
     plan_units,
 )
 from fastpose.poses import PoseBatch
@@ -70,8 +74,9 @@ class _PoseSmoother:
             if opts.method == "none"
             else {"min_cutoff": opts.world_min_cutoff, "beta": opts.world_beta}
         )
-        self.image = PerTrack(lambda: make_smoother(opts.method, **params))
-        self.world = PerTrack(lambda: make_smoother(opts.method, **world))
+        # partials, not lambdas: a checkpoint pickles the smoothers (fastpose.resume)
+        self.image = PerTrack(functools.partial(make_smoother, opts.method, **params))
+        self.world = PerTrack(functools.partial(make_smoother, opts.method, **world))
 
     def __call__(self, poses: PoseBatch) -> PoseBatch:
         if len(poses) == 0:
@@ -94,15 +99,31 @@ class Tracker(Closing):
     its own landmarker. The video is opened and the first landmarker made here, so a bad input or
     a model MediaPipe rejects fails before any output is opened. MediaPipe's native log stays off
     the terminal unless ``verbose``.
+
+    ``start_frame`` and ``state`` (:meth:`state` after frame ``start_frame - 1`` of an earlier
+    run) continue that run: tracking starts at ``start_frame`` with a warm-up, as a frame range
+    does, and the identities and smoothers go on from the saved state (fastpose.resume).
     """
 
     def __init__(
-        self, video: str | int | os.PathLike, options: TrackOptions | None = None, **keywords: Any
+        self,
+        video: str | int | os.PathLike,
+        options: TrackOptions | None = None,
+        *,
+        start_frame: int = 0,
+        state: bytes | None = None,
+        **keywords: Any,
     ) -> None:
         if options is not None and keywords:
             raise TypeError(f"Tracker: pass options or keywords, got both ({', '.join(keywords)})")
         self.options = options if options is not None else TrackOptions.create(**keywords)
         self.uri = os.fspath(video) if not isinstance(video, int) else str(video)
+        if start_frame < 0 or (start_frame > 0) != (state is not None):
+            raise ValueError(
+                f"Tracker: expected start_frame 0, or > 0 with a state, got {start_frame}"
+            )
+        self.start_frame, self._state = start_frame, state
+        self._stages: tuple[Any, Any] | None = None  # (identities, smoother) once tracking
         self._exit = contextlib.ExitStack()
         self._threads: RangeThreads | None = None
         self._first: Landmarker | None = None
@@ -139,6 +160,8 @@ class Tracker(Closing):
             if splittable
             else []
         )
+        if self.start_frame:
+            self._units = self._resumed_units(n)
         self.stats.workers = min(options.workers, max(len(self._units), 1))
         if splittable and self.stats.workers < options.workers:
             logger.debug(
@@ -149,6 +172,29 @@ class Tracker(Closing):
                 self.stats.workers,
                 options.workers,
             )
+
+    def _resumed_units(self, n: int | None) -> list[WorkUnit]:
+        """The ranges of frames ``[start_frame, n)``, each read from a warm-up before it."""
+        c, options = self.start_frame, self.options
+        if not n or self.info.is_image or c >= n:
+            raise ValueError(f"Tracker: cannot start at frame {c} of {self.uri} ({n} frames)")
+        keys = self.source.key_frames
+        units = plan_units(
+            self.uri,
+            n - c,
+            options.workers,
+            None if keys is None else keys[keys >= c] - c,
+            min_frames=options.min_range_frames,
+            max_frames=options.max_range_frames,
+        )
+        return [
+            WorkUnit(u.uri, u.start + c, u.stop + c, min(WARMUP_FRAMES, u.start + c)) for u in units
+        ]
+
+    def state(self) -> bytes:
+        """The identities' and smoothers' state after the last batch yielded, pickled: a run
+        started with it (``state=``) continues them."""
+        return pickle.dumps(self._stages, protocol=pickle.HIGHEST_PROTOCOL)
 
     def settings(self) -> dict[str, str]:
         """The options' settings, with what runs in their place: the landmarkers used (a video
@@ -165,7 +211,7 @@ class Tracker(Closing):
         if first is None:
             raise RuntimeError("Tracker: a tracker runs once; make another to track again")
         decode = self.options.decode
-        if len(self._units) <= 1:
+        if len(self._units) <= 1 and not self.start_frame:
             return RangeThreads.single(self.source, first, hooks)
         layout = self.source.layout  # each range decodes its own frames, reading no index again
         self.source.close()
@@ -201,8 +247,12 @@ class Tracker(Closing):
         from fastpose.identities import Identities
 
         self._threads = self._threads_for(hooks or {})
-        identities = Identities(aspect=self.info.width / max(self.info.height, 1))
-        smooth = _PoseSmoother(self.options.smoothing)
+        if self._state is not None:
+            identities, smooth = pickle.loads(self._state)
+        else:
+            identities = Identities(aspect=self.info.width / max(self.info.height, 1))
+            smooth = _PoseSmoother(self.options.smoothing)
+        self._stages = (identities, smooth)
         for item in self._ranges(self._threads):
             if item.overlap is not None:  # a restarted landmarker: match its tracks to ours
                 identities.restart(item.overlap)
