@@ -240,3 +240,31 @@ def test_an_unreadable_checkpoint_is_one_line(tmp_path) -> None:
     (tmp_path / "checkpoint.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ResumeError, match="is not a checkpoint"):
         read_checkpoint(tmp_path)
+
+
+@pytest.mark.e2e
+def test_batch_continues_an_interrupted_video_from_its_journal(clip, whole, tmp_path) -> None:
+    """A batch killed in a video: the next batch continues that video from its checkpoint (not
+    from zero), and its outputs hold every frame, as an uninterrupted run's."""
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    os.link(clip, videos / "v.mp4")
+    cmd = [sys.executable, "-m", "fastpose", "batch", str(videos), "--out", str(out), *TRACK]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    checkpoint = out / ".incomplete" / "v.rrd.resume" / "checkpoint.pkl"
+    deadline = time.monotonic() + scaled(120)
+    while not checkpoint.exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "no checkpoint written"
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate(timeout=scaled(60))
+    start = read_checkpoint(checkpoint.parent).next_frame
+    result = run_cli(*cmd[3:])
+    assert result.returncode == 0, result.stderr
+    assert f"continuing at frame {start}" in result.stderr, result.stderr
+    a, b = _landmarks(whole / "o.parquet"), _landmarks(out / "v.parquet")
+    assert {f for f, _ in b} == set(range(FRAMES))
+    assert set(a) == set(b), f"(frame, id) pairs differ: {sorted(set(a) ^ set(b))[:10]}"
+    assert read_rrd(out / "v.rrd").frames["video"] == set(range(FRAMES))
+    assert not (out / ".incomplete").exists()

@@ -262,7 +262,7 @@ LAYERS = [
      "identities", "measures", "placement", "render", "samples", "core"],
     ["parallel"],
     ["options", "tracker"],
-    ["sinks", "viewer", "spec", "pipeline"],
+    ["sinks", "viewer", "spec", "resume", "pipeline"],
     ["batching"],
     ["commands", "cli", "__main__", ""],
 ]  # fmt: skip
