@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +99,7 @@ def record(
     measurer = _measurer(sinks, context, height)
     with contextlib.ExitStack() as stack:
         if journal is not None:
-            stack.push(_journal_closer(journal))
+            stack.push(_journal_closer(journal, staging))
         stack.push(_finisher(staging, result))
         for sink in sinks:
             stack.push(_closer(sink))
@@ -154,19 +155,27 @@ def _journaled(
         num_frames=tracker.info.num_frames,
         working=tuple(str(w) for _, w in staging.files),
     )
+    started = time.perf_counter()
     for item in replay:
         yield item, True
     if resumed is not None:
-        logger.info("%d frames continued from %s", resumed.frames, journal.folder)
+        logger.info(
+            "%d frames written again from %s in %.1f s",
+            resumed.frames,
+            journal.folder,
+            time.perf_counter() - started,
+        )
     for item in live:
         yield item, False
 
 
-def _journal_closer(journal: Journal) -> Callable[..., bool]:
-    """An exit callback, run last: a complete run's journal goes, a cut-short one's stays."""
+def _journal_closer(journal: Journal, staging: Transaction) -> Callable[..., bool]:
+    """An exit callback, run last: a complete run's journal goes, a cut-short one's stays,
+    naming the files the run kept under working names."""
 
     def exit_(exc_type: type[BaseException] | None, *_: object) -> bool:
-        journal.close(complete=exc_type is None)
+        working = tuple(str(w) for _, w in staging.files)
+        journal.close(complete=exc_type is None, working=working)
         return False
 
     return exit_

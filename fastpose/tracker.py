@@ -22,7 +22,7 @@ from typing import Any
 
 from fastpose.closing import Closing
 from fastpose.cores import default_workers
-from fastpose.errors import GpuUnavailableError
+from fastpose.errors import GpuUnavailableError, InvalidVideoError
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
 from fastpose.native_log import quiet
 from fastpose.options import SmoothingOptions, TrackOptions
@@ -177,7 +177,10 @@ class Tracker(Closing):
         """The ranges of frames ``[start_frame, n)``, each read from a warm-up before it."""
         c, options = self.start_frame, self.options
         if not n or self.info.is_image or c >= n:
-            raise ValueError(f"Tracker: cannot start at frame {c} of {self.uri} ({n} frames)")
+            raise InvalidVideoError(
+                f"{self.uri}: cannot start at frame {c} ({n or 'no'} frames: a video file, "
+                "not an image, camera or stream, continues)"
+            )
         keys = self.source.key_frames
         units = plan_units(
             self.uri,
@@ -192,9 +195,11 @@ class Tracker(Closing):
         ]
 
     def state(self) -> bytes:
-        """The identities' and smoothers' state after the last batch yielded, pickled: a run
-        started with it (``state=``) continues them."""
-        return pickle.dumps(self._stages, protocol=pickle.HIGHEST_PROTOCOL)
+        """The identities' and smoothers' state after the last batch yielded, with the people
+        counts of its last frames (a restarted range's warm-up is checked against them),
+        pickled: a run started with it (``state=``) continues them."""
+        tail = list(self._threads._tail) if self._threads is not None else []
+        return pickle.dumps((*self._stages, tail), protocol=pickle.HIGHEST_PROTOCOL)
 
     def settings(self) -> dict[str, str]:
         """The options' settings, with what runs in their place: the landmarkers used (a video
@@ -248,7 +253,8 @@ class Tracker(Closing):
 
         self._threads = self._threads_for(hooks or {})
         if self._state is not None:
-            identities, smooth = pickle.loads(self._state)
+            identities, smooth, tail = pickle.loads(self._state)
+            self._threads._tail.extend(tail)  # the first range's warm-up is checked against it
         else:
             identities = Identities(aspect=self.info.width / max(self.info.height, 1))
             smooth = _PoseSmoother(self.options.smoothing)

@@ -13,6 +13,7 @@ fastpose.resume) when the next batch made with the same settings reaches it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
@@ -222,6 +223,9 @@ def _resume_point(job: Job, spec: RunSpec, files: tuple[str, ...]) -> Checkpoint
     try:
         checkpoint = read_checkpoint(job.journal)
         if checkpoint is not None:
+            for working in checkpoint.working:  # redone whole (the claim is held)
+                with contextlib.suppress(FileNotFoundError):
+                    Path(working).unlink()
             checkpoint.check(settings=spec.settings(), outputs=files, video=str(job.video))
     except ResumeError as exc:
         logger.info("%s: starting again (%s)", job.video, one_line(exc).removeprefix("--resume: "))

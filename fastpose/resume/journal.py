@@ -174,6 +174,7 @@ class Journal:
         self._file: IO[bytes] | None = None
         self._base: dict[str, object] = {}
         self._pending: Checkpoint | None = None
+        self._latest: Checkpoint | None = resumed  # the last batch's, saved or not
         self._saved = self.frames  # frames the checkpoint on disk covers
 
     def start(
@@ -219,7 +220,7 @@ class Journal:
             raise OutputError(f"{self.folder}: cannot write the journal: {one_line(exc)}") from exc
         self.frames += len(poses)
         self.offset += _LENGTH.size + len(data)
-        self._pending = Checkpoint(
+        self._pending = self._latest = Checkpoint(
             next_frame=int(poses.frame_idx[-1]) + 1,
             frames=self.frames,
             offset=self.offset,
@@ -253,13 +254,15 @@ class Journal:
             raise OutputError(f"{self.folder}: cannot write a checkpoint: {one_line(exc)}") from exc
         self._saved = pending.frames
 
-    def close(self, *, complete: bool) -> None:
+    def close(self, *, complete: bool, working: tuple[str, ...] = ()) -> None:
         """A complete run's journal is removed; a cut-short one's gets a last checkpoint (if
-        it can be written: a full disk keeps the previous one). Idempotent."""
+        it can be written: a full disk keeps the previous one) naming its ``working`` files
+        (those a resumed run replaces, some made only as it closed). Idempotent."""
         if self._file is None:
             return
         try:
-            if not complete:
+            if not complete and self._latest is not None and self.frames:
+                self._pending = replace(self._latest, working=working or self._latest.working)
                 with contextlib.suppress(OutputError):
                     self.checkpoint()
         finally:
