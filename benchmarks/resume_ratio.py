@@ -4,16 +4,18 @@
 
 sports2d_demo (two people) at 640x360, looped to FRAMES frames (default 3,000), every output
 (``--save --export --angles .parquet --angles .mot --trc --render``, ``--num-poses 2``): one whole
-run (timed), then the same command SIGKILLed at ``kill-at`` of that time, then the same command
-with ``--resume`` (timed). Prints the times, the ratio and the machine's load average.
+run, then the same command SIGKILLed once it used ``kill-at`` of that run's CPU time, then the same
+command with ``--resume``. Prints wall and CPU times, their ratios and the machine's load average
+(on a loaded machine the CPU ratio is the one to trust).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import resource
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+import psutil  # noqa: E402
 from clips import transcode  # noqa: E402
 
 
@@ -35,10 +38,24 @@ def _command(clip: Path, folder: Path) -> list[str]:
             "--num-poses", "2", "--no-progress", "-q"]  # fmt: skip
 
 
-def _timed(cmd: list[str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT)
-    return time.perf_counter() - started
+def _run(cmd: list[str], kill_at_cpu: float | None = None) -> tuple[float, float]:
+    """Run ``cmd``: (wall seconds, CPU seconds of it and its children). With ``kill_at_cpu``,
+    SIGKILL it once it has used that much CPU (a measure of progress the machine's load moves
+    less than the wall clock's)."""
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = psutil.Popen(cmd, cwd=ROOT)
+    while proc.poll() is None:
+        if kill_at_cpu is not None:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                if times.user + times.system >= kill_at_cpu:
+                    proc.send_signal(signal.SIGKILL)
+        time.sleep(0.1)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if kill_at_cpu is None and proc.returncode != 0:
+        raise SystemExit(f"{cmd}: exit {proc.returncode}")
+    return time.perf_counter() - started, cpu
 
 
 def main() -> None:
@@ -53,22 +70,21 @@ def main() -> None:
         (work / "whole").mkdir()
         (work / "cut").mkdir()
         load = [os.getloadavg()[0]]
-        whole = _timed(_command(clip, work / "whole"))
+        whole, whole_cpu = _run(_command(clip, work / "whole"))
         load.append(os.getloadavg()[0])
-        proc = subprocess.Popen(_command(clip, work / "cut"), cwd=ROOT)
-        time.sleep(args.kill_at * whole)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        _run(_command(clip, work / "cut"), kill_at_cpu=args.kill_at * whole_cpu)
         from fastpose.resume import journal_folder, read_checkpoint
 
         checkpoint = read_checkpoint(journal_folder(work / "cut" / "o.rrd"))
-        resumed = _timed([*_command(clip, work / "cut"), "--resume"])
+        resumed, resumed_cpu = _run([*_command(clip, work / "cut"), "--resume"])
         load.append(os.getloadavg()[0])
     at = checkpoint.next_frame if checkpoint else 0
     print(
-        f"{args.frames} frames: whole run {whole:.1f} s; killed at {args.kill_at:.0%} of it "
-        f"(checkpoint at frame {at}); --resume {resumed:.1f} s = {resumed / whole:.2f}x; "
-        f"load average (1 min) {', '.join(f'{x:.1f}' for x in load)} on {os.cpu_count()} cores"
+        f"{args.frames} frames: whole run {whole:.1f} s ({whole_cpu:.1f} s CPU); killed at "
+        f"{args.kill_at:.0%} of its CPU (checkpoint at frame {at}); --resume {resumed:.1f} s "
+        f"({resumed_cpu:.1f} s CPU): {resumed / whole:.2f}x the time, "
+        f"{resumed_cpu / whole_cpu:.2f}x the CPU; load average (1 min) "
+        f"{', '.join(f'{x:.1f}' for x in load)} on {os.cpu_count()} cores"
     )
 
 

@@ -26,8 +26,9 @@ import numpy as np
 from fastpose.errors import OutputError, ResumeError, one_line
 from fastpose.poses import PoseBatch
 
-#: Frames between checkpoints (10 s at 30 fps): what a run killed outright does again at most.
-CHECKPOINT_FRAMES = 300
+#: Frames between checkpoints (~3 s at 30 fps): what a run killed outright does again at most.
+#: A checkpoint costs two fsyncs and a ~90 kB file (two people), so it can come often.
+CHECKPOINT_FRAMES = 100
 _FORMAT = 1
 #: Settings that change the speed, not the results: a run may continue with others.
 SPEED_ONLY = frozenset({"workers"})
