@@ -27,7 +27,13 @@ from fastpose.errors import FastposeError, OutputError, ResumeError, ViewerError
 from fastpose.models import ResolvedModel, resolve_model
 from fastpose.outputs import check_distinct, check_suffix, check_writable, free_name
 from fastpose.pipeline import Recorded, record, run_settings
-from fastpose.resume import Checkpoint, Journal, journal_folder, read_checkpoint
+from fastpose.resume import (
+    Checkpoint,
+    Journal,
+    has_checkpoint,
+    journal_folder,
+    read_checkpoint,
+)
 from fastpose.samples import resolve_sample
 from fastpose.signals import Interrupted, SignalGuard
 from fastpose.spec import Outputs, RunSpec, build_sinks
@@ -123,6 +129,8 @@ def _track(
     files = [str(path) for _, path in spec.outputs.files()]
     folder = journal_folder(Path(files[0])) if files else None
     resumed = _resume_point(folder) if args.resume else None
+    if folder is not None and resumed is None and has_checkpoint(folder):
+        logger.warning("%s: starting again over an interrupted run's checkpoint", folder)
     journal = None if folder is None else Journal(folder, tuple(files), resumed=resumed)
     try:
         with Tracker(

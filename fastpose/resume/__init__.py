@@ -15,6 +15,7 @@ from fastpose.resume.journal import (
     Checkpoint,
     Journal,
     ResumeError,
+    has_checkpoint,
     journal_folder,
     read_checkpoint,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "Checkpoint",
     "Journal",
     "ResumeError",
+    "has_checkpoint",
     "journal_folder",
     "read_checkpoint",
 ]

@@ -36,6 +36,11 @@ _LENGTH = struct.Struct("<Q")
 _POSES, _CHECKPOINT = "poses.bin", "checkpoint.pkl"
 
 
+def has_checkpoint(folder: Path) -> bool:
+    """Whether ``folder`` holds a checkpoint (of a run cut short)."""
+    return (Path(folder) / _CHECKPOINT).is_file()
+
+
 def journal_folder(first_output: Path) -> Path:
     """Where the journal of a run whose first output file is ``first_output`` lives."""
     first_output = Path(first_output)
