@@ -322,3 +322,30 @@ def test_batch_continues_an_interrupted_video_from_its_journal(clip, whole, tmp_
     assert set(a) == set(b), f"(frame, id) pairs differ: {sorted(set(a) ^ set(b))[:10]}"
     assert read_rrd(out / "v.rrd").frames["video"] == set(range(FRAMES))
     assert not (out / ".incomplete").exists()
+
+
+def test_a_replay_hands_each_hook_the_frames_of_its_batch() -> None:
+    """Replayed batches (journaled poses, sized as the tracker's, not as the decoder's) get each
+    hook's result on exactly their frames, decoded again; a frame missing is one line."""
+    from fastpose.resume.replay import replayed
+    from fastpose.video import VideoSource
+
+    clip = data_file("pose_squats.mp4")
+    sizes = [5, 16, 1, 30, 13]  # 65 frames
+    starts = np.cumsum([0, *sizes[:-1]])
+    batches = [_poses(int(a), n, masks=False) for a, n in zip(starts, sizes, strict=True)]
+
+    def hook(frames, poses):
+        assert frames.images.shape[1:] == (160, 90, 3)
+        return frames.frame_idx.tolist(), poses.frame_idx.tolist()
+
+    def frames() -> VideoSource:
+        return VideoSource(str(clip), inference_size=160)
+
+    items = list(replayed(batches, {"h": hook}, frames))
+    for item, poses in zip(items, batches, strict=True):
+        assert item.poses is poses
+        assert item.extras["h"] == (poses.frame_idx.tolist(),) * 2
+    assert [len(i.poses) for i in replayed(batches, {}, frames)] == sizes  # no hook: no decoding
+    with pytest.raises(ValueError, match="expected frames 65-69 to decode again"):
+        list(replayed([_poses(65, 5, masks=False)], {"h": hook}, frames))
