@@ -11,6 +11,7 @@ after it are dropped.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pickle
 import shutil
@@ -25,6 +26,8 @@ import numpy as np
 
 from fastpose.errors import OutputError, ResumeError, one_line
 from fastpose.poses import PoseBatch
+
+logger = logging.getLogger(__name__)
 
 #: Frames between checkpoints (~3 s at 30 fps): what a run killed outright does again at most.
 #: A checkpoint costs two fsyncs and a ~90 kB file (two people), so it can come often.
@@ -182,6 +185,7 @@ class Journal:
         self._pending: Checkpoint | None = None
         self._latest: Checkpoint | None = resumed  # the last batch's, saved or not
         self._saved = self.frames  # frames the checkpoint on disk covers
+        self._closed = False
 
     def start(
         self,
@@ -222,8 +226,9 @@ class Journal:
         try:
             self._file.write(_LENGTH.pack(len(data)))
             self._file.write(data)
-        except OSError as exc:
-            raise OutputError(f"{self.folder}: cannot write the journal: {one_line(exc)}") from exc
+        except OSError as exc:  # the outputs say it (a full disk fails them too)
+            self._give_up(exc)
+            return
         self.frames += len(poses)
         self.offset += _LENGTH.size + len(data)
         self._pending = self._latest = Checkpoint(
@@ -239,7 +244,15 @@ class Journal:
     @property
     def saved_frames(self) -> int:
         """Frames the checkpoint on disk covers (0: none, the run would start again)."""
-        return self._saved if self._file is not None or self.folder.exists() else 0
+        return self._saved if self.folder.exists() else 0
+
+    def _give_up(self, exc: OSError) -> None:
+        """Journal no more: the run goes on, continuable from its last checkpoint only."""
+        logger.info("%s: cannot write the journal (%s); stopped journaling", self.folder, exc)
+        file, self._file, self._pending = self._file, None, None
+        with contextlib.suppress(OSError):
+            if file is not None:
+                file.close()
 
     def checkpoint(self) -> None:
         """Make the journal durable up to the last batch appended and say so in the checkpoint."""
@@ -257,23 +270,25 @@ class Journal:
             os.replace(tmp, self.folder / _CHECKPOINT)
             _fsync_folder(self.folder)
         except OSError as exc:
-            raise OutputError(f"{self.folder}: cannot write a checkpoint: {one_line(exc)}") from exc
+            self._give_up(exc)
+            return
         self._saved = pending.frames
 
     def close(self, *, complete: bool, working: tuple[str, ...] = ()) -> None:
         """A complete run's journal is removed; a cut-short one's gets a last checkpoint (if
         it can be written: a full disk keeps the previous one) naming its ``working`` files
         (those a resumed run replaces, some made only as it closed). Idempotent."""
-        if self._file is None:
+        if self._closed:
             return
+        self._closed = True
         try:
             if not complete and self._latest is not None and self.frames:
                 self._pending = replace(self._latest, working=working or self._latest.working)
-                with contextlib.suppress(OutputError):
-                    self.checkpoint()
+                self.checkpoint()  # nothing if the journal was given up
         finally:
             file, self._file = self._file, None
             with contextlib.suppress(OSError):
-                file.close()
+                if file is not None:
+                    file.close()
         if complete or self._saved == 0:
             shutil.rmtree(self.folder, ignore_errors=True)
