@@ -106,9 +106,10 @@ def record(
             sink.open(context, staging)
         hooks = {s.name: h for s in sinks if (h := s.frame_hook()) is not None}
         bar = stack.enter_context(_progress(tracker, progress))
-        items: Iterator[Any] = tracker.batches(hooks)
+        live = tracker.batches(hooks)
+        items: Iterator[tuple[Any, bool]] = ((item, False) for item in live)
         if journal is not None:
-            items = _journaled(journal, tracker, hooks, settings, staging, items)
+            items = _journaled(journal, tracker, hooks, settings, staging, live)
         for item, replay in items:
             batch = Tracked(item.poses, item.extras, measurer(item.poses) if measurer else None)
             with guard.deferred():  # a batch reaches every output or none
