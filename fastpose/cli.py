@@ -226,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.mp4",
         help="write the video with every person's skeleton, id and main joint angles drawn",
     )
+    out.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the same command's run that was cut short (Ctrl-C, kill, full disk) "
+        "from its last checkpoint, instead of starting again",
+    )
     proc = add_track_options(run, out, workers_help=_WORKERS_HELP_RUN)
     proc.add_argument(
         "--ray", nargs="?", const=True, default=False, metavar="ADDRESS",
@@ -356,6 +362,7 @@ def _main(argv: list[str] | None, abandoned: Abandoned) -> int:
     limit_malloc_arenas()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command, to say how to resume
     configure_logging(args.verbose, args.quiet)
     silence = contextlib.nullcontext() if args.verbose else native_stderr_silenced()
     try:

@@ -36,6 +36,10 @@ class OutputError(FastposeError, OSError):
     """An output file cannot be written, or exists and ``overwrite`` was not given."""
 
 
+class ResumeError(FastposeError, ValueError):
+    """``--resume`` has nothing to continue, or the interrupted run was made differently."""
+
+
 class GpuUnavailableError(FastposeError, RuntimeError):
     """The GPU delegate was required but cannot be created."""
 

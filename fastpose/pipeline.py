@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from tqdm import tqdm
 from fastpose.errors import OutputError, ViewerError, one_line
 from fastpose.measures import Measurer
 from fastpose.memory import AllocatorTrim
+from fastpose.resume.journal import Journal, journaled
+from fastpose.resume.replay import replayed
 from fastpose.signals import Guard
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.spec import RunSpec, build_sinks, height_setting
@@ -65,6 +68,7 @@ def record(
     result: Recorded | None = None,
     height: float | None = None,
     accept: Callable[[Tracker], None] | None = None,
+    journal: Journal | None = None,
 ) -> Recorded:
     """Run ``tracker`` into ``sinks``; close them however it ends and finish ``staging``.
 
@@ -73,7 +77,10 @@ def record(
     written. ``height``: the person's height in metres, for speeds in m/s (fastpose.measures).
     ``result`` (made here if not given) is filled as it goes, so a caller that catches an
     exception still knows what was kept. ``accept(tracker)``, called after the last batch, may
-    raise to keep the outputs under their working names (a batch refuses a truncated file)."""
+    raise to keep the outputs under their working names (a batch refuses a truncated file).
+    ``journal`` (fastpose.resume) keeps what was written, so that a run cut short can continue:
+    if it continues one (``journal.resumed``), the journaled batches are written first and
+    ``tracker`` starts where they end."""
     staging = staging or Transaction()
     guard = guard or _Unguarded()
     result = result if result is not None else Recorded()
@@ -81,7 +88,7 @@ def record(
     names = [s.name for s in sinks]
     if len(set(names)) != len(names):
         raise ValueError(f"sinks: expected distinct names, got {names}")
-    settings = {**tracker.settings(), "height_m": height_setting(height)}
+    settings = run_settings(tracker, height)
     result.settings = settings
     context = SinkContext(
         info=tracker.info,
@@ -92,6 +99,8 @@ def record(
     )
     measurer = _measurer(sinks, context, height)
     with contextlib.ExitStack() as stack:
+        if journal is not None:
+            stack.push(_journal_closer(journal, staging))
         stack.push(_finisher(staging, result))
         for sink in sinks:
             stack.push(_closer(sink))
@@ -100,12 +109,18 @@ def record(
         bar = stack.enter_context(_progress(tracker, progress))
         masks = any(s.wants_masks for s in sinks)
         trim = AllocatorTrim()  # freed memory given back as the video goes on
-        for item in tracker.batches(hooks, masks=masks):
+        live = tracker.batches(hooks, masks=masks)
+        items: Iterator[tuple[Any, bool]] = ((item, False) for item in live)
+        if journal is not None:
+            items = _journaled(journal, tracker, hooks, settings, staging, live)
+        for item, replay in items:
             batch = Tracked(item.poses, item.extras, measurer(item.poses) if measurer else None)
             with guard.deferred():  # a batch reaches every output or none
                 for sink in sinks:
                     _write(sink, batch)
                 result.frames += len(batch)
+                if journal is not None and not replay:
+                    journal.append(batch.poses, tracker.state)
             if on_batch is not None:
                 on_batch(len(batch))
             bar.update(len(batch))
@@ -113,6 +128,62 @@ def record(
         if accept is not None:
             accept(tracker)
     return result
+
+
+def run_settings(tracker: Tracker, height: float | None) -> dict[str, str]:
+    """What every output of ``tracker``'s run records of how it was made."""
+    return {**tracker.settings(), "height_m": height_setting(height)}
+
+
+def _journaled(
+    journal: Journal,
+    tracker: Tracker,
+    hooks: dict[str, Any],
+    settings: dict[str, str],
+    staging: Transaction,
+    live: Iterator[Any],
+) -> Iterator[tuple[Any, bool]]:
+    """(batch, replayed): the batches ``journal`` continues (replayed: not journaled again),
+    then ``live``'s."""
+    resumed, video = journal.resumed, tracker.uri
+    replay: Iterator[Any] = iter(())
+    if resumed is not None:  # checked against the run by the caller (Checkpoint.check)
+        layout = tracker.source.layout
+        replay = replayed(
+            journaled(journal.folder, resumed),
+            hooks,
+            lambda: tracker.options.decode.source(video, stop=resumed.next_frame, layout=layout),
+        )
+    journal.start(
+        settings=settings,
+        video=video,
+        num_frames=tracker.info.num_frames,
+        working=tuple(str(w) for _, w in staging.files),
+    )
+    started = time.perf_counter()
+    for item in replay:
+        yield item, True
+    if resumed is not None:
+        logger.info(
+            "%d frames written again from %s in %.1f s",
+            resumed.frames,
+            journal.folder,
+            time.perf_counter() - started,
+        )
+    for item in live:
+        yield item, False
+
+
+def _journal_closer(journal: Journal, staging: Transaction) -> Callable[..., bool]:
+    """An exit callback, run last: a complete run's journal goes, a cut-short one's stays,
+    naming the files the run kept under working names."""
+
+    def exit_(exc_type: type[BaseException] | None, *_: object) -> bool:
+        working = tuple(str(w) for _, w in staging.files)
+        journal.close(complete=exc_type is None, working=working)
+        return False
+
+    return exit_
 
 
 def _write(sink: Sink, batch: Tracked) -> None:

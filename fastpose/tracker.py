@@ -13,8 +13,10 @@ yields.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import pickle
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -23,7 +25,7 @@ from typing import Any
 
 from fastpose.closing import Closing
 from fastpose.cores import default_workers
-from fastpose.errors import GpuUnavailableError
+from fastpose.errors import GpuUnavailableError, InvalidVideoError
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
 from fastpose.laterality import Laterality
 from fastpose.native_log import quiet
@@ -31,10 +33,12 @@ from fastpose.options import SmoothingOptions, TrackOptions
 from fastpose.outliers import DESCRIPTION as OUTLIERS
 from fastpose.outliers import Outliers
 from fastpose.parallel import (
+    WARMUP_FRAMES,
     FrameHook,
     Inferred,
     Range,
     RangeThreads,
+    WorkUnit,
     plan_units,
 )
 from fastpose.poses import PoseBatch
@@ -81,8 +85,9 @@ class _PoseSmoother:
             if opts.method == "none"
             else {"min_cutoff": opts.world_min_cutoff, "beta": opts.world_beta}
         )
-        self.image = PerTrack(lambda: make_smoother(opts.method, **params))
-        self.world = PerTrack(lambda: make_smoother(opts.method, **world))
+        # partials, not lambdas: a checkpoint pickles the smoothers (fastpose.resume)
+        self.image = PerTrack(functools.partial(make_smoother, opts.method, **params))
+        self.world = PerTrack(functools.partial(make_smoother, opts.method, **world))
 
     def __call__(self, poses: PoseBatch) -> PoseBatch:
         if len(poses) == 0:
@@ -107,15 +112,31 @@ class Tracker(Closing):
     back in order). The video is opened and the first landmarker made here, so a bad input or
     a model MediaPipe rejects fails before any output is opened. MediaPipe's native log stays off
     the terminal unless ``verbose``.
+
+    ``start_frame`` and ``state`` (:meth:`state` after frame ``start_frame - 1`` of an earlier
+    run) continue that run: tracking starts at ``start_frame`` with a warm-up, as a frame range
+    does, and the identities and smoothers go on from the saved state (fastpose.resume).
     """
 
     def __init__(
-        self, video: str | int | os.PathLike, options: TrackOptions | None = None, **keywords: Any
+        self,
+        video: str | int | os.PathLike,
+        options: TrackOptions | None = None,
+        *,
+        start_frame: int = 0,
+        state: bytes | None = None,
+        **keywords: Any,
     ) -> None:
         if options is not None and keywords:
             raise TypeError(f"Tracker: pass options or keywords, got both ({', '.join(keywords)})")
         self.options = options if options is not None else TrackOptions.create(**keywords)
         self.uri = os.fspath(video) if not isinstance(video, int) else str(video)
+        if start_frame < 0 or (start_frame > 0) != (state is not None):
+            raise ValueError(
+                f"Tracker: expected start_frame 0, or > 0 with a state, got {start_frame}"
+            )
+        self.start_frame, self._state = start_frame, state
+        self._stages: tuple[Any, ...] | None = None  # (identities, laterality, smoother)
         self._exit = contextlib.ExitStack()
         self._threads: RangeThreads | RayRanges | None = None
         self._first: Landmarker | None = None
@@ -140,10 +161,12 @@ class Tracker(Closing):
         self.stats.delegate = "gpu" if self._landmarker_options.gpu else "cpu"
         self._first = Landmarker(self._landmarker_options)
         n = self.info.num_frames
-        if options.ray and n and not self.info.is_image:
+        if options.ray and n and not self.info.is_image and not self.start_frame:
             self._plan_on_ray(n)
             return
-        if options.ray:
+        if options.ray and self.start_frame:
+            logger.warning("%s: a resumed run continues on threads here, not on Ray", self.uri)
+        elif options.ray:
             logger.warning("%s: a live input or an image is not split; tracking it here", self.uri)
         splittable = bool(n) and not self.info.is_image and options.workers > 1
         self._units = (
@@ -158,6 +181,8 @@ class Tracker(Closing):
             if splittable
             else []
         )
+        if self.start_frame:
+            self._units = self._resumed_units(n)
         self.stats.workers = min(options.workers, max(len(self._units), 1))
         if splittable and self.stats.workers < options.workers:
             logger.debug(
@@ -193,6 +218,35 @@ class Tracker(Closing):
             self._ray.address,
             self._ray.cpus,
         )
+
+    def _resumed_units(self, n: int | None) -> list[WorkUnit]:
+        """The ranges of frames ``[start_frame, n)``, each read from a warm-up before it."""
+        c, options = self.start_frame, self.options
+        if not n or self.info.is_image or c >= n:
+            raise InvalidVideoError(
+                f"{self.uri}: cannot start at frame {c} ({n or 'no'} frames: a video file, "
+                "not an image, camera or stream, continues)"
+            )
+        keys = self.source.key_frames
+        units = plan_units(
+            self.uri,
+            n - c,
+            options.workers,
+            None if keys is None else keys[keys >= c] - c,
+            min_frames=options.min_range_frames,
+            max_frames=options.max_range_frames,
+        )
+        return [
+            WorkUnit(u.uri, u.start + c, u.stop + c, min(WARMUP_FRAMES, u.start + c)) for u in units
+        ]
+
+    def state(self) -> bytes:
+        """The identities' and smoothers' state after the last batch yielded, with the people
+        counts of its last frames (a restarted range's warm-up is checked against them),
+        pickled: a run started with it (``state=``) continues them (and the left/right
+        toggles; the outlier filter's short window starts again)."""
+        tail = list(self._threads._tail) if self._threads is not None else []
+        return pickle.dumps((*self._stages, tail), protocol=pickle.HIGHEST_PROTOCOL)
 
     def settings(self) -> dict[str, str]:
         """The options' settings, with what runs in their place: the landmarkers used (a video
@@ -231,7 +285,7 @@ class Tracker(Closing):
                 hooks=hooks,
                 masks=masks,
             )
-        if len(self._units) <= 1:
+        if len(self._units) <= 1 and not self.start_frame:
             return RangeThreads.single(self.source, first, hooks)
         layout = self.source.layout  # each range decodes its own frames, reading no index again
         self.source.close()
@@ -271,10 +325,16 @@ class Tracker(Closing):
 
         self._threads = self._threads_for(hooks or {}, masks)
         aspect = self.info.width / max(self.info.height, 1)
-        identities = Identities(aspect=aspect)
-        laterality, outliers = Laterality(aspect), Outliers(aspect)
+        if self._state is not None:  # the left/right toggles go on; the outlier window restarts
+            identities, laterality, smooth, tail = pickle.loads(self._state)
+            self._threads._tail.extend(tail)  # the first range's warm-up is checked against it
+        else:
+            identities = Identities(aspect=aspect)
+            laterality = Laterality(aspect)
+            smooth = _PoseSmoother(self.options.smoothing)
+        outliers = Outliers(aspect)
         self.stats.swaps = laterality.fired
-        smooth = _PoseSmoother(self.options.smoothing)
+        self._stages = (identities, laterality, smooth)
         held: deque[Inferred] = deque()  # items whose poses the outlier filter still holds
         for item in self._ranges(self._threads):
             if item.overlap is not None:  # a restarted landmarker: match its tracks to ours

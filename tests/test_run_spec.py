@@ -257,7 +257,7 @@ LAYERS = [
      "laterality", "outliers"],
     ["parallel", "ray_ranges"],
     ["options", "tracker"],
-    ["sinks", "viewer", "spec", "pipeline"],
+    ["sinks", "viewer", "spec", "resume", "pipeline"],
     ["batching"],
     ["commands", "cli", "__main__", ""],
 ]  # fmt: skip

@@ -206,7 +206,8 @@ def _clear_leftovers(jobs: list[Job], staging: Path) -> None:
     except OSError:
         return
     for job in jobs:
-        if present & {f"{job.name}.lock", *job.staged_names()} and job.complete():
+        left = {f"{job.name}.lock", job.journal.name, *job.staged_names()}
+        if present & left and job.complete():
             with contextlib.suppress(OSError):
                 clear_leftovers(job)
 

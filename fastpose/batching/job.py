@@ -7,12 +7,15 @@ outputs; a video claimed elsewhere is skipped and said so. The outputs are writt
 ``DIR/.incomplete/`` and renamed into ``DIR`` only when the whole video reached them, so a video
 whose outputs exist under their final names is complete. What a failed or interrupted video
 wrote stays in ``DIR/.incomplete/`` until the video is redone; a completed video leaves nothing
-there.
+there. A video cut short continues from its journal (``DIR/.incomplete/NAME.rrd.resume/``, see
+fastpose.resume) when the next batch made with the same settings reaches it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -21,9 +24,10 @@ from pathlib import Path
 
 from fastpose.batching.claims import VideoClaim
 from fastpose.batching.summary import BUSY, DONE_ELSEWHERE, SummaryRow
-from fastpose.errors import FastposeError, one_line
+from fastpose.errors import FastposeError, ResumeError, one_line
 from fastpose.options import TrackOptions
 from fastpose.pipeline import Recorded, record
+from fastpose.resume import Checkpoint, Journal, read_checkpoint
 from fastpose.signals import StopCheckpoint, Stopped
 from fastpose.spec import Outputs, RunSpec, build_sinks
 from fastpose.target import RerunTarget
@@ -59,6 +63,11 @@ class Job:
     @property
     def staging(self) -> Path:
         return self.rrd.parent / STAGING_DIR
+
+    @property
+    def journal(self) -> Path:
+        """Where its run journals what it wrote, to continue it if cut short."""
+        return self.staging / f"{self.rrd.name}.resume"
 
     @property
     def outputs(self) -> tuple[Path, ...]:
@@ -169,7 +178,15 @@ def track_job(
                 return row("skipped", DONE_ELSEWHERE)
             claim.clear_stale(job.staged_names())
             spec = job.spec(options)
-            with Tracker(job.video, options) as tracker:
+            files = tuple(map(str, job.outputs))
+            resumed = None if job.overwrite else _resume_point(job, spec, files)
+            journal = Journal(job.journal, files, resumed=resumed)
+            with Tracker(
+                job.video,
+                options,
+                start_frame=resumed.next_frame if resumed else 0,
+                state=resumed.state if resumed else None,
+            ) as tracker:
                 staging = Transaction(
                     lambda final: job.staging / final.name, numbered=False, last=job.rrd
                 )
@@ -184,6 +201,7 @@ def track_job(
                     result=result,
                     height=spec.outputs.height,
                     accept=_whole,
+                    journal=journal,
                 )
     except Stopped:
         return row("interrupted", f"stopped after {result.frames} frames{row.kept}")
@@ -206,6 +224,23 @@ def track_job(
     return row("done", warnings)
 
 
+def _resume_point(job: Job, spec: RunSpec, files: tuple[str, ...]) -> Checkpoint | None:
+    """The checkpoint of the video's run cut short, if it can be continued with ``spec``."""
+    try:
+        checkpoint = read_checkpoint(job.journal)
+        if checkpoint is not None:
+            for working in checkpoint.working:  # redone whole (the claim is held)
+                with contextlib.suppress(FileNotFoundError):
+                    Path(working).unlink()
+            checkpoint.check(settings=spec.settings(), outputs=files, video=str(job.video))
+    except ResumeError as exc:
+        logger.info("%s: starting again (%s)", job.video, one_line(exc).removeprefix("--resume: "))
+        return None
+    if checkpoint is not None:
+        logger.info("%s: continuing at frame %d", job.video, checkpoint.next_frame)
+    return checkpoint
+
+
 def clear_leftovers(job: Job) -> list[Path]:
     """Remove what dead runs left of ``job`` in the staging folder (its staged outputs, its lock
     file: a run killed after its video completed leaves the lock), unless a live batch holds the
@@ -214,6 +249,8 @@ def clear_leftovers(job: Job) -> list[Path]:
     if not claim.acquire():
         return []
     with claim:
+        if job.journal.is_dir():  # another batch completed the video this one's journal began
+            shutil.rmtree(job.journal, ignore_errors=True)
         return claim.clear_stale(job.staged_names())
 
 

@@ -17,15 +17,23 @@ import contextlib
 import importlib
 import logging
 import os
+import shlex
 import threading
 from dataclasses import replace
 from pathlib import Path
 
 from fastpose.commands.parsed import outputs_from_args, track_options
-from fastpose.errors import FastposeError, OutputError, ViewerError
+from fastpose.errors import FastposeError, OutputError, ResumeError, ViewerError
 from fastpose.models import ResolvedModel, resolve_model
 from fastpose.outputs import check_distinct, check_suffix, check_writable, free_name
-from fastpose.pipeline import Recorded, record
+from fastpose.pipeline import Recorded, record, run_settings
+from fastpose.resume import (
+    Checkpoint,
+    Journal,
+    has_checkpoint,
+    journal_folder,
+    read_checkpoint,
+)
 from fastpose.samples import resolve_sample
 from fastpose.signals import Interrupted, SignalGuard
 from fastpose.spec import Outputs, RunSpec, build_sinks
@@ -118,9 +126,22 @@ def _track(
     abandoned: Abandoned,
 ) -> int:
     result = Recorded()
+    files = [str(path) for _, path in spec.outputs.files()]
+    folder = journal_folder(Path(files[0])) if files else None
+    resumed = _resume_point(folder) if args.resume else None
+    if folder is not None and resumed is None and has_checkpoint(folder):
+        logger.warning("%s: starting again over an interrupted run's checkpoint", folder)
+    journal = None if folder is None else Journal(folder, tuple(files), resumed=resumed)
     try:
-        with Tracker(video, spec.options) as tracker:
+        with Tracker(
+            video,
+            spec.options,
+            start_frame=resumed.next_frame if resumed else 0,
+            state=resumed.state if resumed else None,
+        ) as tracker:
             _describe(tracker, model)
+            if resumed is not None:
+                _continue(resumed, tracker, spec, tuple(files))
             record(
                 tracker,
                 build_sinks(spec, abandoned=abandoned),
@@ -128,20 +149,62 @@ def _track(
                 progress=not args.no_progress,
                 result=result,
                 height=spec.outputs.height,
+                journal=journal,
             )
             _summary(tracker, result)
     except Interrupted as exc:
-        logger.error("interrupted by %s after %d frames; %s", exc, result.frames, _kept(result))
+        again = _how_to_continue(args, journal)
+        logger.error(
+            "interrupted by %s after %d frames; %s%s", exc, result.frames, _kept(result), again
+        )
         return 128 + exc.signum
     except OutputError as exc:  # a write failed (a full disk): the files end where it did
+        again = _how_to_continue(args, journal)
         if not result.frames:
             raise OutputError(f"{exc}; nothing kept") from exc
-        raise OutputError(f"{exc}; after {result.frames} frames, {_cut_short(result)}") from exc
+        raise OutputError(
+            f"{exc}; after {result.frames} frames, {_cut_short(result)}{again}"
+        ) from exc
     except FastposeError as exc:
         if not result.frames or isinstance(exc, ViewerError):
             raise
-        raise type(exc)(f"{exc}; after {result.frames} frames, {_kept(result)}") from exc
+        again = _how_to_continue(args, journal)
+        raise type(exc)(f"{exc}; after {result.frames} frames, {_kept(result)}{again}") from exc
     return 0
+
+
+def _resume_point(folder: Path | None) -> Checkpoint:
+    """The checkpoint ``--resume`` continues from, or :class:`ResumeError`."""
+    if folder is None:
+        raise ResumeError("--resume: continues a run that wrote files; no output file was named")
+    checkpoint = read_checkpoint(folder)
+    if checkpoint is None:
+        raise ResumeError(
+            f"--resume: nothing to resume (no checkpoint in {folder}); run without --resume"
+        )
+    return checkpoint
+
+
+def _continue(resumed: Checkpoint, tracker: Tracker, spec: RunSpec, files: tuple[str, ...]) -> None:
+    """Check that this run may continue ``resumed``, then remove its partial files (the
+    journal holds what they did: they are written again, whole)."""
+    settings = run_settings(tracker, spec.outputs.height)
+    resumed.check(settings=settings, outputs=files, video=tracker.uri)
+    for working in resumed.working:
+        with contextlib.suppress(FileNotFoundError):
+            Path(working).unlink()
+    logger.info(
+        "resuming at frame %d: %d frames already tracked", resumed.next_frame, resumed.frames
+    )
+
+
+def _how_to_continue(args: argparse.Namespace, journal: Journal | None) -> str:
+    """The end of an interrupted run's message: the command that continues it, if it can be."""
+    argv = list(getattr(args, "argv", []))
+    if not argv or journal is None or not journal.saved_frames:
+        return ""
+    command = ["fastpose", *argv, *([] if "--resume" in argv else ["--resume"])]
+    return f"; to continue it: {shlex.join(command)}"
 
 
 def _cut_short(result: Recorded) -> str:
