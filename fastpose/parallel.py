@@ -177,6 +177,14 @@ class Handover:
     def __init__(self) -> None:
         self._tail: collections.deque[tuple[int, int]] = collections.deque(maxlen=COMPARED_FRAMES)
 
+    def saved(self) -> list[tuple[int, int]]:
+        """The (frame, people count) pairs remembered: a resumed run's starting tail."""
+        return list(self._tail)
+
+    def restore(self, tail: list[tuple[int, int]]) -> None:
+        """Remember ``tail`` (:meth:`saved` of an earlier run) as the frames taken last."""
+        self._tail.extend(tail)
+
     def remember(self, poses: PoseBatch) -> None:
         counts = poses.detected.sum(axis=1)
         for frame, n in zip(poses.frame_idx, counts, strict=True):
@@ -297,7 +305,7 @@ class RangeThreads(Closing):
         self._next = 0  # the next range a thread takes
         self.done: list[RangeDone] = []
         self.reruns = 0  # ranges run again from further back
-        self._handover = Handover()
+        self.handover = Handover()
         self._threads = [
             threading.Thread(target=self._work, args=(None,), name=f"fastpose-range-{k}")
             for k in range(self._workers)
@@ -381,13 +389,13 @@ class RangeThreads(Closing):
                 if isinstance(message, BaseException):
                     raise message
                 item = message.unpack() if isinstance(message, Packed) else message
-                if first and item.overlap is not None and self._handover.fewer_found(item.overlap):
+                if first and item.overlap is not None and self.handover.fewer_found(item.overlap):
                     again = self._rerun(r)
                     if again is not None:  # its messages replace the first run's
                         r = self._ranges[k] = again
                         continue
                 first = False
-                self._handover.remember(item.poses)
+                self.handover.remember(item.poses)
                 yield item
 
     def _rerun(self, r: Range) -> Range | None:

@@ -189,7 +189,7 @@ class RayRanges(Closing):
         self.done: list[RangeDone] = []
         self.reruns = 0
         self.stats = RayStats()
-        self._handover = Handover()
+        self.handover = Handover()
 
     def _submit(self, unit: WorkUnit) -> Any:
         return self._remote.remote(replace(self._task, unit=unit))
@@ -200,7 +200,7 @@ class RayRanges(Closing):
                 self._refs[self._next] = self._submit(self._units[self._next])
                 self._next += 1
             result = self._get(k, unit)
-            while (first := _first_overlap(result)) is not None and self._handover.fewer_found(
+            while (first := _first_overlap(result)) is not None and self.handover.fewer_found(
                 first
             ):
                 again = grown(result.done.unit or unit)
@@ -215,7 +215,7 @@ class RayRanges(Closing):
             while items:  # unpacked one batch at a time
                 message = items.pop(0)
                 item = message.unpack() if isinstance(message, Packed) else message
-                self._handover.remember(item.poses)
+                self.handover.remember(item.poses)
                 yield item
             self.done.append(result.done)
             check_range(result.done)

@@ -245,7 +245,7 @@ class Tracker(Closing):
         counts of its last frames (a restarted range's warm-up is checked against them),
         pickled: a run started with it (``state=``) continues them (and the left/right
         toggles; the outlier filter's short window starts again)."""
-        tail = list(self._threads._tail) if self._threads is not None else []
+        tail = self._threads.handover.saved() if self._threads is not None else []
         return pickle.dumps((*self._stages, tail), protocol=pickle.HIGHEST_PROTOCOL)
 
     def settings(self) -> dict[str, str]:
@@ -327,7 +327,7 @@ class Tracker(Closing):
         aspect = self.info.width / max(self.info.height, 1)
         if self._state is not None:  # the left/right toggles go on; the outlier window restarts
             identities, laterality, smooth, tail = pickle.loads(self._state)
-            self._threads._tail.extend(tail)  # the first range's warm-up is checked against it
+            self._threads.handover.restore(tail)  # the first range's warm-up is checked against it
         else:
             identities = Identities(aspect=aspect)
             laterality = Laterality(aspect)
