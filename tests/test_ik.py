@@ -15,37 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import data_file, read_rrd, run_cli
+from opensim_support import needs_opensim, opensim, storage
 from test_measures import run_sink
 
 from fastpose.ik import IK_MISSING
 from fastpose.sinks.opensim import TrcWriter
-
-try:
-    import opensim
-
-    opensim.Logger.removeFileSink()  # no opensim.log in the current folder from these tests
-    opensim.Logger.setLevelString("Error")
-except ImportError:  # the opensim extra (CI installs it)
-    opensim = None
-needs_opensim = pytest.mark.skipif(
-    opensim is None, reason="OpenSim is not installed: pip install 'fastpose[opensim]'"
-)
-
-
-def storage(path: Path) -> tuple[list[str], np.ndarray]:
-    """An OpenSim motion or storage file as ``opensim.Storage`` reads it: columns, rows."""
-    s = opensim.Storage(str(path))
-    labels = s.getColumnLabels()
-    columns = [labels.get(i) for i in range(labels.getSize())]
-    values = np.empty((s.getSize(), len(columns)))
-    times = opensim.ArrayDouble()
-    s.getTimeColumn(times)
-    values[:, 0] = [times.get(i) for i in range(times.getSize())]
-    for c, name in enumerate(columns[1:], start=1):
-        column = opensim.ArrayDouble()
-        s.getDataColumn(name, column)
-        values[:, c] = [column.get(i) for i in range(column.getSize())]
-    return columns, values
 
 
 def model_markers(osim: Path, columns: list[str], values: np.ndarray) -> dict[str, np.ndarray]:

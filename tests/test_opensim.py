@@ -12,23 +12,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from opensim_support import needs_opensim, opensim, storage
 from test_measures import blank, run_sink
 
 from fastpose.measures import Measurer
 from fastpose.placement import TrackPlacer
 from fastpose.sinks.angles import AnglesTable
 from fastpose.sinks.opensim import MotWriter, TrcWriter, mot_name
-
-try:
-    import opensim
-
-    opensim.Logger.removeFileSink()  # no opensim.log in the current folder from these tests
-    opensim.Logger.setLevelString("Error")
-except ImportError:  # the opensim extra (CI installs it)
-    opensim = None
-needs_opensim = pytest.mark.skipif(
-    opensim is None, reason="OpenSim is not installed: pip install 'fastpose[opensim]'"
-)
 
 #: Pose2Sim's Markers_BlazePose.xml, in its order.
 BLAZEPOSE_MARKERS = [
@@ -231,43 +221,36 @@ def test_mot_values_are_the_angles_tables(track_clip, tmp_path, clip_name, num_p
         assert np.isfinite(knee[20:25]).all() and np.isnan(knee[40:52]).all()
 
 
-def _storage_column(storage, name: str) -> np.ndarray:
-    column = opensim.ArrayDouble()
-    storage.getDataColumn(name, column)
-    return np.array([column.get(i) for i in range(column.getSize())])
-
-
 @needs_opensim
-def test_opensim_reads_every_mot_column_and_the_trc(track_clip, tmp_path):
-    """OpenSim's own readers: ``Storage`` (what its GUI and many scripts read) finds every MOT
-    column by name with its values, on a track with no missing value (squats); the TRC and a MOT
-    with gaps (sports2d_demo) read whole as OpenSim's tables, NaN where fastpose left a gap."""
-    opensim.Logger.setLevelString("Error")
-    clip = track_clip("pose_squats.mp4", 1)
-    w, h = clip.info.width, clip.info.height
-    path = run_sink(MotWriter(tmp_path / "a.mot"), clip, tmp_path, Measurer(w, h)).claimed["a.mot"]
-    columns, values = read_mot(path)
-    assert np.isfinite(values).all(), "squats: every angle in every frame"
-    storage = opensim.Storage(str(path))
-    labels = storage.getColumnLabels()
-    assert [labels.get(i) for i in range(labels.getSize())] == columns
-    assert storage.getSize() == len(values)
-    for c, name in enumerate(columns[1:], start=1):
-        np.testing.assert_allclose(_storage_column(storage, name), values[:, c], err_msg=name)
-
+def test_opensim_reads_every_mot_row_and_column_and_the_trc(track_clip, tmp_path):
+    """OpenSim's own readers on MOTs with gaps (NaN: sports2d_demo's tracks, and squats with a
+    person lost for 12 frames): ``Storage`` (what its GUI and many scripts read) reads every row
+    and finds every column by name, NaN where fastpose left a gap and the file's values elsewhere,
+    as ``TimeSeriesTable`` does; the TRC reads whole as OpenSim's table."""
+    squats = track_clip("pose_squats.mp4", 1)
+    w, h = squats.info.width, squats.info.height
+    lost = blank(range(40, 52))
+    gap = run_sink(MotWriter(tmp_path / "s.mot"), squats, tmp_path, Measurer(w, h), lost)
     clip = track_clip("sports2d_demo.mp4", 2)
     w, h = clip.info.width, clip.info.height
     mot = run_sink(MotWriter(tmp_path / "d.mot"), clip, tmp_path, Measurer(w, h)).claimed
     trc = run_sink(TrcWriter(tmp_path / "d.trc"), clip, tmp_path).claimed
-    gaps = 0
-    for name, path in mot.items():
+    gaps = rows = 0
+    for name, path in [*mot.items(), ("s.mot", gap.claimed["s.mot"])]:
         columns, values = read_mot(path)
+        got_columns, got = storage(path)
+        assert got_columns == columns, name
+        assert got.shape == values.shape, f"{name}: every row and column"
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(values), err_msg=name)
+        np.testing.assert_allclose(got, values, err_msg=name)
         table = opensim.TimeSeriesTable(str(path))
         assert list(table.getColumnLabels()) == columns[1:]
-        got = table.getMatrix().to_numpy()
-        np.testing.assert_array_equal(np.isnan(got), np.isnan(values[:, 1:]), err_msg=name)
-        np.testing.assert_allclose(got, values[:, 1:], err_msg=name)
-        gaps += np.isnan(got).sum()
+        np.testing.assert_allclose(table.getMatrix().to_numpy(), values[:, 1:], err_msg=name)
+        gaps += np.isnan(got).any(axis=1).sum()
+        rows += len(got)
+        if name == "s.mot":
+            assert np.isnan(got[40:52, 1:]).all() and np.isfinite(got[52:, 1:]).all()
+            continue
         markers = read_trc(trc[name.replace(".mot", ".trc")])
         table = opensim.TimeSeriesTableVec3(str(trc[name.replace(".mot", ".trc")]))
         assert list(table.getColumnLabels()) == BLAZEPOSE_MARKERS
@@ -275,4 +258,4 @@ def test_opensim_reads_every_mot_column_and_the_trc(track_clip, tmp_path):
         row = len(markers["frames"]) // 2
         got = np.array([table.getRowAtIndex(row)[m].to_numpy() for m in range(25)])
         np.testing.assert_allclose(got, markers["data"][row], atol=1e-6)
-    assert gaps > 100, "the demo's tracks have gaps: NaN read as NaN"
+    assert gaps > 30 and rows > 400, "rows with NaN read, and the rows after them"

@@ -14,8 +14,10 @@ the whole track, so the rows are kept (float64, in a temporary file) and written
 at a time; the estimate reads a bounded sample of them. MOT, as Sports2D writes its angles
 (``make_mot_with_angles``), but with ``_`` for the spaces in the names (``right_knee``):
 OpenSim's ``Storage`` splits column names at spaces. A missing value is ``NaN`` in both files, as
-OpenSim writes it (an empty cell shifts the row's values in a reader that splits at whitespace, as
-``Storage`` does; ``Storage`` stops at a row with NaN, ``TimeSeriesTable`` reads it whole).
+OpenSim writes it (an empty cell shifts the row's values in a reader that splits at whitespace).
+The MOT says ``version=3`` (OpenSim 4's): ``Storage`` reads a file of version 1 with C++ streams,
+which stop at the first ``NaN``, and a later version with OpenSim's table reader, which reads
+``NaN`` as NaN, so every row and column reads whole.
 
 With several tracks the files are ``NAME_<id>.SUFFIX`` (``NAME.SUFFIX`` when the run had one
 track). Gaps of up to 10 frames are interpolated and longer ones left empty (see track_rows.py);
@@ -67,6 +69,12 @@ SKELETON = Skeleton(
     ankles=_pair("LAnkle", "RAnkle"),
     feet=(*_pair("LHeel", "RHeel"), *_pair("LBigToe", "RBigToe")),
 )
+
+
+#: The MOT's ``version=``: OpenSim 4's storage format. ``opensim.Storage`` reads a version 1 file
+#: with C++ streams (stopping at the first ``NaN``), a later one with its table reader (``NaN``
+#: read as NaN): ``tests/test_opensim.py`` checks it reads every row and column.
+MOT_VERSION = 3
 
 
 def mot_name(name: str) -> str:
@@ -244,7 +252,7 @@ class MotWriter(PerTrackSink):
         return "\n".join(
             [
                 "Coordinates",
-                "version=1",
+                f"version={MOT_VERSION}",
                 f"nRows={n}",
                 f"nColumns={len(self._names) + 1}",
                 "inDegrees=yes",
