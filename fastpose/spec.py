@@ -181,8 +181,9 @@ def build_sinks(spec: RunSpec | Outputs, *, abandoned: Abandoned | None = None) 
         on_ik = None
         if spec.ik and spec.recording is not None:
             from fastpose.ik.viewer import ik_logger  # Rerun: only when recording
+            from fastpose.sinks.rerun_layout import blueprint
 
-            on_ik = ik_logger(recording)
+            on_ik = ik_logger(recording, layout=blueprint)
         sinks.append(TrcWriter(spec.trc, ik=spec.ik, on_ik=on_ik))
     if spec.render is not None:
         sinks.append(VideoRenderer(spec.render))

@@ -19,7 +19,9 @@ from opensim_support import needs_opensim, opensim, storage
 from test_measures import run_sink
 
 from fastpose.ik import IK_MISSING
+from fastpose.ik.viewer import MAIN_COORDINATES
 from fastpose.sinks.opensim import TrcWriter
+from fastpose.sinks.rerun_layout import IK_VIEW, blueprint
 
 
 def model_markers(osim: Path, columns: list[str], values: np.ndarray) -> dict[str, np.ndarray]:
@@ -139,7 +141,48 @@ def test_run_ik_writes_joint_angles_and_series(tmp_path):
     rrd = read_rrd(Path(f"{out}.rrd"))
     assert rrd.frames["ik/knee_angle_r"] == set(range(60))
     assert rrd.frames["ik/marker_error_rms_mm"] == set(range(60))
+    views = layout_views(Path(f"{out}.rrd"))
+    assert "Joint angles" in views, "the default layout, with..."
+    assert views[IK_VIEW] == [f"ik/{c}" for c in MAIN_COORDINATES], "...the main IK series"
     assert not list(Path.cwd().glob("opensim.log")), "no OpenSim log in the current folder"
+
+
+def layout_views(rrd: Path) -> dict[str, list[str]]:
+    """The views of the layout a recording file shows (its last blueprint: sent again when IK
+    ran): name -> contents."""
+    from rerun.chunk import RrdReader
+
+    reader = RrdReader(rrd)
+    comps: dict[str, dict[str, list]] = {}
+    for chunk in reader.stream(store=reader.blueprints()[-1]).to_chunks():
+        batch = chunk.to_record_batch()
+        for name in batch.schema.names:
+            if ":" in name:
+                value = batch.column(name).to_pylist()[-1]
+                comps.setdefault(chunk.entity_path.lstrip("/"), {})[name] = value
+    return {
+        c["ViewBlueprint:display_name"][0]: comps[f"{e}/ViewContents"]["ViewContents:query"]
+        for e, c in comps.items()
+        if "ViewBlueprint:display_name" in c
+    }
+
+
+def test_the_ik_view_is_in_the_layout_only_when_ik_ran(tmp_path):
+    """The default layout has a view of IK's main joint angles beside the joint angles when IK
+    ran (``ik_series``: what fastpose.ik.viewer sends with the series), none otherwise (a run
+    without ``--ik``: test_recording_content checks its whole layout)."""
+    import rerun as rr
+
+    single = [f"ik/{c}" for c in MAIN_COORDINATES]
+    several = [f"ik/track_{t}/{c}" for t in (0, 3) for c in MAIN_COORDINATES]
+    for num_persons, series in ((1, None), (1, single), (2, []), (2, several)):
+        path = tmp_path / f"{num_persons}_{len(series or [])}.rrd"
+        rec = rr.RecordingStream("fastpose")
+        rec.save(path, default_blueprint=blueprint(num_persons, ik_series=series))
+        rec.disconnect()
+        views = layout_views(path)
+        assert "Joint angles" in views and "Result" in views
+        assert views.get(IK_VIEW) == (series or None), (num_persons, series)
 
 
 def test_ik_without_trc_or_opensim_is_one_line(tmp_path):

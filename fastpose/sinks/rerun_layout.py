@@ -47,13 +47,26 @@ Timelines: `time` (seconds) and `frame_idx`.
 PLOTTED_TRACKS = 4
 
 
-def blueprint(num_persons: int = 1) -> rrb.Blueprint:
+def ik_view(series: list[str]) -> rrb.TimeSeriesView:
+    """A time-series view of IK's joint angles: the ``series`` named (entity paths under ``ik``,
+    fastpose.ik.viewer)."""
+    return rrb.TimeSeriesView(origin="/", contents=list(series), name=IK_VIEW)
+
+
+#: The name of the view of IK's joint angles (beside the joint angles, when IK ran).
+IK_VIEW = "IK joint angles"
+
+
+def blueprint(num_persons: int = 1, ik_series: list[str] | None = None) -> rrb.Blueprint:
     """Result (video, mask, 2D skeletons) over the main joint angles of the first people (a time
     series, synced to the video), beside the 3D poses, the raw video and a description, as the
     seed's; every track shows in the result and the 3D view (they are under ``video`` and
-    ``person``)."""
+    ``person``). ``ik_series``: IK ran, and these of its series (the main joints' of the first
+    people) show in a view beside the joint angles."""
     tracks = range(min(max(num_persons, 2), PLOTTED_TRACKS))
     angles = measures_view(tracks, single_person=num_persons == 1)
+    if ik_series:
+        angles = rrb.Horizontal(angles, ik_view(ik_series))
     return rrb.Blueprint(
         rrb.Horizontal(
             rrb.Vertical(
