@@ -1,10 +1,10 @@
 """``--ik``: OpenSim's scaling and inverse kinematics with Pose2Sim's BlazePose model on
 fastpose's TRC, with the real ``opensim`` package (skipped with the reason where it is not
 installed; CI installs it through the test extra), on real clips: it runs to the last frame, the
-markers' RMS error median stays under 35 mm, the model stands on the ground (its lowest foot
-marker's median height within 5 cm) with its trunk within 10 degrees of vertical, OpenSim's
-``Storage`` reads every column, and the joint angles reach the recording. Without OpenSim,
-``--ik`` says how to get it in one line."""
+markers' RMS error median stays under 33 mm (the bar of 35 with margin), the model stands on the
+ground (its lowest foot marker's median height within 5 cm) with its trunk within 10 degrees of
+vertical, OpenSim's ``Storage`` reads every column, and the joint angles reach the recording, in
+a view of the default layout. Without OpenSim, ``--ik`` says how to get it in one line."""
 
 from __future__ import annotations
 
@@ -62,24 +62,16 @@ def lowest_foot(m: dict[str, np.ndarray]) -> np.ndarray:
     ("clip_name", "num_poses"),
     [
         ("pose2sim_single_cam01.mp4", 1),
-        pytest.param(
-            "sports2d_demo.mp4",
-            2,
-            marks=pytest.mark.xfail(
-                reason="the walker's marker RMS median is 35.0 mm against the 35 mm bar "
-                "(CI 2026-12-07: 35.002 mm): no margin yet",
-                strict=False,
-            ),
-        ),
+        ("sports2d_demo.mp4", 2),
     ],
 )
 def test_ik_to_the_last_frame_on_the_ground_upright(track_clip, tmp_path, clip_name, num_poses):
     """Every track's IK: a row for every TRC frame with markers, ``Storage`` reading every
     column; on the man of pose2sim_single_cam01 and the walker of sports2d_demo (the woman
     walking on the grass: the track whose ankles are lowest in the image; the man jumps and
-    balances on a block above her), marker RMS median <= 35 mm, the model's lowest foot marker's
-    median height within 5 cm of the ground and its trunk within 10 degrees of vertical, her
-    pelvis crossing the view."""
+    balances on a block above her), marker RMS median <= 33 mm (the bar is 35), the model's
+    lowest foot marker's median height within 5 cm of the ground and its trunk within 10 degrees
+    of vertical, her pelvis crossing the view."""
     opensim.Logger.setLevelString("Error")
     clip = track_clip(clip_name, num_poses)
     solved = {}
@@ -113,7 +105,7 @@ def test_ik_to_the_last_frame_on_the_ground_upright(track_clip, tmp_path, clip_n
     person = max(ankles_y, key=ankles_y.get)
     result = solved[person]
     stem = next(f.final.stem for f in sink.files.written if f.track == person)
-    assert np.median(result.marker_rms) <= 0.035
+    assert np.median(result.marker_rms) <= 0.033, "marker RMS median: 33 mm, 35 with margin"
     columns, values = storage(staging.claimed[f"{stem}_ik.mot"])
     markers = model_markers(staging.claimed[f"{stem}_scaled.osim"], columns, values)
     assert abs(np.median(lowest_foot(markers))) <= 0.05
