@@ -531,23 +531,31 @@ def test_a_fault_in_a_sink_ends_the_run_in_one_line(tmp_path) -> None:
 
 
 @pytest.mark.e2e
-def test_a_fault_in_the_tracker_ends_the_run_in_one_line(tmp_path) -> None:
-    """The left/right correction raising at its 3rd batch: "internal error in the tracker", exit
-    70, no traceback; whatever reached the outputs is kept."""
-    proc = _faulty_run("fastpose.laterality:Laterality.__call__", 3, *_faulty_args(tmp_path))
-    frames = _assert_fault_line(proc, "the tracker (at fastpose/tracker.py:")
-    assert frames < 65
-    if frames:
-        _assert_kept(tmp_path, frames)
-
-
-@pytest.mark.e2e
-def test_a_fault_in_a_landmarker_thread_ends_the_run_in_one_line(tmp_path) -> None:
-    """The recording's JPEG hook (run in the landmarkers' threads, 2 ranges) raising at its 3rd
-    batch: the line names the range's thread; the other thread is stopped, the process ends."""
-    args = _faulty_args(tmp_path, "--video-mode", "jpeg", "--workers", "2")
-    proc = _faulty_run("fastpose.sinks.rerun:encode_jpegs", 3, *args, "--min-range-frames", "20")
-    frames = _assert_fault_line(proc, "a landmarker's thread (frames ")
+@pytest.mark.parametrize(
+    ("target", "more", "where"),
+    [
+        pytest.param(
+            "fastpose.laterality:Laterality.__call__",
+            (),
+            "the tracker (at fastpose/tracker.py:",
+            id="tracker",
+        ),
+        pytest.param(
+            "fastpose.sinks.rerun:encode_jpegs",
+            ("--video-mode", "jpeg", "--workers", "2", "--min-range-frames", "20"),
+            "a landmarker's thread (frames ",
+            id="landmarker-thread",
+        ),
+    ],
+)
+def test_a_fault_in_the_tracker_or_a_thread_ends_the_run_in_one_line(
+    tmp_path, target, more, where
+) -> None:
+    """The left/right correction (the tracker, on the caller's thread), or the recording's JPEG
+    hook (in the landmarkers' threads, 2 ranges), raising at its 3rd batch: the line names where,
+    exit 70, no traceback, the other threads stopped; whatever reached the outputs is kept."""
+    proc = _faulty_run(target, 3, *_faulty_args(tmp_path, *more))
+    frames = _assert_fault_line(proc, where)
     assert frames < 65
     if frames:
         _assert_kept(tmp_path, frames)
