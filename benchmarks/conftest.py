@@ -10,6 +10,7 @@ report is only printed, so a run never rewrites a tracked file. ``FASTPOSE_BENCH
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +135,39 @@ def data_clip(name: str) -> Path:
     if not path.is_file():
         pytest.fail(f"benchmark data missing: {path} (see tests/data/SOURCES.md)")
     return path
+
+
+#: The committed clips the CPU-per-frame benchmarks run on, with their people.
+CPU_CLIPS = [("pose2sim_single_cam01.mp4", 1), ("sports2d_demo.mp4", 2)]
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """A tracking run's poses (one landmarker, `fastpose run`'s defaults otherwise), its video
+    and the CPU time it took, for a stage's CPU per frame against the run's."""
+
+    batches: list[fastpose.PoseBatch]
+    info: fastpose.VideoInfo
+    cpu_s: float
+
+    @property
+    def frames(self) -> int:
+        return sum(len(b) for b in self.batches)
+
+    @property
+    def cpu_ms_per_frame(self) -> float:
+        return 1e3 * self.cpu_s / self.frames
+
+
+def tracked_run(name: str, num_poses: int, settings: Settings) -> TrackedRun:
+    """Track the committed clip ``name`` on one landmarker, timing its CPU."""
+    options = fastpose.TrackOptions.create(
+        num_poses=num_poses, workers=1, max_frames=settings.max_frames
+    )
+    cpu = time.process_time()
+    with fastpose.Tracker(data_clip(name), options) as tracker:
+        batches = [item.poses for item in tracker]
+    return TrackedRun(batches, tracker.info, time.process_time() - cpu)
 
 
 @dataclass(frozen=True)

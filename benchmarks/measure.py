@@ -16,9 +16,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import psutil
+
+from fastpose.closing import Closing
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Seconds between RSS samples; workers live for seconds, so none is missed.
@@ -29,7 +30,7 @@ SUMMARY = re.compile(
 )
 
 
-class RssSampler:
+class RssSampler(Closing):
     """Samples the RSS of a process and all its descendants until closed: ``peak_tree`` is the
     largest sum over the tree at one instant, in bytes."""
 
@@ -59,15 +60,7 @@ class RssSampler:
             self._sample()
             self._stop.wait(self._interval_s)
 
-    def __enter__(self) -> RssSampler:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self._stop.set()
         self._thread.join()
 

@@ -11,28 +11,19 @@ import time
 
 import pytest
 
-import fastpose
-from benchmarks.conftest import Settings, data_clip
+from benchmarks.conftest import CPU_CLIPS, Settings, tracked_run
 from fastpose.laterality import Laterality
 from fastpose.outliers import Outliers
 
-CLIPS = [("pose2sim_single_cam01.mp4", 1), ("sports2d_demo.mp4", 2)]
 #: The most the two may add to a run's CPU per frame.
 TARGET = 0.05
 
 
-@pytest.mark.parametrize(("name", "num_poses"), CLIPS)
+@pytest.mark.parametrize(("name", "num_poses"), CPU_CLIPS)
 def test_cleaning_cpu_per_frame(benchmark, name: str, num_poses: int, settings: Settings) -> None:
     benchmark.group = "left/right and outliers: CPU per frame against the tracking run's"
-    options = fastpose.TrackOptions.create(
-        num_poses=num_poses, workers=1, max_frames=settings.max_frames
-    )
-    cpu = time.process_time()
-    with fastpose.Tracker(data_clip(name), options) as tracker:
-        batches = [item.poses for item in tracker]
-        aspect = tracker.info.width / tracker.info.height
-    run_cpu = time.process_time() - cpu
-    frames = sum(len(b) for b in batches)
+    run = tracked_run(name, num_poses, settings)
+    batches, frames, aspect = run.batches, run.frames, run.info.width / run.info.height
     cpus: dict[str, list[float]] = {"laterality": [], "outliers": []}
 
     def clean() -> None:
@@ -51,7 +42,7 @@ def test_cleaning_cpu_per_frame(benchmark, name: str, num_poses: int, settings: 
         cpus["outliers"].append(out + time.process_time() - cpu)
 
     benchmark.pedantic(clean, rounds=3, iterations=1, warmup_rounds=1)
-    run_ms = 1e3 * run_cpu / frames
+    run_ms = run.cpu_ms_per_frame
     ms = {k: 1e3 * min(v) / frames for k, v in cpus.items()}
     share = sum(ms.values()) / run_ms
     benchmark.extra_info.update(

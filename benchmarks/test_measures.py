@@ -10,28 +10,18 @@ import time
 
 import pytest
 
-import fastpose
-from benchmarks.conftest import Settings, data_clip
+from benchmarks.conftest import CPU_CLIPS, Settings, tracked_run
 from benchmarks.report import MEASURES_TARGET, Results, figure
 from fastpose.measures import Measurer
 
-CLIPS = [("pose2sim_single_cam01.mp4", 1), ("sports2d_demo.mp4", 2)]
 
-
-@pytest.mark.parametrize(("name", "num_poses"), CLIPS)
+@pytest.mark.parametrize(("name", "num_poses"), CPU_CLIPS)
 def test_measures_cpu_per_frame(
     benchmark, name: str, num_poses: int, results: Results, settings: Settings
 ) -> None:
     benchmark.group = "angles and speeds: CPU per frame against the tracking run's"
-    options = fastpose.TrackOptions.create(
-        num_poses=num_poses, workers=1, max_frames=settings.max_frames
-    )
-    cpu = time.process_time()
-    with fastpose.Tracker(data_clip(name), options) as tracker:
-        batches = [item.poses for item in tracker]
-        info = tracker.info
-    run_cpu = time.process_time() - cpu
-    frames = sum(len(b) for b in batches)
+    run = tracked_run(name, num_poses, settings)
+    batches, frames, info = run.batches, run.frames, run.info
     cpus: list[float] = []
 
     def measure() -> None:
@@ -42,7 +32,7 @@ def test_measures_cpu_per_frame(
         cpus.append(time.process_time() - cpu)
 
     benchmark.pedantic(measure, rounds=3, iterations=1, warmup_rounds=1)
-    run_ms, measures_ms = 1e3 * run_cpu / frames, 1e3 * min(cpus) / frames
+    run_ms, measures_ms = run.cpu_ms_per_frame, 1e3 * min(cpus) / frames
     share = measures_ms / run_ms
     benchmark.extra_info.update(
         frames=frames,

@@ -22,7 +22,13 @@ from typing import TextIO
 
 from fastpose import __version__
 from fastpose.cores import default_workers
-from fastpose.errors import FastposeError, ModelError, ModelUnavailableError
+from fastpose.errors import (
+    FastposeError,
+    InternalError,
+    ModelError,
+    ModelUnavailableError,
+    internal_error,
+)
 from fastpose.memory import limit_malloc_arenas
 from fastpose.model_names import MODEL_NAMES
 from fastpose.native_log import NativeLog, quiet
@@ -53,6 +59,8 @@ _WORKERS_HELP_BATCH = (
 #: fastpose.spec.VIDEO_MODES, repeated: importing it would load MediaPipe for ``--help``.
 VIDEO_MODES = ("auto", "asset", "stream", "jpeg", "none")
 EXIT_ERROR = 1
+#: A fault of fastpose itself (a bug): sysexits.h's EX_SOFTWARE.
+EXIT_INTERNAL = 70
 
 
 def _number(text: str, kind: type[int] | type[float], expected: str) -> int | float:
@@ -348,8 +356,10 @@ def _redirect_python_stderr(stream: TextIO) -> None:
 def main(argv: list[str] | None = None) -> int:
     abandoned = Abandoned()  # the recording streams a command gave up on
     code = _main(argv, abandoned)
-    if abandoned:
-        # A viewer's stream is stuck in Rerun's native code: a normal exit would wait for it.
+    if abandoned or code == EXIT_INTERNAL:
+        # A viewer's stream stuck in Rerun's native code, or whatever a fault left waiting (a
+        # thread, a native object the traceback holds): a normal exit would wait for it. The
+        # outputs are closed already.
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -376,6 +386,18 @@ def _main(argv: list[str] | None, abandoned: Abandoned) -> int:
     except Interrupted as exc:
         logger.error("interrupted by %s", exc)
         return 128 + exc.signum
+    except InternalError as exc:
+        return _report_fault(exc.__cause__ or exc, str(exc))
     except FastposeError as exc:
         logger.error("%s", exc)
         return EXIT_ERROR
+    except Exception as exc:  # a fault outside a run's outputs
+        return _report_fault(exc, internal_error(exc))
+
+
+def _report_fault(exc: BaseException, line: str) -> int:
+    """A fault of fastpose (a bug) in one line; its traceback only with ``-v``."""
+    logger.debug("the traceback:", exc_info=exc)
+    verbose = logger.isEnabledFor(logging.DEBUG)
+    logger.error("%s; please report it%s", line, "" if verbose else " (-v shows the traceback)")
+    return EXIT_INTERNAL

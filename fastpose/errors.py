@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import signal
+from pathlib import Path
 
 
 class FastposeError(Exception):
@@ -55,6 +56,11 @@ class ViewerError(FastposeError, ConnectionError):
 class RemoteTaskError(FastposeError, RuntimeError):
     """A task on another process or node (a frame range on Ray) failed: what it raised, or that
     its worker or node died."""
+
+
+class InternalError(FastposeError, RuntimeError):
+    """A fault of fastpose itself (a bug, not bad input or a failed write): raised by the CLI
+    from the unexpected exception (its ``__cause__``), worded by :func:`internal_error`."""
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -105,3 +111,54 @@ def one_line(exc: BaseException, *, first_line: bool = False) -> str:
     if first_line and text:
         text = text.splitlines()[0]
     return " ".join(text.split())[:ONE_LINE_CHARS] or type(exc).__name__
+
+
+#: How :func:`blame` marks an exception (a PEP 678 note: a traceback shows it too).
+_WHERE = "fastpose: raised in "
+
+
+def is_fault(exc: BaseException) -> bool:
+    """True for an unexpected exception (a bug): not fastpose's own errors, which say what is
+    wrong, nor an OS error (a failed write), nor a signal's or an exit's."""
+    return isinstance(exc, Exception) and not isinstance(exc, FastposeError | OSError)
+
+
+def blame(exc: BaseException, where: str) -> BaseException:
+    """Note on a fault (:func:`is_fault`) the part of a run it came from (``"the output
+    out.rrd"``, ``"the tracker"``), unless a part nearer its origin noted one already; returns
+    ``exc``."""
+    if is_fault(exc) and blamed(exc) is None:
+        exc.add_note(_WHERE + where)
+    return exc
+
+
+def blamed(exc: BaseException) -> str | None:
+    """The part of a run :func:`blame` noted on ``exc``, or None."""
+    for note in getattr(exc, "__notes__", ()):
+        if isinstance(note, str) and note.startswith(_WHERE):
+            return note.removeprefix(_WHERE)
+    return None
+
+
+def origin(exc: BaseException) -> str | None:
+    """Where in fastpose ``exc`` was raised: the innermost frame of its traceback in a fastpose
+    module, as ``fastpose/sinks/rerun.py:207 in flush``; None if none is."""
+    package = Path(__file__).parent
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        path = Path(code.co_filename)
+        if path.is_relative_to(package):
+            found = f"{path.relative_to(package.parent)}:{tb.tb_lineno} in {code.co_name}"
+        tb = tb.tb_next
+    return found
+
+
+def internal_error(exc: BaseException) -> str:
+    """An unexpected exception (a bug) as one line: ``internal error in PART (at FILE:LINE in
+    FUNCTION): TYPE: TEXT``, the part of the run that :func:`blame` noted and where in fastpose
+    it was raised."""
+    part, line = blamed(exc), origin(exc)
+    where = f"{part} (at {line})" if part and line else part or line or "fastpose"
+    return f"internal error in {where}: {type(exc).__name__}: {one_line(exc, first_line=True)}"

@@ -133,16 +133,7 @@ def _private_api() -> PoseApi:
         pose = importlib.import_module(f"{_TASKS}.vision.pose_landmarker")
         mode = importlib.import_module(f"{_TASKS}.vision.core.vision_task_running_mode")
         image = importlib.import_module(f"{_TASKS}.vision.core.image")
-        return PoseApi(
-            BaseOptions=base.BaseOptions,
-            PoseLandmarker=pose.PoseLandmarker,
-            PoseLandmarkerOptions=pose.PoseLandmarkerOptions,
-            RunningMode=mode.VisionTaskRunningMode,
-            Image=image.Image,
-            ImageFormat=image.ImageFormat,
-            PoseLandmark=pose.PoseLandmark,
-            PoseLandmarksConnections=pose.PoseLandmarksConnections,
-        )
+        return _api(base, pose, mode.VisionTaskRunningMode, image)
     except (ImportError, AttributeError):
         for name in set(sys.modules) - before:  # half-made packages would spoil a plain import
             if name == "mediapipe" or name.startswith("mediapipe."):
@@ -154,13 +145,19 @@ def _public_api() -> PoseApi:
     import mediapipe
 
     vision = mediapipe.tasks.vision
+    return _api(mediapipe.tasks, vision, vision.RunningMode, mediapipe)
+
+
+def _api(base: Any, pose: Any, running_mode: Any, image: Any) -> PoseApi:
+    """The API from where it lives: ``base`` has BaseOptions, ``pose`` the landmarker's names,
+    ``image`` Image and ImageFormat (modules or packages)."""
     return PoseApi(
-        BaseOptions=mediapipe.tasks.BaseOptions,
-        PoseLandmarker=vision.PoseLandmarker,
-        PoseLandmarkerOptions=vision.PoseLandmarkerOptions,
-        RunningMode=vision.RunningMode,
-        Image=mediapipe.Image,
-        ImageFormat=mediapipe.ImageFormat,
-        PoseLandmark=vision.PoseLandmark,
-        PoseLandmarksConnections=vision.PoseLandmarksConnections,
+        BaseOptions=base.BaseOptions,
+        PoseLandmarker=pose.PoseLandmarker,
+        PoseLandmarkerOptions=pose.PoseLandmarkerOptions,
+        RunningMode=running_mode,
+        Image=image.Image,
+        ImageFormat=image.ImageFormat,
+        PoseLandmark=pose.PoseLandmark,
+        PoseLandmarksConnections=pose.PoseLandmarksConnections,
     )

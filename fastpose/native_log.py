@@ -26,8 +26,9 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from types import TracebackType
 from typing import TextIO
+
+from fastpose.closing import Closing
 
 #: Lines kept, and the longest line kept (a runaway line is cut).
 TAIL_LINES = 200
@@ -102,7 +103,7 @@ if not done and tail:
 """
 
 
-class NativeLog:
+class NativeLog(Closing):
     """A context manager: while inside, descriptor 2 goes to a bounded in-memory buffer and
     :attr:`stderr` (also set as ``sys.stderr``) is the real terminal, where :mod:`faulthandler`
     reports fatal signals."""
@@ -202,12 +203,9 @@ class NativeLog:
         with self._lock:
             return list(self._lines)[-lines:]
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Descriptor 2 back to the terminal, the watcher told the process left cleanly; safe to
+        call twice."""
         if self.stderr is None:
             return
         self.stderr.flush()
@@ -250,7 +248,7 @@ class _Shared:
             self._users -= 1
             if self._users == 0 and self.log is not None:
                 log, self.log = self.log, None
-                log.__exit__(None, None, None)
+                log.close()
 
 
 _SHARED = _Shared()  # descriptor 2 is one per process, and so is this

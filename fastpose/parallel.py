@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from fastpose.closing import Closing
 from fastpose.core import NO_HOOKS, FrameHook, Inferred
+from fastpose.errors import blame
 from fastpose.landmarker import Landmarker
 from fastpose.poses import PoseBatch
 from fastpose.video import FrameBatch, VideoSource
@@ -339,6 +340,7 @@ class RangeThreads(Closing):
             try:
                 self._run(r)
             except BaseException as exc:  # handed to the consumer, which raises it
+                blame(exc, f"a landmarker's thread ({_frames(r.unit)})")
                 r.channel.put(exc, bounded=lambda: False, stop=self._stop.is_set)
                 return
             if only is not None:
@@ -453,6 +455,10 @@ def check_range(done: RangeDone) -> None:
             done.frames,
             expected,
         )
+
+
+def _frames(unit: WorkUnit | None) -> str:
+    return "the whole video" if unit is None else f"frames {unit.start}-{unit.stop - 1}"
 
 
 def _no_source(unit: WorkUnit) -> VideoSource:

@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from fastpose.errors import OutputError, ViewerError, one_line
+from fastpose.errors import OutputError, ViewerError, blame, one_line
 from fastpose.measures import Measurer
 from fastpose.memory import AllocatorTrim
 from fastpose.resume.journal import Journal, journaled
@@ -104,7 +104,8 @@ def record(
         stack.push(_finisher(staging, result))
         for sink in sinks:
             stack.push(_closer(sink))
-            sink.open(context, staging)
+            with _blaming(f"the output {sink.describe()}"):
+                sink.open(context, staging)
         hooks = {s.name: h for s in sinks if (h := s.frame_hook()) is not None}
         bar = stack.enter_context(_progress(tracker, progress))
         masks = any(s.wants_masks for s in sinks)
@@ -113,8 +114,10 @@ def record(
         items: Iterator[tuple[Any, bool]] = ((item, False) for item in live)
         if journal is not None:
             items = _journaled(journal, tracker, hooks, settings, staging, live)
-        for item, replay in items:
-            batch = Tracked(item.poses, item.extras, measurer(item.poses) if measurer else None)
+        for item, replay in _blamed(items, "the tracker"):
+            with _blaming("the measures"):
+                measures = measurer(item.poses) if measurer else None
+            batch = Tracked(item.poses, item.extras, measures)
             with guard.deferred():  # a batch reaches every output or none
                 for sink in sinks:
                     _write(sink, batch)
@@ -188,11 +191,36 @@ def _journal_closer(journal: Journal, staging: Transaction) -> Callable[..., boo
 
 def _write(sink: Sink, batch: Tracked) -> None:
     try:
-        sink.write(batch)
+        with _blaming(f"the output {sink.describe()}"):
+            sink.write(batch)
     except OSError as exc:
         if isinstance(exc, OutputError | ViewerError):
             raise
         raise OutputError(f"{sink.describe()}: {one_line(exc)}") from exc
+
+
+@contextlib.contextmanager
+def _blaming(where: str) -> Iterator[None]:
+    """An unexpected exception (a bug) raised inside is noted as coming from ``where``
+    (fastpose.errors.blame), for the CLI's one line."""
+    try:
+        yield
+    except Exception as exc:
+        blame(exc, where)
+        raise
+
+
+def _blamed(items: Iterator[Any], where: str) -> Iterator[Any]:
+    """``items``, an unexpected exception of theirs noted as coming from ``where``."""
+    while True:
+        with _blaming(where):
+            item = next(items, _END)
+        if item is _END:
+            return
+        yield item
+
+
+_END = object()
 
 
 def _closer(sink: Sink) -> Callable[..., bool]:
@@ -202,7 +230,8 @@ def _closer(sink: Sink) -> Callable[..., bool]:
 
     def exit_(exc_type: type[BaseException] | None, *_: object) -> bool:
         try:
-            sink.close(complete=exc_type is None)
+            with _blaming(f"the output {sink.describe()}"):
+                sink.close(complete=exc_type is None)
         except Exception as exc:
             if exc_type is None:
                 if isinstance(exc, OSError) and not isinstance(exc, OutputError | ViewerError):

@@ -36,6 +36,21 @@ def loop_video(src: Path, dst: Path, frames: int) -> Path:
     return dst
 
 
+def faststart(src: Path, dst: Path) -> Path:
+    """Remux ``src``'s video into ``dst`` with its index (moov) in front, as streamed MP4s have
+    it: a copy cut short still decodes up to the cut."""
+    with (
+        av.open(str(src)) as inp,
+        av.open(str(dst), "w", format="mp4", options={"movflags": "faststart"}) as out,
+    ):
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.size:
+                packet.stream = stream
+                out.mux(packet)
+    return dst
+
+
 def transcode(src: Path, dst: Path, size: tuple[int, int], frames: int) -> Path:
     """Re-encode ``src`` letterboxed into ``size`` (w, h) as H.264, looped to ``frames`` frames."""
     if dst.exists():

@@ -12,12 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 import psutil
 import pyarrow.parquet as pq
 import pytest
-from clips import loop_video
+from clips import faststart, loop_video
 from conftest import ROOT, data_file, read_rrd, run_cli, scaled
 
 FAST = ("--no-segment", "--no-progress")
@@ -171,17 +170,8 @@ def test_a_file_that_ends_early_fails_and_keeps_what_it_wrote_aside(tmp_path):
     it wrote is kept in DIR/.incomplete/."""
     from fastpose.batching import batch
 
-    faststart = tmp_path / "faststart.mp4"
-    with (
-        av.open(str(data_file("pose_squats.mp4"))) as inp,
-        av.open(str(faststart), "w", format="mp4", options={"movflags": "faststart"}) as out,
-    ):
-        stream = out.add_stream_from_template(inp.streams.video[0])
-        for packet in inp.demux(inp.streams.video[0]):
-            if packet.size:
-                packet.stream = stream
-                out.mux(packet)
-    video = _cut(faststart, tmp_path / "half.mp4")
+    front = faststart(data_file("pose_squats.mp4"), tmp_path / "faststart.mp4")
+    video = _cut(front, tmp_path / "half.mp4")
     (row,) = batch([video], tmp_path / "out", max_frames_for_test(None))
     assert row.status == "failed" and row.message.startswith("truncated"), row
     assert 0 < row.frames < 65

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -458,3 +459,116 @@ def test_sigterm_during_a_ray_batch_leaves_a_row_per_video(tmp_path) -> None:
         assert rows[name]["status"] == "interrupted", rows[name]
         assert "stopped" in rows[name]["message"], rows[name]
         assert not (out / f"{name}.rrd").exists()
+
+
+# --- faults of fastpose itself (a bug): one line, an exit, what was written kept ----------------
+
+#: Code that makes ``TARGET`` (``module:function`` or ``module:Class.method``) raise a ValueError
+#: at its ``NTH`` call (from any thread), then runs the CLI with ``ARGS``.
+_FAULTY_CLI = """
+    import importlib, itertools, sys, threading
+    module, _, name = {target!r}.partition(":")
+    owner = importlib.import_module(module)
+    *path, attr = name.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    original, calls, lock = getattr(owner, attr), itertools.count(1), threading.Lock()
+    def faulty(*args, **kwargs):
+        with lock:
+            call = next(calls)
+        if call == {nth}:
+            raise ValueError("an injected fault")
+        return original(*args, **kwargs)
+    setattr(owner, attr, faulty)
+    from fastpose.cli import main
+    sys.exit(main({args!r}))
+"""
+
+
+def _faulty_run(target: str, nth: int, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`fastpose run ARGS` with ``target`` raising at its ``nth`` call; a hang fails the test."""
+    code = _FAULTY_CLI.format(target=target, nth=nth, args=[str(a) for a in args])
+    return _python(code, timeout=120)
+
+
+def _assert_fault_line(proc: subprocess.CompletedProcess[str], where: str) -> int:
+    """Exit 70, no traceback, the last line names ``where`` and the fault; the frames written."""
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert proc.returncode == 70, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    last = lines[-1]
+    assert last.startswith(f"fastpose: internal error in {where}"), proc.stderr
+    assert "ValueError: an injected fault" in last, last
+    assert last.endswith("please report it (-v shows the traceback)"), last
+    return int(re.search(r"after (\d+) frames", last).group(1))
+
+
+def _faulty_args(tmp_path: Path, *more: str) -> list[str | Path]:
+    clip = data_file("pose_squats.mp4")
+    outs = ("--save", tmp_path / "out.rrd", "--export", tmp_path / "out.parquet")
+    return ["run", clip, *outs, "--no-progress", "--no-segment", "--inference-size", "320", *more]
+
+
+def _assert_kept(tmp_path: Path, frames: int) -> None:
+    """The export holds exactly the frames written, under its working name; no final name."""
+    import pyarrow.parquet as pq
+
+    kept = tmp_path / "out.partial.parquet"
+    got = set(pq.read_table(kept, columns=["frame_idx"]).column(0).to_pylist())
+    assert got == set(range(frames)), sorted(got)
+    assert not (tmp_path / "out.parquet").exists() and not (tmp_path / "out.rrd").exists()
+    assert (tmp_path / "out.partial.rrd").stat().st_size > 0
+
+
+def test_a_fault_in_a_sink_ends_the_run_in_one_line(tmp_path) -> None:
+    """The landmark table's write raising a ValueError at its 3rd batch (a bug, not an OS error):
+    one line naming the output and the fault, exit 70, no traceback, no hang; the frames written
+    before it kept under the working names (before: a traceback and exit 1)."""
+    proc = _faulty_run("fastpose.sinks.landmarks:LandmarkTable.write", 3, *_faulty_args(tmp_path))
+    frames = _assert_fault_line(proc, f"the output {tmp_path / 'out.parquet'} (at fastpose/")
+    assert 0 < frames < 65
+    _assert_kept(tmp_path, frames)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("target", "more", "where"),
+    [
+        pytest.param(
+            "fastpose.laterality:Laterality.__call__",
+            (),
+            "the tracker (at fastpose/tracker.py:",
+            id="tracker",
+        ),
+        pytest.param(
+            "fastpose.sinks.rerun:encode_jpegs",
+            ("--video-mode", "jpeg", "--workers", "2", "--min-range-frames", "20"),
+            "a landmarker's thread (frames ",
+            id="landmarker-thread",
+        ),
+    ],
+)
+def test_a_fault_in_the_tracker_or_a_thread_ends_the_run_in_one_line(
+    tmp_path, target, more, where
+) -> None:
+    """The left/right correction (the tracker, on the caller's thread), or the recording's JPEG
+    hook (in the landmarkers' threads, 2 ranges), raising at its 3rd batch: the line names where,
+    exit 70, no traceback, the other threads stopped; whatever reached the outputs is kept."""
+    proc = _faulty_run(target, 3, *_faulty_args(tmp_path, *more))
+    frames = _assert_fault_line(proc, where)
+    assert frames < 65
+    if frames:
+        _assert_kept(tmp_path, frames)
+
+
+@pytest.mark.e2e
+def test_a_fault_shows_its_traceback_with_verbose(tmp_path) -> None:
+    """With -v the fault's traceback is logged before its line (and the line drops the hint)."""
+    args = [*_faulty_args(tmp_path), "-v"]
+    proc = _faulty_run("fastpose.sinks.landmarks:LandmarkTable.write", 3, *args)
+    assert proc.returncode == 70, proc.stderr
+    assert "Traceback (most recent call last)" in proc.stderr, proc.stderr
+    assert ", in faulty\n" in proc.stderr and "ValueError: an injected fault\n" in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("fastpose: internal error in the output "), last
+    assert last.endswith("please report it"), last

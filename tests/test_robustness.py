@@ -27,7 +27,7 @@ import numpy as np
 import psutil
 import pyarrow.parquet as pq
 import pytest
-from clips import loop_video
+from clips import faststart, loop_video
 from conftest import ROOT, CliResult, data_file, read_rrd, run_cli, scaled
 from rrd_video import first_frame
 
@@ -241,17 +241,8 @@ def test_bad_input_fails_in_one_line_and_keeps_outputs(cli_main, tmp_path, kind,
 def test_truncated_mp4_keeps_what_decodes_and_says_so(tmp_path):
     """The first half of an MP4 with its index in front: the frames there are processed, with a
     warning (shown even with -q) saying how many were read and that the file ended early."""
-    faststart = tmp_path / "faststart.mp4"
-    with (
-        av.open(str(_squats())) as inp,
-        av.open(str(faststart), "w", format="mp4", options={"movflags": "faststart"}) as out,
-    ):
-        stream = out.add_stream_from_template(inp.streams.video[0])
-        for packet in inp.demux(inp.streams.video[0]):
-            if packet.size:
-                packet.stream = stream
-                out.mux(packet)
-    video = _first_half(faststart, tmp_path / "truncated.mp4")
+    front = faststart(_squats(), tmp_path / "faststart.mp4")
+    video = _first_half(front, tmp_path / "truncated.mp4")
     save, export = tmp_path / "out.rrd", tmp_path / "out.parquet"
     result = run_cli("run", video, "-q", "--save", save, "--export", export, *FAST)
     assert result.returncode == 0, result.stderr

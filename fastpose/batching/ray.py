@@ -62,55 +62,48 @@ def track_on_ray(
     left, waits a little for them to close their outputs, and propagates."""
     with contextlib.ExitStack() as stack:
         ray = import_ray() if address else stack.enter_context(loopback_only())
-        _run(ray, jobs, options, address=address, cores=cores, model=model, on_row=on_row)
+        started = connect(ray, address, cores, gpu=options.landmarker.gpu)
+        refs: dict[Any, Job] = {}
+        try:
+            _submit(ray, jobs, options, model, refs)
+            while refs:
+                with signals_raised():
+                    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
+                if not ready:
+                    time.sleep(POLL_S)  # a signal raises here, outside Ray's native code
+                for ref in ready:
+                    job = refs.pop(ref)
+                    on_row(_result(ray, ref, job))
+        finally:
+            _cancel(ray, refs, on_row)
+            if started:
+                ray.shutdown()
 
 
-def _run(
-    ray: Any,
-    jobs: Sequence[Job],
-    options: TrackOptions,
-    *,
-    address: str | None,
-    cores: int,
-    model: str,
-    on_row: Callable[[SummaryRow], None],
+def _submit(
+    ray: Any, jobs: Sequence[Job], options: TrackOptions, model: str, refs: dict[Any, Job]
 ) -> None:
-    started = connect(ray, address, cores, gpu=options.landmarker.gpu)
-    refs: dict[Any, Job] = {}
-    try:
-        task = ray.remote(track_on_node)
-        cpus, per_node, gpus = resources(ray)
-        gpu_share = min(1.0, gpus / cpus) if options.landmarker.gpu and gpus else 0
-        if options.landmarker.gpu and not gpus:
-            logger.warning("no GPU in the Ray cluster; the tasks run on the CPU")
-            options = replace(options, landmarker=replace(options.landmarker, gpu=False))
-        ordered = sorted(jobs, key=Job.size, reverse=True)
-        share = max(1, min(per_node, cpus // max(1, len(ordered))))
-        split = len(ordered) < cpus and not options.landmarker.gpu
-        for job in ordered:
-            if split:  # its ranges as tasks of their own, on any node; it writes the outputs
-                logger.debug("%s: a Ray task, its frame ranges Ray tasks", job.video)
-                job_options = replace(options, workers=share, ray=True)
-                ref = task.options(num_cpus=0).remote(job, job_options, model)
-            else:
-                logger.debug("%s: a Ray task on %d CPU(s)", job.video, share)
-                job_options = replace(options, workers=share)
-                ref = task.options(num_cpus=share, num_gpus=gpu_share).remote(
-                    job, job_options, model
-                )
-            refs[ref] = job
-        while refs:
-            with signals_raised():
-                ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
-            if not ready:
-                time.sleep(POLL_S)  # a signal raises here, outside Ray's native code
-            for ref in ready:
-                job = refs.pop(ref)
-                on_row(_result(ray, ref, job))
-    finally:
-        _cancel(ray, refs, on_row)
-        if started:
-            ray.shutdown()
+    """Submit a task per job, largest first, into ``refs``: a job alone on several CPUs, or (fewer
+    jobs than CPUs) its frame ranges as tasks of their own."""
+    task = ray.remote(track_on_node)
+    cpus, per_node, gpus = resources(ray)
+    gpu_share = min(1.0, gpus / cpus) if options.landmarker.gpu and gpus else 0
+    if options.landmarker.gpu and not gpus:
+        logger.warning("no GPU in the Ray cluster; the tasks run on the CPU")
+        options = replace(options, landmarker=replace(options.landmarker, gpu=False))
+    ordered = sorted(jobs, key=Job.size, reverse=True)
+    share = max(1, min(per_node, cpus // max(1, len(ordered))))
+    split = len(ordered) < cpus and not options.landmarker.gpu
+    for job in ordered:
+        if split:  # its ranges as tasks of their own, on any node; it writes the outputs
+            logger.debug("%s: a Ray task, its frame ranges Ray tasks", job.video)
+            job_options = replace(options, workers=share, ray=True)
+            ref = task.options(num_cpus=0).remote(job, job_options, model)
+        else:
+            logger.debug("%s: a Ray task on %d CPU(s)", job.video, share)
+            job_options = replace(options, workers=share)
+            ref = task.options(num_cpus=share, num_gpus=gpu_share).remote(job, job_options, model)
+        refs[ref] = job
 
 
 def _result(ray: Any, ref: Any, job: Job) -> SummaryRow:

@@ -23,7 +23,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from fastpose.commands.parsed import outputs_from_args, track_options
-from fastpose.errors import FastposeError, OutputError, ResumeError, ViewerError
+from fastpose.errors import (
+    FastposeError,
+    InternalError,
+    OutputError,
+    ResumeError,
+    ViewerError,
+    internal_error,
+)
 from fastpose.models import ResolvedModel, resolve_model
 from fastpose.outputs import check_distinct, check_suffix, check_writable, free_name
 from fastpose.pipeline import Recorded, record, run_settings
@@ -170,6 +177,10 @@ def _track(
             raise
         again = _how_to_continue(args, journal)
         raise type(exc)(f"{exc}; after {result.frames} frames, {_kept(result)}{again}") from exc
+    except Exception as exc:  # a fault (a bug): one line (fastpose.cli), what was written kept
+        again = _how_to_continue(args, journal)
+        written = f"after {result.frames} frames, {_kept(result)}{again}"
+        raise InternalError(f"{internal_error(exc)}; {written}") from exc
     return 0
 
 

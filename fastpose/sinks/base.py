@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from fastpose.closing import Ending
 from fastpose.core import FrameHook  # per-frame work in the landmarkers' threads
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class Tracked:
         return len(self.poses)
 
 
-class Sink:
+class Sink(Ending):
     """Base of every output. Subclasses set :attr:`name` and override what they need."""
 
     #: Unique among a run's sinks: the key of this sink's frame-hook results in ``Tracked.extras``.
@@ -102,13 +103,6 @@ class Sink:
         """Where this output goes, for the run's last line (a path, 'the spawned viewer')."""
         return self.name
 
-    def __enter__(self) -> Sink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close(complete=exc_type is None)
+    def end(self, *, complete: bool) -> None:
+        """``with sink:`` closes it, complete only if no exception ends the block."""
+        self.close(complete=complete)
