@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.measures import angles2d, angles3d
+from fastpose.measures import angles2d, angles3d, foreshortening
 from fastpose.measures.batch import MeasureBatch
 from fastpose.measures.definitions import (
     ANGLES_2D,
@@ -48,8 +48,10 @@ class Measurer:
     Landmarks with visibility under ``min_visibility`` count as missing: the measures needing
     them are NaN. The 2D angles are measured from the side each track is seen from, decided over
     time with hysteresis (sides.py; ``MeasureBatch.side``); a value measured on a landmark the
-    outlier filter replaced is flagged (``MeasureBatch.replaced``). The speeds' state is kept per
-    track (see speeds.py), so consecutive batches
+    outlier filter replaced is flagged (``MeasureBatch.replaced``). A 2D angle with a segment
+    seen under ``foreshortened`` times its track's usual image length (pointing at the camera:
+    foreshortening.py) is NaN and flagged (``MeasureBatch.foreshortened``); 0 measures every one.
+    The speeds' and these states are kept per track (see speeds.py), so consecutive batches
     give what one batch of all their frames would. ``kernel`` picks the angle kernels
     (``angles2d.KERNELS``, ``angles3d.KERNELS``).
     """
@@ -63,6 +65,7 @@ class Measurer:
         min_visibility: float = 0.5,
         kernel: str = "numpy",
         speed_window_s: float = 0.25,
+        foreshortened: float = foreshortening.THRESHOLD,
     ) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"width, height: expected positive sizes, got {width}x{height}")
@@ -75,6 +78,7 @@ class Measurer:
         self.angles2d, self.angles3d = angles2d.KERNELS[kernel], angles3d.KERNELS[kernel]
         self.speeds = TrackSpeeds(speed_window_s)
         self.sides = TrackSides()
+        self.foreshortening = foreshortening.TrackForeshortening(foreshortened)
         self.scale = None if height_m is None else TrackScale(height_m)
         speeds_m = _SPEED_NAMES if self.scale is not None else ()
         self.names: tuple[str, ...] = angles2d.NAMES + angles3d.NAMES + _SPEED_NAMES + speeds_m
@@ -93,7 +97,14 @@ class Measurer:
         world = poses.world.reshape(t * p, *poses.world.shape[2:]).astype(np.float64)
         evidence = foot_evidence(angles2d.side_points(xy, ok)).reshape(t, p)
         side = self.sides(ids, evidence)
-        parts = [self.angles2d(xy, ok, side.reshape(-1) == LEFT), self.angles3d(world, ok)]
+        angles = self.angles2d(xy, ok, side.reshape(-1) == LEFT).reshape(t, p, -1)
+        short = np.zeros(angles.shape, dtype=bool)
+        if self.foreshortening.threshold > 0:
+            seg = gather(xy, ok, foreshortening.POINTS)
+            lengths = foreshortening.segment_lengths(seg).reshape(t, p, -1)
+            short = self.foreshortening(ids, lengths)
+            angles[short] = np.nan
+        parts = [angles.reshape(t * p, -1), self.angles3d(world, ok)]
         pts = gather(xy, ok, _SPEED_POINTS).reshape(t, p, len(_SPEED_POINTS), 2)
         px_s = self.speeds(poses.time_s, ids, pts).reshape(t * p, -1)
         parts.append(px_s)
@@ -106,6 +117,8 @@ class Measurer:
         if poses.replaced is not None:
             depends = _DEPENDS[: len(self.names)].astype(np.int32)
             replaced = (poses.replaced.astype(np.int32) @ depends.T) > 0
+        flagged = np.zeros(values.shape, dtype=bool)
+        flagged[..., : short.shape[2]] = short & (ids >= 0)[..., None]
         return MeasureBatch(
             poses.frame_idx,
             poses.time_s,
@@ -115,4 +128,5 @@ class Measurer:
             values,
             side,
             replaced,
+            flagged,
         )
