@@ -1,27 +1,32 @@
-"""2D angles a view can't define: a segment pointing at the camera.
+"""Angles a view can't define: a segment pointing at the camera.
 
 A signed 2D angle is the angle between segments as the image shows them. Where one of its
 segments points at (or away from) the camera, the image shows it much shorter than it is, and its
 direction is a few pixels' noise: the angle flips from frame to frame (an elbow -66 -> 44) though
 nothing moved. Such a value is not measurable from this view: it is written as missing (NaN) and
-flagged ``foreshortened``, never replaced by a made-up one. 3D angles (world landmarks) are not
-concerned.
+flagged ``foreshortened``, never replaced by a made-up one.
 
-A segment is foreshortened where its image length is under ``threshold`` times its track's usual
+A segment is foreshortened where its length is under ``threshold`` times its track's usual
 length: the median of its lengths over the track's last ``window`` frames, this one included
 (causal, so a batch split never changes a value; a segment not seen counts as missing there). A
-track not seen for ``forget`` frames is forgotten. :data:`SEGMENTS` lists the segments of every
-2D angle (definitions.ANGLES_2D: a segment angle has one, a joint angle two).
+track not seen for ``forget`` frames is forgotten. :data:`ANGLES_2D_SEGMENTS` lists the segments
+of every 2D angle (definitions.ANGLES_2D: a segment angle has one, a joint angle two).
+
+The same test on MediaPipe's world landmarks (:data:`ANGLES_3D_SEGMENTS`, ``both_ways``) finds
+where its depth guess breaks a limb: a world bone (metres: its length never changes) under
+``threshold`` or over 1 / ``threshold`` times its usual length (a walker's thigh 0.38 -> 0.16 m for
+4 frames as the leg passes behind the other); the 3D flexions on it are NaN and flagged too.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.measures.definitions import ANGLES_2D
+from fastpose.measures.definitions import ANGLES_2D, ANGLES_3D
 
 #: The default share of a segment's usual image length under which it is foreshortened.
 THRESHOLD = 0.5
@@ -29,56 +34,71 @@ THRESHOLD = 0.5
 WINDOW = 300
 
 
-def _segments() -> tuple[tuple[tuple[str, str], ...], NDArray[np.bool_]]:
-    """The segments (point pairs) of the 2D angles, and (len(ANGLES_2D), S) which each uses."""
-    pairs: dict[frozenset, tuple[str, str]] = {}
-    per_angle = []
-    for ang in ANGLES_2D:
-        p = ang.points
-        if len(p) == 2:
-            segs = [(p[0], p[1])]
-        elif len(p) == 3:
-            segs = [(p[0], p[1]), (p[2], p[1])]
-        else:
-            segs = [(p[0], p[1]), (p[2], p[3])]
-        per_angle.append([pairs.setdefault(frozenset(s), s) for s in segs])
-    segments = tuple(pairs.values())
-    uses = np.zeros((len(ANGLES_2D), len(segments)), dtype=bool)
-    for m, segs in enumerate(per_angle):
-        uses[m, [segments.index(s) for s in segs]] = True
-    return segments, uses
+@dataclass(frozen=True)
+class Segments:
+    """The segments (point pairs) some angles are measured on: ``points`` the points they join,
+    ``ends`` (S, 2) each segment's ends as indices into them, ``uses`` (M, S) which segments each
+    of the M angles is measured on."""
+
+    points: tuple[str, ...]
+    ends: NDArray[np.intp]
+    uses: NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, per_angle: list[list[tuple[str, str]]]) -> Segments:
+        pairs: dict[frozenset, tuple[str, str]] = {}
+        keyed = [[pairs.setdefault(frozenset(s), s) for s in segs] for segs in per_angle]
+        segments = list(pairs.values())
+        points = tuple(dict.fromkeys(p for s in segments for p in s))
+        ends = np.array([[points.index(a), points.index(b)] for a, b in segments])
+        uses = np.zeros((len(per_angle), len(segments)), dtype=bool)
+        for m, segs in enumerate(keyed):
+            uses[m, [segments.index(s) for s in segs]] = True
+        return cls(points, ends, uses)
+
+    def lengths(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(N, S) each segment's length from ``points`` (N, len(points), D), NaN where an end is
+        missing."""
+        return np.linalg.norm(points[:, self.ends[:, 0]] - points[:, self.ends[:, 1]], axis=-1)
 
 
-SEGMENTS, USES = _segments()
-#: The points the segments join, in a fixed order, and each segment's ends as indices into them.
-POINTS: tuple[str, ...] = tuple(dict.fromkeys(p for s in SEGMENTS for p in s))
-_ENDS = np.array([[POINTS.index(a), POINTS.index(b)] for a, b in SEGMENTS])
+def _segments_2d(points: tuple[str, ...]) -> list[tuple[str, str]]:
+    if len(points) == 2:
+        return [(points[0], points[1])]
+    if len(points) == 3:
+        return [(points[0], points[1]), (points[2], points[1])]
+    return [(points[0], points[1]), (points[2], points[3])]
 
 
-def segment_lengths(points: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(N, S) the image length of each segment from ``points`` (N, len(POINTS), 2), NaN where an
-    end is missing."""
-    return np.linalg.norm(points[:, _ENDS[:, 0]] - points[:, _ENDS[:, 1]], axis=-1)
+ANGLES_2D_SEGMENTS = Segments.of([_segments_2d(a.points) for a in ANGLES_2D])
+ANGLES_3D_SEGMENTS = Segments.of([[s for s in (a.u, a.v) if s] for a in ANGLES_3D])
 
 
 class TrackForeshortening:
-    """Which 2D angles' segments are foreshortened, per track over time (see the module)."""
+    """Which angles' segments are foreshortened, per track over time (see the module)."""
 
     def __init__(
-        self, threshold: float = THRESHOLD, window: int = WINDOW, forget: int = 300
+        self,
+        threshold: float = THRESHOLD,
+        window: int = WINDOW,
+        forget: int = 300,
+        *,
+        segments: Segments = ANGLES_2D_SEGMENTS,
+        both_ways: bool = False,
     ) -> None:
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"threshold: expected 0 <= threshold < 1, got {threshold}")
         if window < 1:
             raise ValueError(f"window: expected >= 1 frame, got {window}")
         self.threshold, self.window, self.forget = threshold, window, forget
+        self.segments, self.both_ways = segments, both_ways
         # track -> [its last window - 1 frames' lengths (window - 1, S), frames since seen]
         self.history: dict[int, list] = {}
 
     def __call__(self, ids: NDArray[np.int32], lengths: NDArray[np.float64]) -> NDArray[np.bool_]:
-        """(T, P, len(ANGLES_2D)) which 2D angles have a foreshortened segment, for the slots'
-        tracks ``ids`` (T, P) given their segments' ``lengths`` (T, P, S); False in empty slots
-        and where a segment is missing."""
+        """(T, P, M) which angles have a foreshortened segment (``segments.uses``), for the
+        slots' tracks ``ids`` (T, P) given their segments' ``lengths`` (T, P, S); False in empty
+        slots and where a segment is missing."""
         t, p, s = lengths.shape
         short = np.zeros((t, p, s), dtype=bool)
         for state in self.history.values():
@@ -96,9 +116,12 @@ class TrackForeshortening:
                 usual = np.nanmedian(windows, axis=-1)  # (n, S)
             now = lengths[rows, slots]
             with np.errstate(invalid="ignore"):
-                short[rows, slots] = now < self.threshold * usual
+                off = now < self.threshold * usual
+                if self.both_ways:
+                    off |= now * self.threshold > usual
+                short[rows, slots] = off
             state[0] = joined[len(joined) - (self.window - 1) :]
             state[1] = t - 1 - int(rows.max())
         for track in [k for k, v in self.history.items() if v[1] > self.forget]:
             del self.history[track]
-        return (short.astype(np.int32) @ USES.T.astype(np.int32)) > 0
+        return (short.astype(np.int32) @ self.segments.uses.T.astype(np.int32)) > 0

@@ -51,6 +51,8 @@ class Measurer:
     outlier filter replaced is flagged (``MeasureBatch.replaced``). A 2D angle with a segment
     seen under ``foreshortened`` times its track's usual image length (pointing at the camera:
     foreshortening.py) is NaN and flagged (``MeasureBatch.foreshortened``); 0 measures every one.
+    So is a 3D flexion on a world bone under ``foreshortened_3d`` or over its inverse times its
+    usual length (MediaPipe's depth guess breaking the limb).
     The speeds' and these states are kept per track (see speeds.py), so consecutive batches
     give what one batch of all their frames would. ``kernel`` picks the angle kernels
     (``angles2d.KERNELS``, ``angles3d.KERNELS``).
@@ -66,6 +68,7 @@ class Measurer:
         kernel: str = "numpy",
         speed_window_s: float = 0.25,
         foreshortened: float = foreshortening.THRESHOLD,
+        foreshortened_3d: float = foreshortening.THRESHOLD,
     ) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"width, height: expected positive sizes, got {width}x{height}")
@@ -79,6 +82,9 @@ class Measurer:
         self.speeds = TrackSpeeds(speed_window_s)
         self.sides = TrackSides()
         self.foreshortening = foreshortening.TrackForeshortening(foreshortened)
+        self.foreshortening_3d = foreshortening.TrackForeshortening(
+            foreshortened_3d, segments=foreshortening.ANGLES_3D_SEGMENTS, both_ways=True
+        )
         self.scale = None if height_m is None else TrackScale(height_m)
         speeds_m = _SPEED_NAMES if self.scale is not None else ()
         self.names: tuple[str, ...] = angles2d.NAMES + angles3d.NAMES + _SPEED_NAMES + speeds_m
@@ -98,13 +104,10 @@ class Measurer:
         evidence = foot_evidence(angles2d.side_points(xy, ok)).reshape(t, p)
         side = self.sides(ids, evidence)
         angles = self.angles2d(xy, ok, side.reshape(-1) == LEFT).reshape(t, p, -1)
-        short = np.zeros(angles.shape, dtype=bool)
-        if self.foreshortening.threshold > 0:
-            seg = gather(xy, ok, foreshortening.POINTS)
-            lengths = foreshortening.segment_lengths(seg).reshape(t, p, -1)
-            short = self.foreshortening(ids, lengths)
-            angles[short] = np.nan
-        parts = [angles.reshape(t * p, -1), self.angles3d(world, ok)]
+        short = _blank(self.foreshortening, angles, ids, xy, ok)
+        angles3d = self.angles3d(world, ok).reshape(t, p, -1)
+        short3d = _blank(self.foreshortening_3d, angles3d, ids, world, ok)
+        parts = [angles.reshape(t * p, -1), angles3d.reshape(t * p, -1)]
         pts = gather(xy, ok, _SPEED_POINTS).reshape(t, p, len(_SPEED_POINTS), 2)
         px_s = self.speeds(poses.time_s, ids, pts).reshape(t * p, -1)
         parts.append(px_s)
@@ -118,7 +121,9 @@ class Measurer:
             depends = _DEPENDS[: len(self.names)].astype(np.int32)
             replaced = (poses.replaced.astype(np.int32) @ depends.T) > 0
         flagged = np.zeros(values.shape, dtype=bool)
-        flagged[..., : short.shape[2]] = short & (ids >= 0)[..., None]
+        n2, n3 = short.shape[2], short3d.shape[2]
+        flagged[..., :n2], flagged[..., n2 : n2 + n3] = short, short3d
+        flagged &= (ids >= 0)[..., None]
         return MeasureBatch(
             poses.frame_idx,
             poses.time_s,
@@ -130,3 +135,21 @@ class Measurer:
             replaced,
             flagged,
         )
+
+
+def _blank(
+    rule: foreshortening.TrackForeshortening,
+    angles: NDArray[np.float64],
+    ids: NDArray[np.int32],
+    coords: NDArray[np.float64],
+    ok: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """(T, P, M) which ``angles`` (T, P, M) ``rule`` finds foreshortened on ``coords`` (T * P, 33,
+    D), set to NaN in place (none where its threshold is 0)."""
+    if rule.threshold == 0:
+        return np.zeros(angles.shape, dtype=bool)
+    segments = rule.segments
+    lengths = segments.lengths(gather(coords, ok, segments.points))
+    short = rule(ids, lengths.reshape(*ids.shape, -1))
+    angles[short] = np.nan
+    return short
