@@ -34,7 +34,7 @@ THRESHOLD = 0.5
 WINDOW = 300
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Segments:
     """The segments (point pairs) some angles are measured on: ``points`` the points they join,
     ``ends`` (S, 2) each segment's ends as indices into them, ``uses`` (M, S) which segments each
