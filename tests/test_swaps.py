@@ -367,7 +367,7 @@ def test_side_views_of_one_person(mirrored_clip, which):
     """sports2d_demo and its mirror image tracked for one person (one landmarker, no masks,
     smoothing after): on the labels as corrected, the crossing test fires at most once on each
     (before the correction: 11 and 4 times) and the correction, run again, finds nothing more;
-    the angle jumps of the smoothed output stay <= 2 per 1000 on sports2d_demo (1.4; the
+    the angle jumps of the smoothed output stay <= 2 per 1000 on sports2d_demo (0.2; the
     mirror's: test_mirrored_jumps)."""
     clip = data_file("sports2d_demo.mp4") if which == "sports2d_demo" else mirrored_clip
     run = tracked(clip, segment=False, workers=1, smooth=False)
