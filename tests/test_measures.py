@@ -137,6 +137,7 @@ def measure_all(clip, measurer: Measurer) -> MeasureBatch:
         np.concatenate([b.side for b in batches]),
         np.concatenate([b.replaced for b in batches]),
         np.concatenate([b.foreshortened for b in batches]),
+        np.concatenate([b.settling for b in batches]),
     )
 
 
@@ -144,7 +145,8 @@ def measure_all(clip, measurer: Measurer) -> MeasureBatch:
 def test_2d_angles_equal_pose2sim_definitions_on_exported_landmarks(track_clip, name, num_poses):
     clip = track_clip(name, num_poses)
     w, h = clip.info.width, clip.info.height
-    measures = measure_all(clip, Measurer(w, h))
+    # every frame, settling ones included (their blanking: tests/test_swaps.py)
+    measures = measure_all(clip, Measurer(w, h, settling_frames=0))
     rows = landmark_table(clip.poses, w, h).to_pydict()
     persons: dict[tuple[int, int], dict] = defaultdict(dict)
     for f, p, lm, x, y, vis in zip(
@@ -235,8 +237,9 @@ def test_3d_angles_equal_an_independent_reference(track_clip, name, num_poses):
     fails), NaN where a landmark it needs is not visible (< 0.5)."""
     clip = track_clip(name, num_poses)
     poses = clip.poses
-    # every value, broken world bones included (their blanking: tests/test_swaps.py)
-    measures = measure_all(clip, Measurer(clip.info.width, clip.info.height, foreshortened_3d=0))
+    # every value, broken world bones and settling frames included (tests/test_swaps.py)
+    measurer = Measurer(clip.info.width, clip.info.height, foreshortened_3d=0, settling_frames=0)
+    measures = measure_all(clip, measurer)
     names_3d = [n for n in measures.names if n.endswith(" 3d")]
     compared = 0
     for track in np.unique(poses.ids[poses.ids >= 0]):
@@ -440,7 +443,7 @@ def test_tidy_table_rows_per_frame_track_measure(track_clip, tmp_path, suffix):
         table = pacsv.read_csv(path)
     assert table.column_names == [
         "frame_idx", "time_s", "person", "measure", "value", "unit", "interpolated", "side",
-        "replaced", "foreshortened",
+        "replaced", "foreshortened", "settling",
     ]  # fmt: skip
     measures = Measurer(clip.info.width, clip.info.height).names
     assert table.num_rows == 65 * len(measures), "every frame x measure, NaN included"

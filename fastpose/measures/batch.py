@@ -38,6 +38,8 @@ class MeasureBatch:
     replaced: NDArray[np.bool_] | None = None  # (T, P, M)
     #: Which 2D angles are NaN because a segment points at the camera (foreshortening.py).
     foreshortened: NDArray[np.bool_] | None = None  # (T, P, M)
+    #: Which angles are NaN because the track's pose was still settling (settling.py).
+    settling: NDArray[np.bool_] | None = None  # (T, P, M)
 
     def __post_init__(self) -> None:
         t = len(self.frame_idx)
@@ -71,7 +73,7 @@ class MeasureBatch:
         if self.side is not None:
             _expect(self.side.dtype == np.int8, "side", "int8", self.side.dtype)
             _expect(self.side.shape == ids.shape, "side", f"shape {ids.shape}", self.side.shape)
-        for name in ("replaced", "foreshortened"):
+        for name in ("replaced", "foreshortened", "settling"):
             r = getattr(self, name)
             if r is not None:
                 _expect(r.dtype == np.bool_, name, "bool", r.dtype)
@@ -101,6 +103,7 @@ class MeasureBatch:
             side=joined("side"),
             replaced=joined("replaced"),
             foreshortened=joined("foreshortened"),
+            settling=joined("settling"),
         )
 
     def index(self, name: str, unit: str | None = None) -> int:
@@ -130,4 +133,5 @@ class MeasureBatch:
             None if self.side is None else self.side[sl],
             None if self.replaced is None else self.replaced[sl],
             None if self.foreshortened is None else self.foreshortened[sl],
+            None if self.settling is None else self.settling[sl],
         )

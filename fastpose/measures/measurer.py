@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.measures import angles2d, angles3d, foreshortening
+from fastpose.measures import angles2d, angles3d, foreshortening, settling
 from fastpose.measures.batch import MeasureBatch
 from fastpose.measures.definitions import (
     ANGLES_2D,
@@ -52,7 +52,10 @@ class Measurer:
     seen under ``foreshortened`` times its track's usual image length (pointing at the camera:
     foreshortening.py) is NaN and flagged (``MeasureBatch.foreshortened``); 0 measures every one.
     So is a 3D flexion on a world bone under ``foreshortened_3d`` or over its inverse times its
-    usual length (MediaPipe's depth guess breaking the limb).
+    usual length (MediaPipe's depth guess breaking the limb). In a track's first
+    ``settling_frames`` frames of an appearance, a frame whose body moved over ``settling_motion``
+    times the person's size relative to the head (MediaPipe settling on the person: settling.py)
+    has every angle NaN and flagged (``MeasureBatch.settling``); 0 frames turns it off.
     The speeds' and these states are kept per track (see speeds.py), so consecutive batches
     give what one batch of all their frames would. ``kernel`` picks the angle kernels
     (``angles2d.KERNELS``, ``angles3d.KERNELS``).
@@ -69,6 +72,8 @@ class Measurer:
         speed_window_s: float = 0.25,
         foreshortened: float = foreshortening.THRESHOLD,
         foreshortened_3d: float = foreshortening.THRESHOLD,
+        settling_frames: int = settling.FRAMES,
+        settling_motion: float = settling.MOTION,
     ) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"width, height: expected positive sizes, got {width}x{height}")
@@ -85,6 +90,7 @@ class Measurer:
         self.foreshortening_3d = foreshortening.TrackForeshortening(
             foreshortened_3d, segments=foreshortening.ANGLES_3D_SEGMENTS, both_ways=True
         )
+        self.settling = settling.TrackSettling(settling_frames, settling_motion)
         self.scale = None if height_m is None else TrackScale(height_m)
         speeds_m = _SPEED_NAMES if self.scale is not None else ()
         self.names: tuple[str, ...] = angles2d.NAMES + angles3d.NAMES + _SPEED_NAMES + speeds_m
@@ -107,6 +113,8 @@ class Measurer:
         short = _blank(self.foreshortening, angles, ids, xy, ok)
         angles3d = self.angles3d(world, ok).reshape(t, p, -1)
         short3d = _blank(self.foreshortening_3d, angles3d, ids, world, ok)
+        settles = self.settling(poses.frame_idx, ids, xy.reshape(t, p, 33, 2), ok.reshape(t, p, 33))
+        angles[settles], angles3d[settles] = np.nan, np.nan
         parts = [angles.reshape(t * p, -1), angles3d.reshape(t * p, -1)]
         pts = gather(xy, ok, _SPEED_POINTS).reshape(t, p, len(_SPEED_POINTS), 2)
         px_s = self.speeds(poses.time_s, ids, pts).reshape(t * p, -1)
@@ -124,6 +132,8 @@ class Measurer:
         n2, n3 = short.shape[2], short3d.shape[2]
         flagged[..., :n2], flagged[..., n2 : n2 + n3] = short, short3d
         flagged &= (ids >= 0)[..., None]
+        unsettled = np.zeros(values.shape, dtype=bool)
+        unsettled[..., : n2 + n3] = settles[..., None]
         return MeasureBatch(
             poses.frame_idx,
             poses.time_s,
@@ -134,6 +144,7 @@ class Measurer:
             side,
             replaced,
             flagged,
+            unsettled,
         )
 
 
