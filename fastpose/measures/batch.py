@@ -36,6 +36,10 @@ class MeasureBatch:
     side: NDArray[np.int8] | None = None  # (T, P)
     #: Which values were measured on a landmark the outlier filter replaced (outliers.py).
     replaced: NDArray[np.bool_] | None = None  # (T, P, M)
+    #: Which 2D angles are NaN because a segment points at the camera (foreshortening.py).
+    foreshortened: NDArray[np.bool_] | None = None  # (T, P, M)
+    #: Which angles are NaN because the track's pose was still settling (settling.py).
+    settling: NDArray[np.bool_] | None = None  # (T, P, M)
 
     def __post_init__(self) -> None:
         t = len(self.frame_idx)
@@ -69,10 +73,11 @@ class MeasureBatch:
         if self.side is not None:
             _expect(self.side.dtype == np.int8, "side", "int8", self.side.dtype)
             _expect(self.side.shape == ids.shape, "side", f"shape {ids.shape}", self.side.shape)
-        if self.replaced is not None:
-            r = self.replaced
-            _expect(r.dtype == np.bool_, "replaced", "bool", r.dtype)
-            _expect(r.shape == shape, "replaced", f"shape {shape}", r.shape)
+        for name in ("replaced", "foreshortened", "settling"):
+            r = getattr(self, name)
+            if r is not None:
+                _expect(r.dtype == np.bool_, name, "bool", r.dtype)
+                _expect(r.shape == shape, name, f"shape {shape}", r.shape)
 
     def __len__(self) -> int:
         return len(self.frame_idx)
@@ -97,6 +102,8 @@ class MeasureBatch:
             values=joined("values"),
             side=joined("side"),
             replaced=joined("replaced"),
+            foreshortened=joined("foreshortened"),
+            settling=joined("settling"),
         )
 
     def index(self, name: str, unit: str | None = None) -> int:
@@ -125,4 +132,6 @@ class MeasureBatch:
             self.values[sl],
             None if self.side is None else self.side[sl],
             None if self.replaced is None else self.replaced[sl],
+            None if self.foreshortened is None else self.foreshortened[sl],
+            None if self.settling is None else self.settling[sl],
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from fastpose.measures import angles2d, angles3d
+from fastpose.measures import angles2d, angles3d, foreshortening, settling
 from fastpose.measures.batch import MeasureBatch
 from fastpose.measures.definitions import (
     ANGLES_2D,
@@ -48,8 +48,15 @@ class Measurer:
     Landmarks with visibility under ``min_visibility`` count as missing: the measures needing
     them are NaN. The 2D angles are measured from the side each track is seen from, decided over
     time with hysteresis (sides.py; ``MeasureBatch.side``); a value measured on a landmark the
-    outlier filter replaced is flagged (``MeasureBatch.replaced``). The speeds' state is kept per
-    track (see speeds.py), so consecutive batches
+    outlier filter replaced is flagged (``MeasureBatch.replaced``). A 2D angle with a segment
+    seen under ``foreshortened`` times its track's usual image length (pointing at the camera:
+    foreshortening.py) is NaN and flagged (``MeasureBatch.foreshortened``); 0 measures every one.
+    So is a 3D flexion on a world bone under ``foreshortened_3d`` or over its inverse times its
+    usual length (MediaPipe's depth guess breaking the limb). In a track's first
+    ``settling_frames`` frames of an appearance, a frame whose body moved over ``settling_motion``
+    times the person's size relative to the head (MediaPipe settling on the person: settling.py)
+    has every angle NaN and flagged (``MeasureBatch.settling``); 0 frames turns it off.
+    The speeds' and these states are kept per track (see speeds.py), so consecutive batches
     give what one batch of all their frames would. ``kernel`` picks the angle kernels
     (``angles2d.KERNELS``, ``angles3d.KERNELS``).
     """
@@ -63,6 +70,10 @@ class Measurer:
         min_visibility: float = 0.5,
         kernel: str = "numpy",
         speed_window_s: float = 0.25,
+        foreshortened: float = foreshortening.THRESHOLD,
+        foreshortened_3d: float = foreshortening.THRESHOLD,
+        settling_frames: int = settling.FRAMES,
+        settling_motion: float = settling.MOTION,
     ) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"width, height: expected positive sizes, got {width}x{height}")
@@ -75,6 +86,11 @@ class Measurer:
         self.angles2d, self.angles3d = angles2d.KERNELS[kernel], angles3d.KERNELS[kernel]
         self.speeds = TrackSpeeds(speed_window_s)
         self.sides = TrackSides()
+        self.foreshortening = foreshortening.TrackForeshortening(foreshortened)
+        self.foreshortening_3d = foreshortening.TrackForeshortening(
+            foreshortened_3d, segments=foreshortening.ANGLES_3D_SEGMENTS, both_ways=True
+        )
+        self.settling = settling.TrackSettling(settling_frames, settling_motion)
         self.scale = None if height_m is None else TrackScale(height_m)
         speeds_m = _SPEED_NAMES if self.scale is not None else ()
         self.names: tuple[str, ...] = angles2d.NAMES + angles3d.NAMES + _SPEED_NAMES + speeds_m
@@ -93,7 +109,13 @@ class Measurer:
         world = poses.world.reshape(t * p, *poses.world.shape[2:]).astype(np.float64)
         evidence = foot_evidence(angles2d.side_points(xy, ok)).reshape(t, p)
         side = self.sides(ids, evidence)
-        parts = [self.angles2d(xy, ok, side.reshape(-1) == LEFT), self.angles3d(world, ok)]
+        angles = self.angles2d(xy, ok, side.reshape(-1) == LEFT).reshape(t, p, -1)
+        short = _blank(self.foreshortening, angles, ids, xy, ok)
+        angles3d = self.angles3d(world, ok).reshape(t, p, -1)
+        short3d = _blank(self.foreshortening_3d, angles3d, ids, world, ok)
+        settles = self.settling(poses.frame_idx, ids, xy.reshape(t, p, 33, 2), ok.reshape(t, p, 33))
+        angles[settles], angles3d[settles] = np.nan, np.nan
+        parts = [angles.reshape(t * p, -1), angles3d.reshape(t * p, -1)]
         pts = gather(xy, ok, _SPEED_POINTS).reshape(t, p, len(_SPEED_POINTS), 2)
         px_s = self.speeds(poses.time_s, ids, pts).reshape(t * p, -1)
         parts.append(px_s)
@@ -106,6 +128,12 @@ class Measurer:
         if poses.replaced is not None:
             depends = _DEPENDS[: len(self.names)].astype(np.int32)
             replaced = (poses.replaced.astype(np.int32) @ depends.T) > 0
+        flagged = np.zeros(values.shape, dtype=bool)
+        n2, n3 = short.shape[2], short3d.shape[2]
+        flagged[..., :n2], flagged[..., n2 : n2 + n3] = short, short3d
+        flagged &= (ids >= 0)[..., None]
+        unsettled = np.zeros(values.shape, dtype=bool)
+        unsettled[..., : n2 + n3] = settles[..., None]
         return MeasureBatch(
             poses.frame_idx,
             poses.time_s,
@@ -115,4 +143,24 @@ class Measurer:
             values,
             side,
             replaced,
+            flagged,
+            unsettled,
         )
+
+
+def _blank(
+    rule: foreshortening.TrackForeshortening,
+    angles: NDArray[np.float64],
+    ids: NDArray[np.int32],
+    coords: NDArray[np.float64],
+    ok: NDArray[np.bool_],
+) -> NDArray[np.bool_]:
+    """(T, P, M) which ``angles`` (T, P, M) ``rule`` finds foreshortened on ``coords`` (T * P, 33,
+    D), set to NaN in place (none where its threshold is 0)."""
+    if rule.threshold == 0:
+        return np.zeros(angles.shape, dtype=bool)
+    segments = rule.segments
+    lengths = segments.lengths(gather(coords, ok, segments.points))
+    short = rule(ids, lengths.reshape(*ids.shape, -1))
+    angles[short] = np.nan
+    return short

@@ -1,10 +1,15 @@
 """The measures as a tidy table: one row per frame x track x measure, streamed to Parquet or CSV.
 
-Columns: ``frame_idx, time_s, person, measure, value, unit, interpolated, side, replaced``:
+Columns: ``frame_idx, time_s, person, measure, value, unit, interpolated, side, replaced,
+foreshortened, settling``:
 ``side`` says which side a 2D angle was measured from (``left``: the person seen from the left,
 x mirrored; ``right``; decided per track with hysteresis, see measures/sides.py; null on other
 measures and on rows of frames the person was not found), ``replaced`` that a landmark the value
-was measured on was replaced by the outlier filter (fastpose.outliers). Every frame of a
+was measured on was replaced by the outlier filter (fastpose.outliers), ``foreshortened`` that a
+2D angle is NaN because one of its segments pointed at the camera (measures/foreshortening.py:
+such a value is never interpolated), ``settling`` that an angle is NaN because the track's
+pose was still settling in its first frames (measures/settling.py: never interpolated either).
+Every frame of a
 track's lifetime has its rows (NaN values where the person or a point was missing); gaps of up to
 10 frames are filled by interpolation and flagged ``interpolated``, as the MOT and TRC files fill
 them (see track_rows.py). Parquet files carry the run's settings as key-value metadata
@@ -39,6 +44,8 @@ SCHEMA = pa.schema(
         ("interpolated", pa.bool_()),
         ("side", pa.string()),
         ("replaced", pa.bool_()),
+        ("foreshortened", pa.bool_()),
+        ("settling", pa.bool_()),
     ]
 )
 _SIDES = np.array(["left", None, "right"], dtype=object)  # by side + 1 (-1 left, 1 right)
@@ -92,7 +99,10 @@ class AnglesTable(Sink):
         t, p, m = measures.values.shape
         side = np.zeros((t, p, 1)) if measures.side is None else measures.side[..., None]
         replaced = np.zeros((t, p, m)) if measures.replaced is None else measures.replaced
-        extra = np.concatenate([side.astype(np.float64), replaced.astype(np.float64)], axis=2)
+        short = np.zeros((t, p, m)) if measures.foreshortened is None else measures.foreshortened
+        settling = np.zeros((t, p, m)) if measures.settling is None else measures.settling
+        flags = [side, replaced, short, settling]
+        extra = np.concatenate([f.astype(np.float64) for f in flags], axis=2)
         self._write_rows(
             self._tracks.push(
                 measures.frame_idx, measures.time_s, measures.track_ids, measures.values, extra
@@ -102,17 +112,25 @@ class AnglesTable(Sink):
     def _write_rows(self, rows: list[Rows]) -> None:
         for r in rows:
             n, m = r.values.shape
+            replaced = np.nan_to_num(r.extra[:, 1 : 1 + m]) > 0
+            short = np.nan_to_num(r.extra[:, 1 + m : 1 + 2 * m]) > 0
+            settling = np.nan_to_num(r.extra[:, 1 + 2 * m :]) > 0
+            unmeasured = short | settling  # not measurable: never filled in
+            values = np.where(unmeasured, np.nan, r.values)
+            interpolated = r.interpolated & ~unmeasured
             measure = pa.array(np.tile(np.arange(m, dtype=np.int8), n), pa.int8())
             columns = [
                 np.repeat(r.frame_idx, m),
                 np.repeat(r.time_s, m),
                 np.full(n * m, r.track, dtype=np.int32),
                 pa.DictionaryArray.from_arrays(measure, self._names),
-                r.values.reshape(-1),
+                values.reshape(-1),
                 pa.DictionaryArray.from_arrays(measure, self._units),
-                r.interpolated.reshape(-1),
+                interpolated.reshape(-1),
                 pa.array(self._sides(r.extra[:, 0]), pa.string()),
-                np.nan_to_num(r.extra[:, 1:]).reshape(-1) > 0,
+                replaced.reshape(-1),
+                short.reshape(-1),
+                settling.reshape(-1),
             ]
             self._file.write(pa.Table.from_arrays(columns, schema=SCHEMA))
 
