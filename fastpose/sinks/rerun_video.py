@@ -37,8 +37,8 @@ PRESET = 10
 #: Low delay (a sample out for each frame in), no look-ahead, one thread pool, and a flat
 #: prediction structure (each frame predicted from those before, no mini-GOP of 4 pictures held):
 #: an encoder holds ~12 MB at 640x360 instead of ~21, and at CRF 29 its stream is as large and as
-#: good as the 4-picture structure's at CRF 35 (measured on two clips: -1% and -3% bytes, -0.2 and
-#: +0.0 dB PSNR; docs/performance.md).
+#: good as the 4-picture structure's at CRF 35 (measured on three clips: -1%, -3% and +4% bytes,
+#: -0.2, +0.0 and +0.1 dB PSNR; docs/performance.md).
 SVT_PARAMS = "pred-struct=1:lookahead=0:lp=1:rtc=1:hierarchical-levels=0"
 ENCODER = "libsvtav1"
 #: SVT-AV1's log level (it reads only its environment): errors, not its banner on every open.
