@@ -8,7 +8,8 @@ frames early and those frames are only used to match identities (:attr:`Inferred
 without the GIL, PyAV and OpenCV decode and scale without it, so N threads keep N cores busy without
 a second process's imports, memory or pickling. The range being consumed (the head) hands its
 batches on through a short queue (a slow consumer slows inference, it does not fill memory); later
-ranges wait their turn in a buffer of at most ``workers + 1`` ranges, masks bit-packed.
+ranges wait their turn in a buffer of at most ``workers + 1`` ranges, masks bit-packed, each range
+ahead holding at most :data:`AHEAD_BYTES` (so a long video holds no more than a short one).
 
 A restarted landmarker may not find at first everyone a landmarker that ran from the start was
 following. When its warm-up finds fewer people than the previous range found on the same frames,
@@ -24,7 +25,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,6 +57,12 @@ MAX_UNIT_FRAMES = 600
 FIRST_FRAMES = 4
 #: Batches the range being consumed may hold ahead of its consumer.
 HEAD_BATCHES = 4
+#: Bytes a range ahead of the one being consumed may hold (its batches, masks packed, with the
+#: hooks' results) before its landmarker waits: ~130 frames at 640x360 with one person's masks and
+#: the video stream's samples (32 KB a frame). Unbounded, a long video whose consumer is slower
+#: than inference kept its ranges ahead whole (measured: 37 MB held at its 830th frame, ~19 MB a
+#: 600-frame range; 0.4 GB with a hook keeping the frames), which a short video's few never are.
+AHEAD_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,10 @@ class Packed:
     planes: tuple[NDArray[np.uint8], ...]  # each (T, h, ceil(w / 8))
     width: int
 
+    @property
+    def nbytes(self) -> int:
+        return nbytes(self.item) + sum(p.nbytes for p in self.planes)
+
     @classmethod
     def pack(cls, item: Inferred) -> Packed | Inferred:
         masks = item.poses.masks
@@ -230,21 +241,59 @@ class RangeDone:
     ended_early: bool
 
 
+def nbytes(message: object) -> int:
+    """Bytes of the arrays and byte strings ``message`` holds (a batch, its poses, its hooks'
+    results: arrays, bytes, dataclasses, mappings and sequences of them)."""
+    if isinstance(message, np.ndarray):
+        return message.nbytes
+    if isinstance(message, bytes | bytearray):
+        return len(message)
+    if isinstance(message, Packed):
+        return message.nbytes
+    if is_dataclass(message) and not isinstance(message, type):
+        return sum(nbytes(getattr(message, f.name)) for f in fields(message))
+    if isinstance(message, Mapping):
+        return sum(nbytes(v) for v in message.values())
+    if isinstance(message, list | tuple):
+        return sum(nbytes(v) for v in message)
+    return 0
+
+
 class _Channel:
     """A range's messages on their way to the consumer. While the range is the one consumed, a
-    producer waits once ``HEAD_BATCHES`` are held; before, it may hold its whole range (bounded by
-    MAX_UNIT_FRAMES), so the landmarkers ahead keep working."""
+    producer waits once ``HEAD_BATCHES`` are held; before, once ``ahead_bytes`` are (the
+    landmarkers ahead keep working, within a bound). ``bytes``: what the messages held hold;
+    ``waiting``: a producer waits for room."""
 
-    def __init__(self) -> None:
-        self._items: collections.deque[object] = collections.deque()
+    def __init__(self, ahead_bytes: int = AHEAD_BYTES) -> None:
+        self._items: collections.deque[tuple[object, int]] = collections.deque()
         self._ready = threading.Condition()
+        self.ahead_bytes = ahead_bytes
+        self.bytes = 0
+        self.waiting = False
 
-    def put(self, item: object, *, bounded: Callable[[], bool], stop: Callable[[], bool]) -> None:
+    def put(self, item: object, *, head: Callable[[], bool], stop: Callable[[], bool]) -> None:
+        """Hold ``item``, first waiting while the channel is full: ``head()`` true, the range is
+        the one consumed (HEAD_BATCHES at most), else it is ahead (``ahead_bytes``); ``stop()``
+        true: no wait."""
+        size = nbytes(item)
         with self._ready:
-            while bounded() and len(self._items) >= HEAD_BATCHES and not stop():
+            while not stop() and self._full(head()):
+                self.waiting = True
                 self._ready.wait(0.1)
-            self._items.append(item)
+            self.waiting = False
+            self._items.append((item, size))
+            self.bytes += size
             self._ready.notify_all()
+
+    def put_last(self, item: object) -> None:
+        """Hold ``item`` (a range's end or its error) without waiting."""
+        self.put(item, head=lambda: False, stop=lambda: True)
+
+    def _full(self, head: bool) -> bool:
+        if not self._items:
+            return False
+        return len(self._items) >= HEAD_BATCHES if head else self.bytes >= self.ahead_bytes
 
     def get(self, timeout: float) -> object | None:
         """The next message, or None after ``timeout`` seconds without one."""
@@ -253,7 +302,8 @@ class _Channel:
                 self._ready.wait(timeout)
             if not self._items:
                 return None
-            item = self._items.popleft()
+            item, size = self._items.popleft()
+            self.bytes -= size
             self._ready.notify_all()
             return item
 
@@ -282,9 +332,10 @@ class RangeThreads(Closing):
     A thread starts a range only while it is at most ``workers`` ranges ahead of the one being
     consumed, so at most ``workers + 1`` ranges are held. ``open_source(unit)`` and
     ``make_landmarker()`` build a range's own decoder and landmarker, in its thread; the first range
-    may come with the caller's. ``hooks`` run in the range's thread on every batch kept. An error
-    in a range is raised from the iterator; :meth:`close` stops every thread after its current
-    batch.
+    may come with the caller's. ``hooks`` run in the range's thread on every batch kept. A range
+    ahead of the one consumed holds at most ``ahead_bytes`` of batches before its thread waits. An
+    error in a range is raised from the iterator; :meth:`close` stops every thread after its
+    current batch.
     """
 
     def __init__(
@@ -294,7 +345,13 @@ class RangeThreads(Closing):
         open_source: Callable[[WorkUnit], VideoSource],
         make_landmarker: Callable[[], Landmarker],
         hooks: Mapping[str, FrameHook] = NO_HOOKS,
+        ahead_bytes: int = AHEAD_BYTES,
     ) -> None:
+        if ahead_bytes < 1:
+            raise ValueError(f"RangeThreads.ahead_bytes: expected >= 1, got {ahead_bytes}")
+        self._ahead_bytes = ahead_bytes
+        for r in ranges:
+            r.channel.ahead_bytes = ahead_bytes
         self._ranges = ranges
         self._open_source = open_source
         self._make_landmarker = make_landmarker
@@ -341,7 +398,7 @@ class RangeThreads(Closing):
                 self._run(r)
             except BaseException as exc:  # handed to the consumer, which raises it
                 blame(exc, f"a landmarker's thread ({_frames(r.unit)})")
-                r.channel.put(exc, bounded=lambda: False, stop=self._stop.is_set)
+                r.channel.put_last(exc)
                 return
             if only is not None:
                 return
@@ -365,12 +422,8 @@ class RangeThreads(Closing):
                 for item in unit_batches(source, landmarker, self._hooks, keep_from, stop):
                     frames += len(item.poses)
                     message = item if head() else Packed.pack(item)
-                    r.channel.put(message, bounded=head, stop=stop)
-            r.channel.put(
-                RangeDone(r.unit, frames, source.decode_errors, source.ended_early),
-                bounded=lambda: False,
-                stop=stop,
-            )
+                    r.channel.put(message, head=head, stop=stop)
+            r.channel.put_last(RangeDone(r.unit, frames, source.decode_errors, source.ended_early))
         finally:
             if opened:
                 source.close()
@@ -410,6 +463,7 @@ class RangeThreads(Closing):
         r.cancelled.set()
         r.channel.wake()
         again = Range(r.index, unit)
+        again.channel.ahead_bytes = self._ahead_bytes
         self.reruns += 1
         thread = threading.Thread(
             target=self._work, args=(again,), name=f"fastpose-rerun-{r.index}", daemon=True

@@ -169,3 +169,43 @@ def test_buffered_masks_keep_every_class(persons: int) -> None:
     assert isinstance(packed, Packed) and packed.item.poses.masks is None
     assert sum(p.nbytes for p in packed.planes) <= masks.nbytes // 2
     np.testing.assert_array_equal(packed.unpack().poses.masks, masks)
+
+
+def test_a_range_ahead_holds_at_most_its_bytes(model_path) -> None:
+    """While the consumer holds on to its first batch, the range ahead (pose2sim_single_cam01's
+    last 70 frames, with masks) infers until it holds ``ahead_bytes`` (here ~3 batches), then
+    waits: it holds less than the bound plus one batch, and not its whole range (what it held
+    before the bound: a long video kept its ranges ahead whole). Consumed, every frame comes,
+    in order."""
+    import time
+
+    from fastpose.parallel import Range, RangeDone, RangeThreads
+
+    uri = str(data_file("pose2sim_single_cam01.mp4"))
+    options = LandmarkerOptions(model_path, segment=True)
+    decode = DecodeOptions(fps=60, inference_size=256)
+    units = [WorkUnit(uri, 0, 30), WorkUnit(uri, 30, 100, warmup=WARMUP_FRAMES)]
+    bound = 3 * 16 * 256 * 144 // 8  # three 16-frame batches of one person's packed masks
+    threads = RangeThreads(
+        [Range(k, u) for k, u in enumerate(units)],
+        2,
+        open_source=lambda u: decode.source(u.uri, start=u.start - u.warmup, stop=u.stop),
+        make_landmarker=lambda: Landmarker(options),
+        ahead_bytes=bound,
+    )
+    with threads:
+        batches = iter(threads)
+        frames = [next(batches).poses.frame_idx]
+        ahead = threads._ranges[1].channel
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # until the range ahead waits for room, or is done
+            with ahead._ready:
+                items = list(ahead._items)
+            if ahead.waiting or any(isinstance(m, RangeDone) for m, _ in items):
+                break
+            time.sleep(0.2)
+        assert not any(isinstance(m, RangeDone) for m, _ in items), "the whole range was held"
+        last = items[-1][1]
+        assert bound <= ahead.bytes < bound + last, (ahead.bytes, bound, last, len(items))
+        frames += [item.poses.frame_idx for item in batches]
+    np.testing.assert_array_equal(np.concatenate(frames), np.arange(100))

@@ -32,8 +32,14 @@ from fastpose.video import FrameBatch
 KEYFRAME_INTERVAL = 60
 #: SVT-AV1's quality (0-63, lower is better) and speed (0-13, higher is faster): measured on
 #: 640 px frames of the test clips, 2-3 KB a frame at ~200 frames/s on one core.
-CRF = 35
+CRF = 29
 PRESET = 10
+#: Low delay (a sample out for each frame in), no look-ahead, one thread pool, and a flat
+#: prediction structure (each frame predicted from those before, no mini-GOP of 4 pictures held):
+#: an encoder holds ~12 MB at 640x360 instead of ~21, and at CRF 29 its stream is as large and as
+#: good as the 4-picture structure's at CRF 35 (measured on three clips: -1%, -3% and +4% bytes,
+#: -0.2, +0.0 and +0.1 dB PSNR; docs/performance.md).
+SVT_PARAMS = "pred-struct=1:lookahead=0:lp=1:rtc=1:hierarchical-levels=0"
 ENCODER = "libsvtav1"
 #: SVT-AV1's log level (it reads only its environment): errors, not its banner on every open.
 SVT_LOG = "1"
@@ -75,8 +81,7 @@ class VideoEncoder:
             "preset": str(PRESET),
             "crf": str(CRF),
             "g": str(KEYFRAME_INTERVAL),
-            # low delay, no look-ahead, one thread pool: a sample out for each frame in
-            "svtav1-params": "pred-struct=1:lookahead=0:lp=1:rtc=1",
+            "svtav1-params": SVT_PARAMS,
         }
         ctx.open()
         self._ctx = ctx
@@ -134,7 +139,7 @@ class StreamFrames:
         self._starts: set[int] = set()  # the first frame of every range started
         self._idle: list[VideoEncoder] = []  # ranges done: their encoders, for the next range
         self._open: set[VideoEncoder] = set()
-        #: Encoders made: as many as ranges ran at once (an encoder is ~25 MB, 16 threads).
+        #: Encoders made: as many as ranges ran at once (~12 MB each at 640x360, 18 threads).
         self.created = 0
 
     def __call__(self, frames: FrameBatch, _poses: PoseBatch) -> Samples:
