@@ -345,6 +345,38 @@ def test_batch_continues_an_interrupted_video_from_its_journal(clip, whole, tmp_
     assert not (out / ".incomplete").exists()
 
 
+def test_a_batch_compares_the_settings_its_outputs_and_journal_record(tmp_path, caplog) -> None:
+    """A batch's video stopped after its first batch: the journal's settings are those its
+    outputs record (a setting added to the outputs is in both: one function makes them), and
+    the next batch compares the same, so it continues the video (not from zero) to the end."""
+    import logging
+    import threading
+
+    from fastpose.batching.job import Job, track_job
+    from fastpose.options import TrackOptions
+    from fastpose.sinks.metadata import read_settings
+
+    out, frames = tmp_path / "out", 48
+    out.mkdir()
+    job = Job(data_file("pose_squats.mp4"), out / "v.rrd", out / "v.parquet")
+    options = TrackOptions.create(workers=1, segment=False, max_frames=frames)
+    stop = threading.Event()
+    row = track_job(job, options, stop=stop, on_frames=lambda _: stop.set())
+    assert row.status == "interrupted", row
+    checkpoint = read_checkpoint(job.journal)
+    assert checkpoint is not None and 0 < checkpoint.next_frame < frames
+    (partial,) = job.staging.glob("*.parquet")
+    recorded = read_settings(partial)
+    assert {"left_right", "outliers", "cleaning"} <= set(recorded), sorted(recorded)
+    assert checkpoint.settings == recorded
+    with caplog.at_level(logging.INFO, logger="fastpose"):
+        row = track_job(job, options)
+    assert row.status == "done", row
+    assert f"continuing at frame {checkpoint.next_frame}" in caplog.text, caplog.text
+    done = pq.read_table(out / "v.parquet", columns=["frame_idx"]).column(0).to_numpy()
+    assert set(done.tolist()) == set(range(frames))
+
+
 def test_a_replay_hands_each_hook_the_frames_of_its_batch() -> None:
     """Replayed batches (journaled poses, sized as the tracker's, not as the decoder's) get each
     hook's result on exactly their frames, decoded again; a frame missing is one line."""

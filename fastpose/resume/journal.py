@@ -32,9 +32,10 @@ logger = logging.getLogger(__name__)
 #: Frames between checkpoints (~3 s at 30 fps): what a run killed outright does again at most.
 #: A checkpoint costs two fsyncs and a ~90 kB file (two people), so it can come often.
 CHECKPOINT_FRAMES = 100
-_FORMAT = 1
-#: Settings that change the speed, not the results: a run may continue with others.
-SPEED_ONLY = frozenset({"workers"})
+_FORMAT = 2  # 2: the tracker's state carries the outlier filter and the batches it held
+#: Settings that change the speed, not the results: a run may continue with others (a local Ray
+#: runtime's address changes from run to run).
+SPEED_ONLY = frozenset({"workers", "ray", "ray_tasks"})
 _LENGTH = struct.Struct("<Q")
 _POSES, _CHECKPOINT = "poses.bin", "checkpoint.pkl"
 
