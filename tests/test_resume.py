@@ -119,18 +119,7 @@ def _assert_equal_outputs(whole: Path, resumed: Path) -> None:
     assert not left, f"left behind: {left}"
 
 
-#: Known since the 2026-12-07 merge of the left/right correction and outlier filter (to fix):
-DIFFERS_SINCE_CLEANING = (
-    "a resumed run differs from the uninterrupted one on 49 of 882 poses (frames 112-160 of id 0:"
-    " the outlier window restarts at the checkpoint)"
-)
-SETTINGS_SINCE_CLEANING = (
-    "the journal records the settings without left_right/outliers, so batch refuses to continue"
-)
-
-
 @pytest.mark.e2e
-@pytest.mark.xfail(reason=DIFFERS_SINCE_CLEANING, strict=False)
 def test_sigkill_then_resume_equals_an_uninterrupted_run(clip, whole, tmp_path) -> None:
     """Killed outright (as a reboot would) after a checkpoint: ``--resume`` continues from it,
     and every output equals the uninterrupted run's."""
@@ -144,7 +133,6 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(clip, whole, tmp_path) 
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(reason=DIFFERS_SINCE_CLEANING, strict=False)
 def test_ctrl_c_says_how_to_continue_and_resume_finishes(clip, whole, tmp_path) -> None:
     """Ctrl-C keeps the partial outputs as before and names the command that continues them;
     that command with other settings is refused in one line, as it is finishes the outputs."""
@@ -319,7 +307,6 @@ def test_an_unreadable_checkpoint_is_one_line(tmp_path) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(reason=SETTINGS_SINCE_CLEANING, strict=False)
 def test_batch_continues_an_interrupted_video_from_its_journal(clip, whole, tmp_path) -> None:
     """A batch killed in a video: the next batch continues that video from its checkpoint (not
     from zero), and its outputs hold every frame, as an uninterrupted run's."""
