@@ -188,12 +188,11 @@ class Tracker(Closing):
         self.stats.delegate = "gpu" if self._landmarker_options.gpu else "cpu"
         self._first = Landmarker(self._landmarker_options)
         n = self.info.num_frames
-        if options.ray and n and not self.info.is_image and not self.start_frame:
+        left = bool(n) and (not self.start_frame or self.infer_from < n)  # frames to infer
+        if options.ray and left and not self.info.is_image:
             self._plan_on_ray(n)
             return
-        if options.ray and self.start_frame:
-            logger.warning("%s: a resumed run continues on threads here, not on Ray", self.uri)
-        elif options.ray:
+        if options.ray and not self.start_frame:
             logger.warning("%s: a live input or an image is not split; tracking it here", self.uri)
         splittable = bool(n) and not self.info.is_image and options.workers > 1
         self._units = (
@@ -229,13 +228,17 @@ class Tracker(Closing):
             RayRuntime(options.ray, options.workers, gpu=self._landmarker_options.gpu)
         )
         uri = os.path.abspath(self.uri) if os.path.isfile(self.uri) else self.uri
-        self._units = plan_units(
-            uri,
-            num_frames,
-            self._ray.cpus,
-            self.source.key_frames,
-            min_frames=options.min_range_frames,
-            max_frames=options.max_range_frames,
+        self._units = (
+            self._resumed_units(num_frames, uri, self._ray.cpus)
+            if self.start_frame
+            else plan_units(
+                uri,
+                num_frames,
+                self._ray.cpus,
+                self.source.key_frames,
+                min_frames=options.min_range_frames,
+                max_frames=options.max_range_frames,
+            )
         )
         self.stats.workers = min(self._ray.cpus, len(self._units))
         logger.debug(
@@ -246,8 +249,11 @@ class Tracker(Closing):
             self._ray.cpus,
         )
 
-    def _resumed_units(self, n: int | None) -> list[WorkUnit]:
-        """The ranges of frames ``[start_frame, n)``, each read from a warm-up before it."""
+    def _resumed_units(
+        self, n: int | None, uri: str | None = None, workers: int | None = None
+    ) -> list[WorkUnit]:
+        """The ranges of frames ``[infer_from, n)`` for ``workers`` landmarkers (the options'),
+        each read from a warm-up before it, from ``uri`` (the video's)."""
         c, options = self.infer_from, self.options
         if not n or self.info.is_image or c >= n:
             raise InvalidVideoError(
@@ -256,9 +262,9 @@ class Tracker(Closing):
             )
         keys = self.source.key_frames
         units = plan_units(
-            self.uri,
+            uri or self.uri,
             n - c,
-            options.workers,
+            workers or options.workers,
             None if keys is None else keys[keys >= c] - c,
             min_frames=options.min_range_frames,
             max_frames=options.max_range_frames,

@@ -196,6 +196,18 @@ def test_a_tracker_started_from_a_saved_state_continues_ids_and_landmarks() -> N
     the held frames come out first, then the rest; every frame once, the same ids on every
     frame, landmarks within 0.5 px (median) of the whole run's (its warm-up: 20 frames, as a
     range's)."""
+    _assert_continues(ray=False)
+
+
+@pytest.mark.e2e
+def test_a_resumed_run_on_ray_continues_on_ray(monkeypatch) -> None:
+    """The same, the resumed tracker's ranges as Ray tasks on a local runtime (127.0.0.1)."""
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    _assert_continues(ray=True)
+
+
+def _assert_continues(*, ray: bool) -> None:
     clip = data_file("sports2d_demo.mp4")
     run = tracked(clip, num_poses=2, workers=2)
     whole, size = run.poses, np.array([run.info.width, run.info.height])
@@ -204,9 +216,10 @@ def test_a_tracker_started_from_a_saved_state_continues_ids_and_landmarks() -> N
             if batch.poses.frame_idx[-1] >= 120:
                 break
         c, state = int(batch.poses.frame_idx[-1]) + 1, first.state()
-    with Tracker(clip, num_poses=2, workers=2, start_frame=c, state=state) as rest:
+    with Tracker(clip, num_poses=2, workers=2, ray=ray, start_frame=c, state=state) as rest:
         assert rest.infer_from > c, "the outlier filter held no frame back"
         after = PoseBatch.concat([b.poses for b in rest])
+        assert (rest.stats.ray is not None) == ray, rest.stats
     n = len(whole)
     np.testing.assert_array_equal(after.frame_idx, np.arange(c, n))
     ids_whole, ids_after = np.sort(whole.ids[c:], axis=1), np.sort(after.ids, axis=1)
