@@ -28,6 +28,9 @@ def replayed(
         held: list[FrameBatch] = []
         decoded = iter(source)
         for poses in batches:
+            if len(poses) == 0:  # no frame: nothing for the hooks
+                yield Inferred(poses)
+                continue
             last = int(poses.frame_idx[-1])
             while not held or int(held[-1].frame_idx[-1]) < last:
                 more = next(decoded, None)

@@ -117,7 +117,8 @@ class _Saved:
     def infer_from(self, start_frame: int) -> int:
         """The first frame the stages have not taken in (``start_frame``: the first not
         handed on)."""
-        return int(self.held[-1].frame_idx[-1]) + 1 if self.held else start_frame
+        last = [int(b.frame_idx[-1]) for b in self.held if len(b)]
+        return max(last) + 1 if last else start_frame
 
 
 class Tracker(Closing):
@@ -395,9 +396,10 @@ class Tracker(Closing):
 
     def _held_again(self, held: list[PoseBatch], hooks: Mapping[str, FrameHook]) -> list[Inferred]:
         """The items of a resumed run's ``held`` batches, each hook run again on their frames."""
-        if not held:
-            return []
-        start, stop = int(held[0].frame_idx[0]), int(held[-1].frame_idx[-1]) + 1
+        frames = [b.frame_idx for b in held if len(b)]
+        if not frames:
+            return [Inferred(poses) for poses in held]
+        start, stop = int(frames[0][0]), int(frames[-1][-1]) + 1
         decode, layout, uri = self.options.decode, self._layout, self.uri
         frames = functools.partial(decode.source, uri, start=start, stop=stop, layout=layout)
         return list(replayed(held, hooks, frames))
