@@ -25,7 +25,7 @@ from typing import Any
 
 from fastpose.closing import Closing
 from fastpose.cores import default_workers
-from fastpose.errors import GpuUnavailableError, InvalidVideoError
+from fastpose.errors import GpuUnavailableError, InvalidVideoError, ResumeError, one_line
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
 from fastpose.laterality import Laterality
 from fastpose.native_log import quiet
@@ -121,6 +121,17 @@ class _Saved:
         return max(last) + 1 if last else start_frame
 
 
+def _loaded(state: bytes) -> _Saved:
+    """``state`` (:meth:`Tracker.state`) unpickled, or :class:`ResumeError` in one line."""
+    try:
+        saved = pickle.loads(state)
+    except Exception as exc:
+        raise ResumeError(f"--resume: the saved state is unreadable ({one_line(exc)})") from exc
+    if not isinstance(saved, _Saved):
+        raise ResumeError(f"--resume: expected a tracker's state, got {type(saved).__name__}")
+    return saved
+
+
 class Tracker(Closing):
     """Tracks poses through a video; iterate for smoothed :class:`Inferred` batches in frame order.
 
@@ -159,7 +170,7 @@ class Tracker(Closing):
             )
         self.start_frame = start_frame
         self._layout: Any = None  # the video's index, for frames decoded again
-        self._saved: _Saved | None = None if state is None else pickle.loads(state)
+        self._saved: _Saved | None = None if state is None else _loaded(state)
         #: The first frame to infer: after those a resumed run's outlier filter held back.
         self.infer_from = self._saved.infer_from(start_frame) if self._saved else 0
         self._stages: tuple[Any, ...] | None = None  # (identities, laterality, outliers, smoother)

@@ -180,10 +180,13 @@ def track_job(
             spec = job.spec(options)
             files = tuple(map(str, job.outputs))
             resumed = None if job.overwrite else _checkpoint(job)
-            tracker = _tracker(job, options, resumed)
+            tracker = _tracker(job, options, resumed) if resumed else None
             if resumed is not None and not _may_continue(job, resumed, tracker, spec, files):
-                tracker.close()
-                resumed, tracker = None, _tracker(job, options, None)
+                if tracker is not None:
+                    tracker.close()
+                resumed, tracker = None, None
+            if tracker is None:
+                tracker = Tracker(job.video, options)
             journal = Journal(job.journal, files, resumed=resumed)
             with tracker:
                 staging = Transaction(
@@ -237,19 +240,23 @@ def _checkpoint(job: Job) -> Checkpoint | None:
     return checkpoint
 
 
-def _tracker(job: Job, options: TrackOptions, resumed: Checkpoint | None) -> Tracker:
-    if resumed is None:
-        return Tracker(job.video, options)
-    return Tracker(job.video, options, start_frame=resumed.next_frame, state=resumed.state)
+def _tracker(job: Job, options: TrackOptions, resumed: Checkpoint) -> Tracker | None:
+    """The video's tracker started from ``resumed`` (None if its state is unreadable)."""
+    try:
+        return Tracker(job.video, options, start_frame=resumed.next_frame, state=resumed.state)
+    except ResumeError:
+        return None
 
 
 def _may_continue(
-    job: Job, resumed: Checkpoint, tracker: Tracker, spec: RunSpec, files: tuple[str, ...]
+    job: Job, resumed: Checkpoint, tracker: Tracker | None, spec: RunSpec, files: tuple[str, ...]
 ) -> bool:
     """Whether ``tracker`` (started from ``resumed``) continues the run cut short: the settings
     its outputs would record (:func:`~fastpose.pipeline.run_settings`, as the journal did) and
     its outputs are the checkpoint's."""
     try:
+        if tracker is None:
+            raise ResumeError("--resume: the checkpoint's state is unreadable")
         settings = run_settings(tracker, spec.outputs.height)
         resumed.check(settings=settings, outputs=files, video=str(job.video))
     except ResumeError as exc:
