@@ -4,10 +4,11 @@
 
 sports2d_demo (two people) at 640x360, looped to FRAMES frames (default 3,000), every output
 (``--save --export --angles .parquet --angles .mot --trc --render``, ``--num-poses 2``). A pair is
-one whole run and the same command SIGKILLed once its checkpoint (every 100 frames) reaches
-``kill-at`` of the frames, then continued with ``--resume``; the pairs alternate which comes first
-(A/B interleaved, so a machine whose load changes weighs on both alike). Prints each pair's wall
-and CPU times (user + sys of the process tree), their ratios and the load average.
+one whole run and the same command SIGKILLed at its last checkpoint before ``kill-at`` of the
+frames (killed there, a run continues from that checkpoint, as one killed at ``kill-at`` would:
+checkpoints come every 100 frames), then continued with ``--resume``; the pairs alternate which
+comes first (A/B interleaved, so a machine whose load changes weighs on both alike). Prints each
+pair's wall and CPU times (user + sys of the process tree), their ratios and the load average.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def _command(clip: Path, folder: Path) -> list[str]:
 
 def _run(cmd: list[str], kill_at: tuple[Path, int] | None = None) -> tuple[float, float]:
     """Run ``cmd``: (wall seconds, CPU seconds of it and its children). With ``kill_at``
-    (a journal folder, a frame), SIGKILL it once its checkpoint there reaches that frame."""
-    from fastpose.resume import read_checkpoint
+    (a journal folder, a frame), SIGKILL it at its last checkpoint there before that frame."""
+    from fastpose.resume import CHECKPOINT_FRAMES, read_checkpoint
 
     started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = psutil.Popen(cmd, cwd=ROOT)
@@ -50,7 +51,8 @@ def _run(cmd: list[str], kill_at: tuple[Path, int] | None = None) -> tuple[float
         if kill_at is not None:
             with contextlib.suppress(Exception):  # a checkpoint being replaced
                 checkpoint = read_checkpoint(kill_at[0])
-                if checkpoint is not None and checkpoint.next_frame >= kill_at[1]:
+                last = kill_at[1] - CHECKPOINT_FRAMES  # the checkpoint a kill at kill_at[1] keeps
+                if checkpoint is not None and checkpoint.next_frame > last:
                     proc.send_signal(signal.SIGKILL)
         time.sleep(0.1)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -99,8 +101,9 @@ def main() -> None:
                 whole, whole_cpu = _whole(clip, work / f"whole{k}")
             print(
                 f"pair {k + 1} ({args.frames} frames, {'whole' if k % 2 == 0 else 'cut'} "
-                f"first): whole {whole:.1f} s ({whole_cpu:.1f} s CPU); killed at frame >= {at}, "
-                f"resumed at {start}: --resume {resumed:.1f} s ({resumed_cpu:.1f} s CPU): "
+                f"first): whole {whole:.1f} s ({whole_cpu:.1f} s CPU); killed at its checkpoint "
+                f"before frame {at}, resumed at {start}: --resume {resumed:.1f} s "
+                f"({resumed_cpu:.1f} s CPU): "
                 f"{resumed / whole:.2f}x the time, {resumed_cpu / whole_cpu:.2f}x the CPU; load "
                 f"average (1 min) {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
                 flush=True,
