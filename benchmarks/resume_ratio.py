@@ -1,12 +1,14 @@
 """``fastpose run --resume``'s time against a whole run's, killed at ~60% (issue 27: <= 0.6x).
 
-    python benchmarks/resume_ratio.py [FRAMES] [--kill-at 0.6]
+    python benchmarks/resume_ratio.py [FRAMES] [--kill-at 0.6] [--pairs 2]
 
 sports2d_demo (two people) at 640x360, looped to FRAMES frames (default 3,000), every output
-(``--save --export --angles .parquet --angles .mot --trc --render``, ``--num-poses 2``): one whole
-run, then the same command SIGKILLed once it used ``kill-at`` of that run's CPU time, then the same
-command with ``--resume``. Prints wall and CPU times, their ratios and the machine's load average
-(on a loaded machine the CPU ratio is the one to trust).
+(``--save --export --angles .parquet --angles .mot --trc --render``, ``--num-poses 2``). A pair is
+one whole run and the same command SIGKILLed at its last checkpoint before ``kill-at`` of the
+frames (killed there, a run continues from that checkpoint, as one killed at ``kill-at`` would:
+checkpoints come every 100 frames), then continued with ``--resume``; the pairs alternate which
+comes first (A/B interleaved, so a machine whose load changes weighs on both alike). Prints each
+pair's wall and CPU times (user + sys of the process tree), their ratios and the load average.
 """
 
 from __future__ import annotations
@@ -38,54 +40,74 @@ def _command(clip: Path, folder: Path) -> list[str]:
             "--num-poses", "2", "--no-progress", "-q"]  # fmt: skip
 
 
-def _run(cmd: list[str], kill_at_cpu: float | None = None) -> tuple[float, float]:
-    """Run ``cmd``: (wall seconds, CPU seconds of it and its children). With ``kill_at_cpu``,
-    SIGKILL it once it has used that much CPU (a measure of progress the machine's load moves
-    less than the wall clock's)."""
+def _run(cmd: list[str], kill_at: tuple[Path, int] | None = None) -> tuple[float, float]:
+    """Run ``cmd``: (wall seconds, CPU seconds of it and its children). With ``kill_at``
+    (a journal folder, a frame), SIGKILL it at its last checkpoint there before that frame."""
+    from fastpose.resume import CHECKPOINT_FRAMES, read_checkpoint
+
     started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = psutil.Popen(cmd, cwd=ROOT)
     while proc.poll() is None:
-        if kill_at_cpu is not None:
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                if times.user + times.system >= kill_at_cpu:
+        if kill_at is not None:
+            with contextlib.suppress(Exception):  # a checkpoint being replaced
+                checkpoint = read_checkpoint(kill_at[0])
+                last = kill_at[1] - CHECKPOINT_FRAMES  # the checkpoint a kill at kill_at[1] keeps
+                if checkpoint is not None and checkpoint.next_frame > last:
                     proc.send_signal(signal.SIGKILL)
         time.sleep(0.1)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if kill_at_cpu is None and proc.returncode != 0:
+    if kill_at is None and proc.returncode != 0:
         raise SystemExit(f"{cmd}: exit {proc.returncode}")
     return time.perf_counter() - started, cpu
+
+
+def _whole(clip: Path, folder: Path) -> tuple[float, float]:
+    folder.mkdir()
+    return _run(_command(clip, folder))
+
+
+def _cut_and_resumed(clip: Path, folder: Path, at: int) -> tuple[float, float, int]:
+    """The run killed at frame ``at``, then ``--resume``: its wall and CPU seconds, and the
+    frame it resumed at."""
+    from fastpose.resume import journal_folder, read_checkpoint
+
+    folder.mkdir()
+    journal = journal_folder(folder / "o.rrd")
+    _run(_command(clip, folder), kill_at=(journal, at))
+    checkpoint = read_checkpoint(journal)
+    wall, cpu = _run([*_command(clip, folder), "--resume"])
+    return wall, cpu, checkpoint.next_frame if checkpoint else 0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("frames", type=int, nargs="?", default=3000)
     parser.add_argument("--kill-at", type=float, default=0.6)
+    parser.add_argument("--pairs", type=int, default=2)
     args = parser.parse_args()
+    at = int(args.kill_at * args.frames)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         src = ROOT / "tests" / "data" / "sports2d_demo.mp4"
         clip = transcode(src, work / "clip.mp4", (640, 360), args.frames)
-        (work / "whole").mkdir()
-        (work / "cut").mkdir()
-        load = [os.getloadavg()[0]]
-        whole, whole_cpu = _run(_command(clip, work / "whole"))
-        load.append(os.getloadavg()[0])
-        _run(_command(clip, work / "cut"), kill_at_cpu=args.kill_at * whole_cpu)
-        from fastpose.resume import journal_folder, read_checkpoint
-
-        checkpoint = read_checkpoint(journal_folder(work / "cut" / "o.rrd"))
-        resumed, resumed_cpu = _run([*_command(clip, work / "cut"), "--resume"])
-        load.append(os.getloadavg()[0])
-    at = checkpoint.next_frame if checkpoint else 0
-    print(
-        f"{args.frames} frames: whole run {whole:.1f} s ({whole_cpu:.1f} s CPU); killed at "
-        f"{args.kill_at:.0%} of its CPU (checkpoint at frame {at}); --resume {resumed:.1f} s "
-        f"({resumed_cpu:.1f} s CPU): {resumed / whole:.2f}x the time, "
-        f"{resumed_cpu / whole_cpu:.2f}x the CPU; load average (1 min) "
-        f"{', '.join(f'{x:.1f}' for x in load)} on {os.cpu_count()} cores"
-    )
+        for k in range(args.pairs):
+            load = os.getloadavg()[0]
+            if k % 2 == 0:
+                whole, whole_cpu = _whole(clip, work / f"whole{k}")
+                resumed, resumed_cpu, start = _cut_and_resumed(clip, work / f"cut{k}", at)
+            else:
+                resumed, resumed_cpu, start = _cut_and_resumed(clip, work / f"cut{k}", at)
+                whole, whole_cpu = _whole(clip, work / f"whole{k}")
+            print(
+                f"pair {k + 1} ({args.frames} frames, {'whole' if k % 2 == 0 else 'cut'} "
+                f"first): whole {whole:.1f} s ({whole_cpu:.1f} s CPU); killed at its checkpoint "
+                f"before frame {at}, resumed at {start}: --resume {resumed:.1f} s "
+                f"({resumed_cpu:.1f} s CPU): "
+                f"{resumed / whole:.2f}x the time, {resumed_cpu / whole_cpu:.2f}x the CPU; load "
+                f"average (1 min) {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ from tqdm import tqdm
 from fastpose.errors import OutputError, ViewerError, blame, one_line
 from fastpose.measures import Measurer
 from fastpose.memory import AllocatorTrim
+from fastpose.replay import replayed
 from fastpose.resume.journal import Journal, journaled
-from fastpose.resume.replay import replayed
 from fastpose.signals import Guard
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.spec import RunSpec, build_sinks, height_setting

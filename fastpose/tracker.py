@@ -25,7 +25,7 @@ from typing import Any
 
 from fastpose.closing import Closing
 from fastpose.cores import default_workers
-from fastpose.errors import GpuUnavailableError, InvalidVideoError
+from fastpose.errors import GpuUnavailableError, InvalidVideoError, ResumeError, one_line
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
 from fastpose.laterality import Laterality
 from fastpose.native_log import quiet
@@ -44,6 +44,7 @@ from fastpose.parallel import (
 from fastpose.poses import PoseBatch
 from fastpose.ray_ranges import RayRanges, RayStats
 from fastpose.ray_runtime import RayRuntime
+from fastpose.replay import replayed
 from fastpose.smoothing import PerTrack, make_smoother
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,37 @@ class _PoseSmoother:
         return replace(poses, landmarks=landmarks, world=world)
 
 
+@dataclass
+class _Saved:
+    """What :meth:`Tracker.state` pickles: the stages (identities, left/right toggles, the outlier
+    filter whole, with the batches it holds back, smoothers), the people counts of the last
+    frames taken, the batches out of the filter not yet handed on (``ready``), and the poses
+    (masks dropped) of every item whose output is held or ready (``held``): a resumed run decodes
+    their frames again for the frame hooks and infers from the frame after them."""
+
+    stages: tuple[Any, ...]
+    tail: list[tuple[int, int]]
+    ready: list[PoseBatch]
+    held: list[PoseBatch]
+
+    def infer_from(self, start_frame: int) -> int:
+        """The first frame the stages have not taken in (``start_frame``: the first not
+        handed on)."""
+        last = [int(b.frame_idx[-1]) for b in self.held if len(b)]
+        return max(last) + 1 if last else start_frame
+
+
+def _loaded(state: bytes) -> _Saved:
+    """``state`` (:meth:`Tracker.state`) unpickled, or :class:`ResumeError` in one line."""
+    try:
+        saved = pickle.loads(state)
+    except Exception as exc:
+        raise ResumeError(f"--resume: the saved state is unreadable ({one_line(exc)})") from exc
+    if not isinstance(saved, _Saved):
+        raise ResumeError(f"--resume: expected a tracker's state, got {type(saved).__name__}")
+    return saved
+
+
 class Tracker(Closing):
     """Tracks poses through a video; iterate for smoothed :class:`Inferred` batches in frame order.
 
@@ -114,8 +146,9 @@ class Tracker(Closing):
     the terminal unless ``verbose``.
 
     ``start_frame`` and ``state`` (:meth:`state` after frame ``start_frame - 1`` of an earlier
-    run) continue that run: tracking starts at ``start_frame`` with a warm-up, as a frame range
-    does, and the identities and smoothers go on from the saved state (fastpose.resume).
+    run was handed on) continue that run: the frames the outlier filter held back come first (from
+    the state: the same poses), then tracking starts after them with a warm-up, as a frame range
+    does, every stage going on from the saved state (fastpose.resume).
     """
 
     def __init__(
@@ -135,8 +168,14 @@ class Tracker(Closing):
             raise ValueError(
                 f"Tracker: expected start_frame 0, or > 0 with a state, got {start_frame}"
             )
-        self.start_frame, self._state = start_frame, state
-        self._stages: tuple[Any, ...] | None = None  # (identities, laterality, smoother)
+        self.start_frame = start_frame
+        self._layout: Any = None  # the video's index, for frames decoded again
+        self._saved: _Saved | None = None if state is None else _loaded(state)
+        #: The first frame to infer: after those a resumed run's outlier filter held back.
+        self.infer_from = self._saved.infer_from(start_frame) if self._saved else 0
+        self._stages: tuple[Any, ...] | None = None  # (identities, laterality, outliers, smoother)
+        self._held: deque[Inferred] = deque()  # items whose poses the outlier filter holds
+        self._ready: deque[PoseBatch] = deque()  # out of the filter, not yet handed on
         self._exit = contextlib.ExitStack()
         self._threads: RangeThreads | RayRanges | None = None
         self._first: Landmarker | None = None
@@ -161,12 +200,11 @@ class Tracker(Closing):
         self.stats.delegate = "gpu" if self._landmarker_options.gpu else "cpu"
         self._first = Landmarker(self._landmarker_options)
         n = self.info.num_frames
-        if options.ray and n and not self.info.is_image and not self.start_frame:
+        left = bool(n) and (not self.start_frame or self.infer_from < n)  # frames to infer
+        if options.ray and left and not self.info.is_image:
             self._plan_on_ray(n)
             return
-        if options.ray and self.start_frame:
-            logger.warning("%s: a resumed run continues on threads here, not on Ray", self.uri)
-        elif options.ray:
+        if options.ray and not self.start_frame:
             logger.warning("%s: a live input or an image is not split; tracking it here", self.uri)
         splittable = bool(n) and not self.info.is_image and options.workers > 1
         self._units = (
@@ -182,7 +220,7 @@ class Tracker(Closing):
             else []
         )
         if self.start_frame:
-            self._units = self._resumed_units(n)
+            self._units = self._resumed_units(n) if not n or self.infer_from < n else []
         self.stats.workers = min(options.workers, max(len(self._units), 1))
         if splittable and self.stats.workers < options.workers:
             logger.debug(
@@ -202,13 +240,17 @@ class Tracker(Closing):
             RayRuntime(options.ray, options.workers, gpu=self._landmarker_options.gpu)
         )
         uri = os.path.abspath(self.uri) if os.path.isfile(self.uri) else self.uri
-        self._units = plan_units(
-            uri,
-            num_frames,
-            self._ray.cpus,
-            self.source.key_frames,
-            min_frames=options.min_range_frames,
-            max_frames=options.max_range_frames,
+        self._units = (
+            self._resumed_units(num_frames, uri, self._ray.cpus)
+            if self.start_frame
+            else plan_units(
+                uri,
+                num_frames,
+                self._ray.cpus,
+                self.source.key_frames,
+                min_frames=options.min_range_frames,
+                max_frames=options.max_range_frames,
+            )
         )
         self.stats.workers = min(self._ray.cpus, len(self._units))
         logger.debug(
@@ -219,9 +261,12 @@ class Tracker(Closing):
             self._ray.cpus,
         )
 
-    def _resumed_units(self, n: int | None) -> list[WorkUnit]:
-        """The ranges of frames ``[start_frame, n)``, each read from a warm-up before it."""
-        c, options = self.start_frame, self.options
+    def _resumed_units(
+        self, n: int | None, uri: str | None = None, workers: int | None = None
+    ) -> list[WorkUnit]:
+        """The ranges of frames ``[infer_from, n)`` for ``workers`` landmarkers (the options'),
+        each read from a warm-up before it, from ``uri`` (the video's)."""
+        c, options = self.infer_from, self.options
         if not n or self.info.is_image or c >= n:
             raise InvalidVideoError(
                 f"{self.uri}: cannot start at frame {c} ({n or 'no'} frames: a video file, "
@@ -229,9 +274,9 @@ class Tracker(Closing):
             )
         keys = self.source.key_frames
         units = plan_units(
-            self.uri,
+            uri or self.uri,
             n - c,
-            options.workers,
+            workers or options.workers,
             None if keys is None else keys[keys >= c] - c,
             min_frames=options.min_range_frames,
             max_frames=options.max_range_frames,
@@ -241,12 +286,17 @@ class Tracker(Closing):
         ]
 
     def state(self) -> bytes:
-        """The identities' and smoothers' state after the last batch yielded, with the people
-        counts of its last frames (a restarted range's warm-up is checked against them),
-        pickled: a run started with it (``state=``) continues them (and the left/right
-        toggles; the outlier filter's short window starts again)."""
+        """The state after the last batch yielded, pickled: every stage (identities, left/right
+        toggles, the outlier filter with the batches it holds back, smoothers), the people counts
+        of the last frames taken (a restarted range's warm-up is checked against them) and the
+        batches held back. A tracker started with it (``state=``, ``start_frame``: the frame
+        after that batch) hands on the same batches next, then tracks on."""
+        if self._stages is None:
+            raise RuntimeError("Tracker.state: expected a tracker that has started tracking")
         tail = self._threads.handover.saved() if self._threads is not None else []
-        return pickle.dumps((*self._stages, tail), protocol=pickle.HIGHEST_PROTOCOL)
+        held = [replace(item.poses, masks=None, appearance=None) for item in self._held]
+        saved = _Saved(self._stages, tail, list(self._ready), held)
+        return pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL)
 
     def settings(self) -> dict[str, str]:
         """The options' settings, with what runs in their place: the landmarkers used (a video
@@ -292,7 +342,10 @@ class Tracker(Closing):
         if self.stats.workers >= default_workers():  # no spare core for a decoder's own threads
             decode = replace(decode, threads=1)
         ranges = [Range(k, unit) for k, unit in enumerate(self._units)]
-        ranges[0].landmarker = first
+        if ranges:
+            ranges[0].landmarker = first
+        else:  # a resumed run whose held batches end the video: nothing to infer
+            first.close()
         return RangeThreads(
             ranges,
             self.stats.workers,
@@ -323,31 +376,44 @@ class Tracker(Closing):
         # landmarkers' start, not when a Tracker is imported
         from fastpose.identities import Identities
 
-        self._threads = self._threads_for(hooks or {}, masks)
+        hooks = hooks or {}
+        self._layout = self.source.layout
+        self._threads = self._threads_for(hooks, masks)
         aspect = self.info.width / max(self.info.height, 1)
-        if self._state is not None:  # the left/right toggles go on; the outlier window restarts
-            identities, laterality, smooth, tail = pickle.loads(self._state)
-            self._threads.handover.restore(tail)  # the first range's warm-up is checked against it
+        held, ready = self._held, self._ready
+        if self._saved is not None:  # every stage goes on; the held batches come out first
+            identities, laterality, outliers, smooth = self._saved.stages
+            self._threads.handover.restore(self._saved.tail)  # the warm-up is checked against it
+            ready.extend(self._saved.ready)
+            held.extend(self._held_again(self._saved.held, hooks))
         else:
             identities = Identities(aspect=aspect)
             laterality = Laterality(aspect)
+            outliers = Outliers(aspect)
             smooth = _PoseSmoother(self.options.smoothing)
-        outliers = Outliers(aspect)
         self.stats.swaps = laterality.fired
-        self._stages = (identities, laterality, smooth)
-        held: deque[Inferred] = deque()  # items whose poses the outlier filter still holds
-        for item in self._ranges(self._threads):
+        self._stages = (identities, laterality, outliers, smooth)
+        for item in self._ranges(self._threads) if self._units or not self.start_frame else ():
             if item.overlap is not None:  # a restarted landmarker: match its tracks to ours
                 identities.restart(item.overlap)
             held.append(item)
             tracks = identities(item.poses)
-            if not self.options.cleaning:
-                yield self._smoothed(held.popleft(), tracks, smooth, outliers)
-                continue
-            for poses in outliers.push(laterality(tracks)):
-                yield self._smoothed(held.popleft(), poses, smooth, outliers)
-        for poses in outliers.finish():
-            yield self._smoothed(held.popleft(), poses, smooth, outliers)
+            ready.extend(outliers.push(laterality(tracks)) if self.options.cleaning else [tracks])
+            while ready:
+                yield self._smoothed(held.popleft(), ready.popleft(), smooth, outliers)
+        ready.extend(outliers.finish())
+        while ready:
+            yield self._smoothed(held.popleft(), ready.popleft(), smooth, outliers)
+
+    def _held_again(self, held: list[PoseBatch], hooks: Mapping[str, FrameHook]) -> list[Inferred]:
+        """The items of a resumed run's ``held`` batches, each hook run again on their frames."""
+        frames = [b.frame_idx for b in held if len(b)]
+        if not frames:
+            return [Inferred(poses) for poses in held]
+        start, stop = int(frames[0][0]), int(frames[-1][-1]) + 1
+        decode, layout, uri = self.options.decode, self._layout, self.uri
+        frames = functools.partial(decode.source, uri, start=start, stop=stop, layout=layout)
+        return list(replayed(held, hooks, frames))
 
     def _smoothed(
         self, item: Inferred, poses: PoseBatch, smooth: _PoseSmoother, outliers: Outliers

@@ -119,18 +119,7 @@ def _assert_equal_outputs(whole: Path, resumed: Path) -> None:
     assert not left, f"left behind: {left}"
 
 
-#: Known since the 2026-12-07 merge of the left/right correction and outlier filter (to fix):
-DIFFERS_SINCE_CLEANING = (
-    "a resumed run differs from the uninterrupted one on 49 of 882 poses (frames 112-160 of id 0:"
-    " the outlier window restarts at the checkpoint)"
-)
-SETTINGS_SINCE_CLEANING = (
-    "the journal records the settings without left_right/outliers, so batch refuses to continue"
-)
-
-
 @pytest.mark.e2e
-@pytest.mark.xfail(reason=DIFFERS_SINCE_CLEANING, strict=False)
 def test_sigkill_then_resume_equals_an_uninterrupted_run(clip, whole, tmp_path) -> None:
     """Killed outright (as a reboot would) after a checkpoint: ``--resume`` continues from it,
     and every output equals the uninterrupted run's."""
@@ -144,7 +133,6 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(clip, whole, tmp_path) 
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(reason=DIFFERS_SINCE_CLEANING, strict=False)
 def test_ctrl_c_says_how_to_continue_and_resume_finishes(clip, whole, tmp_path) -> None:
     """Ctrl-C keeps the partial outputs as before and names the command that continues them;
     that command with other settings is refused in one line, as it is finishes the outputs."""
@@ -203,17 +191,35 @@ def test_resume_with_nothing_to_resume_is_one_line(tmp_path) -> None:
 
 
 def test_a_tracker_started_from_a_saved_state_continues_ids_and_landmarks() -> None:
-    """A tracker stopped at frame 120 of the two-person clip, its state handed to one starting
-    there: the same ids on every frame after, landmarks within 0.5 px (median) of the whole
-    run's (its warm-up: 20 frames, as a range's)."""
-    clip, c = data_file("sports2d_demo.mp4"), 120
+    """A tracker stopped after the batch reaching frame 120 of the two-person clip (its outlier
+    filter holding the next frames back), its state handed to one starting after that batch:
+    the held frames come out first, then the rest; every frame once, the same ids on every
+    frame, landmarks within 0.5 px (median) of the whole run's (its warm-up: 20 frames, as a
+    range's)."""
+    _assert_continues(ray=False)
+
+
+@pytest.mark.e2e
+def test_a_resumed_run_on_ray_continues_on_ray(monkeypatch) -> None:
+    """The same, the resumed tracker's ranges as Ray tasks on a local runtime (127.0.0.1)."""
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    _assert_continues(ray=True)
+
+
+def _assert_continues(*, ray: bool) -> None:
+    clip = data_file("sports2d_demo.mp4")
     run = tracked(clip, num_poses=2, workers=2)
     whole, size = run.poses, np.array([run.info.width, run.info.height])
-    with Tracker(clip, num_poses=2, workers=2, max_frames=c) as first:
-        assert sum(len(b.poses) for b in first) == c
-        state = first.state()
-    with Tracker(clip, num_poses=2, workers=2, start_frame=c, state=state) as rest:
+    with Tracker(clip, num_poses=2, workers=2) as first:
+        for batch in first:
+            if batch.poses.frame_idx[-1] >= 120:
+                break
+        c, state = int(batch.poses.frame_idx[-1]) + 1, first.state()
+    with Tracker(clip, num_poses=2, workers=2, ray=ray, start_frame=c, state=state) as rest:
+        assert rest.infer_from > c, "the outlier filter held no frame back"
         after = PoseBatch.concat([b.poses for b in rest])
+        assert (rest.stats.ray is not None) == ray, rest.stats
     n = len(whole)
     np.testing.assert_array_equal(after.frame_idx, np.arange(c, n))
     ids_whole, ids_after = np.sort(whole.ids[c:], axis=1), np.sort(after.ids, axis=1)
@@ -226,6 +232,8 @@ def test_a_tracker_started_from_a_saved_state_continues_ids_and_landmarks() -> N
             b = after.landmarks[f][after.ids[f] == tid][0, :, :2]
             gaps.append(np.linalg.norm((a - b) * size, axis=-1))
     assert np.nanmedian(np.concatenate(gaps)) <= 0.5
+    held = slice(0, rest.infer_from - c)  # the frames the state carried: as the whole run's
+    np.testing.assert_allclose(after.landmarks[held], whole.landmarks[c:][held], atol=1e-3)
 
 
 # --- the journal, on its own ----------------------------------------------------------------------
@@ -312,7 +320,6 @@ def test_an_unreadable_checkpoint_is_one_line(tmp_path) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(reason=SETTINGS_SINCE_CLEANING, strict=False)
 def test_batch_continues_an_interrupted_video_from_its_journal(clip, whole, tmp_path) -> None:
     """A batch killed in a video: the next batch continues that video from its checkpoint (not
     from zero), and its outputs hold every frame, as an uninterrupted run's."""
@@ -338,10 +345,42 @@ def test_batch_continues_an_interrupted_video_from_its_journal(clip, whole, tmp_
     assert not (out / ".incomplete").exists()
 
 
+def test_a_batch_compares_the_settings_its_outputs_and_journal_record(tmp_path, caplog) -> None:
+    """A batch's video stopped after its first batch: the journal's settings are those its
+    outputs record (a setting added to the outputs is in both: one function makes them), and
+    the next batch compares the same, so it continues the video (not from zero) to the end."""
+    import logging
+    import threading
+
+    from fastpose.batching.job import Job, track_job
+    from fastpose.options import TrackOptions
+    from fastpose.sinks.metadata import read_settings
+
+    out, frames = tmp_path / "out", 48
+    out.mkdir()
+    job = Job(data_file("pose_squats.mp4"), out / "v.rrd", out / "v.parquet")
+    options = TrackOptions.create(workers=1, segment=False, max_frames=frames)
+    stop = threading.Event()
+    row = track_job(job, options, stop=stop, on_frames=lambda _: stop.set())
+    assert row.status == "interrupted", row
+    checkpoint = read_checkpoint(job.journal)
+    assert checkpoint is not None and 0 < checkpoint.next_frame < frames
+    (partial,) = job.staging.glob("*.parquet")
+    recorded = read_settings(partial)
+    assert {"left_right", "outliers", "cleaning"} <= set(recorded), sorted(recorded)
+    assert checkpoint.settings == recorded
+    with caplog.at_level(logging.INFO, logger="fastpose"):
+        row = track_job(job, options)
+    assert row.status == "done", row
+    assert f"continuing at frame {checkpoint.next_frame}" in caplog.text, caplog.text
+    done = pq.read_table(out / "v.parquet", columns=["frame_idx"]).column(0).to_numpy()
+    assert set(done.tolist()) == set(range(frames))
+
+
 def test_a_replay_hands_each_hook_the_frames_of_its_batch() -> None:
     """Replayed batches (journaled poses, sized as the tracker's, not as the decoder's) get each
     hook's result on exactly their frames, decoded again; a frame missing is one line."""
-    from fastpose.resume.replay import replayed
+    from fastpose.replay import replayed
     from fastpose.video import VideoSource
 
     clip = data_file("pose_squats.mp4")

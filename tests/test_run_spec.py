@@ -254,7 +254,7 @@ LAYERS = [
      "target", "skeleton", "cache", "outputs", "kernels", "transaction", "ray_runtime"],
     ["video", "poses", "mediapipe_api", "models", "landmarker", "smoothing", "appearance",
      "identities", "measures", "placement", "ground", "ik", "render", "samples", "core",
-     "laterality", "outliers"],
+     "laterality", "outliers", "replay"],
     ["parallel", "ray_ranges"],
     ["options", "tracker"],
     ["sinks", "viewer", "spec", "resume", "pipeline"],

@@ -26,7 +26,7 @@ from fastpose.batching.claims import VideoClaim
 from fastpose.batching.summary import BUSY, DONE_ELSEWHERE, SummaryRow
 from fastpose.errors import FastposeError, ResumeError, one_line
 from fastpose.options import TrackOptions
-from fastpose.pipeline import Recorded, record
+from fastpose.pipeline import Recorded, record, run_settings
 from fastpose.resume import Checkpoint, Journal, read_checkpoint
 from fastpose.signals import StopCheckpoint, Stopped
 from fastpose.spec import Outputs, RunSpec, build_sinks
@@ -179,14 +179,16 @@ def track_job(
             claim.clear_stale(job.staged_names())
             spec = job.spec(options)
             files = tuple(map(str, job.outputs))
-            resumed = None if job.overwrite else _resume_point(job, spec, files)
+            resumed = None if job.overwrite else _checkpoint(job)
+            tracker = _tracker(job, options, resumed) if resumed else None
+            if resumed is not None and not _may_continue(job, resumed, tracker, spec, files):
+                if tracker is not None:
+                    tracker.close()
+                resumed, tracker = None, None
+            if tracker is None:
+                tracker = Tracker(job.video, options)
             journal = Journal(job.journal, files, resumed=resumed)
-            with Tracker(
-                job.video,
-                options,
-                start_frame=resumed.next_frame if resumed else 0,
-                state=resumed.state if resumed else None,
-            ) as tracker:
+            with tracker:
                 staging = Transaction(
                     lambda final: job.staging / final.name, numbered=False, last=job.rrd
                 )
@@ -224,21 +226,44 @@ def track_job(
     return row("done", warnings)
 
 
-def _resume_point(job: Job, spec: RunSpec, files: tuple[str, ...]) -> Checkpoint | None:
-    """The checkpoint of the video's run cut short, if it can be continued with ``spec``."""
+def _checkpoint(job: Job) -> Checkpoint | None:
+    """The checkpoint of the video's run cut short, if any (its partial files removed: the
+    video is redone whole from the journal, or from zero; the claim is held)."""
     try:
         checkpoint = read_checkpoint(job.journal)
-        if checkpoint is not None:
-            for working in checkpoint.working:  # redone whole (the claim is held)
-                with contextlib.suppress(FileNotFoundError):
-                    Path(working).unlink()
-            checkpoint.check(settings=spec.settings(), outputs=files, video=str(job.video))
     except ResumeError as exc:
         logger.info("%s: starting again (%s)", job.video, one_line(exc).removeprefix("--resume: "))
         return None
-    if checkpoint is not None:
-        logger.info("%s: continuing at frame %d", job.video, checkpoint.next_frame)
+    for working in checkpoint.working if checkpoint is not None else ():
+        with contextlib.suppress(FileNotFoundError):
+            Path(working).unlink()
     return checkpoint
+
+
+def _tracker(job: Job, options: TrackOptions, resumed: Checkpoint) -> Tracker | None:
+    """The video's tracker started from ``resumed`` (None if its state is unreadable)."""
+    try:
+        return Tracker(job.video, options, start_frame=resumed.next_frame, state=resumed.state)
+    except ResumeError:
+        return None
+
+
+def _may_continue(
+    job: Job, resumed: Checkpoint, tracker: Tracker | None, spec: RunSpec, files: tuple[str, ...]
+) -> bool:
+    """Whether ``tracker`` (started from ``resumed``) continues the run cut short: the settings
+    its outputs would record (:func:`~fastpose.pipeline.run_settings`, as the journal did) and
+    its outputs are the checkpoint's."""
+    try:
+        if tracker is None:
+            raise ResumeError("--resume: the checkpoint's state is unreadable")
+        settings = run_settings(tracker, spec.outputs.height)
+        resumed.check(settings=settings, outputs=files, video=str(job.video))
+    except ResumeError as exc:
+        logger.info("%s: starting again (%s)", job.video, one_line(exc).removeprefix("--resume: "))
+        return False
+    logger.info("%s: continuing at frame %d", job.video, resumed.next_frame)
+    return True
 
 
 def clear_leftovers(job: Job) -> list[Path]:

@@ -1,6 +1,7 @@
-"""The journaled batches of an interrupted run, as the tracker would hand them on again: each
-with what the sinks' frame hooks make of its frames (decoded again only if a sink has a hook,
-e.g. the recording's JPEG frames), without inference."""
+"""Batches of poses already tracked, handed on again with what the sinks' frame hooks make of
+their frames (decoded again only if a sink has a hook, e.g. the recording's JPEG frames), without
+inference: an interrupted run's journaled batches (fastpose.resume), and the batches a resumed
+tracker's outlier filter held back (fastpose.tracker)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def replayed(
         held: list[FrameBatch] = []
         decoded = iter(source)
         for poses in batches:
+            if len(poses) == 0:  # no frame: nothing for the hooks
+                yield Inferred(poses)
+                continue
             last = int(poses.frame_idx[-1])
             while not held or int(held[-1].frame_idx[-1]) < last:
                 more = next(decoded, None)
