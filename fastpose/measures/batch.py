@@ -113,6 +113,15 @@ class MeasureBatch:
                 return m
         raise KeyError(f"no measure {name!r}{f' in {unit}' if unit else ''}")
 
+    def unmeasured(self) -> NDArray[np.bool_]:
+        """(T, P, M): the values that are NaN because they can't be measured (a segment pointing
+        at the camera, a pose still settling): outputs never fill them in."""
+        out = np.zeros(self.values.shape, dtype=np.bool_)
+        for flags in (self.foreshortened, self.settling):
+            if flags is not None:
+                out |= flags
+        return out
+
     def periods(self) -> NDArray[np.float64]:
         """(M,) the period each measure's values wrap with (0: none), for interpolating gaps."""
         return np.array([period(n, u) for n, u in zip(self.names, self.units, strict=True)])

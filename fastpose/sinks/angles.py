@@ -31,7 +31,7 @@ from fastpose.outputs import check_suffix
 from fastpose.sinks.base import Sink, SinkContext, Staging, Tracked
 from fastpose.sinks.opensim import MotWriter
 from fastpose.sinks.table_file import TableFile
-from fastpose.sinks.track_rows import Rows, TrackRows
+from fastpose.sinks.track_rows import Rows, TrackRows, unfilled
 
 SCHEMA = pa.schema(
     [
@@ -115,9 +115,7 @@ class AnglesTable(Sink):
             replaced = np.nan_to_num(r.extra[:, 1 : 1 + m]) > 0
             short = np.nan_to_num(r.extra[:, 1 + m : 1 + 2 * m]) > 0
             settling = np.nan_to_num(r.extra[:, 1 + 2 * m :]) > 0
-            unmeasured = short | settling  # not measurable: never filled in
-            values = np.where(unmeasured, np.nan, r.values)
-            interpolated = r.interpolated & ~unmeasured
+            values, interpolated = unfilled(r, short | settling)
             measure = pa.array(np.tile(np.arange(m, dtype=np.int8), n), pa.int8())
             columns = [
                 np.repeat(r.frame_idx, m),

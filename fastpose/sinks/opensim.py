@@ -48,7 +48,7 @@ from fastpose.measures.definitions import DEG, OPENSIM_MARKERS, landmark_groups
 from fastpose.placement import TrackPlacer
 from fastpose.sinks.base import SinkContext, Staging, Tracked
 from fastpose.sinks.per_track import PerTrackFiles, PerTrackSink, TrackFile, cells
-from fastpose.sinks.track_rows import Rows, TrackRows
+from fastpose.sinks.track_rows import Rows, TrackRows, unfilled
 
 if TYPE_CHECKING:
     from fastpose.ik import IkResult
@@ -234,15 +234,17 @@ class MotWriter(PerTrackSink):
             self._columns = np.array([i for i, u in enumerate(m.units) if u == DEG])
             self._names = [mot_name(m.names[i]) for i in self._columns]
             self._tracks = TrackRows(m.periods()[self._columns])
+        columns = self._columns
+        unmeasured = m.unmeasured()[:, :, columns].astype(np.float64)
         for rows in self._tracks.push(
-            m.frame_idx, m.time_s, m.track_ids, m.values[:, :, self._columns]
+            m.frame_idx, m.time_s, m.track_ids, m.values[:, :, columns], unmeasured
         ):
             self._append(rows)
 
     def _append(self, rows: Rows) -> None:
-        self.files.append(
-            rows.track, int(rows.frame_idx[0]), np.hstack([rows.time_s[:, None], rows.values])
-        )
+        values, _ = unfilled(rows, np.nan_to_num(rows.extra) > 0)
+        rows_out = np.hstack([rows.time_s[:, None], values])
+        self.files.append(rows.track, int(rows.frame_idx[0]), rows_out)
 
     def _lines(self, track: int, chunk: NDArray[np.float64]) -> list[str]:
         body = cells(chunk[:, 1:], "%.4f", "NaN")

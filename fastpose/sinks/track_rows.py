@@ -168,3 +168,10 @@ class TrackRows:
                 )
             )
         return rows
+
+
+def unfilled(rows: Rows, unmeasured: NDArray[np.bool_]) -> tuple[NDArray, NDArray[np.bool_]]:
+    """``rows``' values and ``interpolated`` flags with the ``unmeasured`` ones (n, M: values that
+    can't be measured, MeasureBatch.unmeasured) NaN again and not flagged as filled: a gap is
+    interpolated, an unmeasurable value never."""
+    return np.where(unmeasured, np.nan, rows.values), rows.interpolated & ~unmeasured
