@@ -8,7 +8,8 @@ one whole run and the same command SIGKILLed at its last checkpoint before ``kil
 frames (killed there, a run continues from that checkpoint, as one killed at ``kill-at`` would:
 checkpoints come every 100 frames), then continued with ``--resume``; the pairs alternate which
 comes first (A/B interleaved, so a machine whose load changes weighs on both alike). Prints each
-pair's wall and CPU times (user + sys of the process tree), their ratios and the load average.
+pair's wall and CPU times (user + sys of the process tree), their ratios and the load average,
+and the resumed run's line on writing the journaled frames again (its wall and CPU seconds).
 """
 
 from __future__ import annotations
@@ -40,13 +41,27 @@ def _command(clip: Path, folder: Path) -> list[str]:
             "--num-poses", "2", "--no-progress", "-q"]  # fmt: skip
 
 
-def _run(cmd: list[str], kill_at: tuple[Path, int] | None = None) -> tuple[float, float]:
+def _run(
+    cmd: list[str], kill_at: tuple[Path, int] | None = None, log: Path | None = None
+) -> tuple[float, float]:
     """Run ``cmd``: (wall seconds, CPU seconds of it and its children). With ``kill_at``
-    (a journal folder, a frame), SIGKILL it at its last checkpoint there before that frame."""
+    (a journal folder, a frame), SIGKILL it at its last checkpoint there before that frame;
+    with ``log``, its stderr goes there."""
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    with contextlib.ExitStack() as stack:
+        err = stack.enter_context(open(log, "w")) if log is not None else None
+        proc = psutil.Popen(cmd, cwd=ROOT, stderr=err)
+        _wait(proc, kill_at)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if kill_at is None and proc.returncode != 0:
+        raise SystemExit(f"{cmd}: exit {proc.returncode}")
+    return time.perf_counter() - started, cpu
+
+
+def _wait(proc: psutil.Popen, kill_at: tuple[Path, int] | None) -> None:
     from fastpose.resume import CHECKPOINT_FRAMES, read_checkpoint
 
-    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = psutil.Popen(cmd, cwd=ROOT)
     while proc.poll() is None:
         if kill_at is not None:
             with contextlib.suppress(Exception):  # a checkpoint being replaced
@@ -55,11 +70,6 @@ def _run(cmd: list[str], kill_at: tuple[Path, int] | None = None) -> tuple[float
                 if checkpoint is not None and checkpoint.next_frame > last:
                     proc.send_signal(signal.SIGKILL)
         time.sleep(0.1)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if kill_at is None and proc.returncode != 0:
-        raise SystemExit(f"{cmd}: exit {proc.returncode}")
-    return time.perf_counter() - started, cpu
 
 
 def _whole(clip: Path, folder: Path) -> tuple[float, float]:
@@ -67,17 +77,20 @@ def _whole(clip: Path, folder: Path) -> tuple[float, float]:
     return _run(_command(clip, folder))
 
 
-def _cut_and_resumed(clip: Path, folder: Path, at: int) -> tuple[float, float, int]:
-    """The run killed at frame ``at``, then ``--resume``: its wall and CPU seconds, and the
-    frame it resumed at."""
+def _cut_and_resumed(clip: Path, folder: Path, at: int) -> tuple[float, float, int, str]:
+    """The run killed at frame ``at``, then ``--resume``: its wall and CPU seconds, the
+    frame it resumed at, and its log's line on the frames written again from the journal."""
     from fastpose.resume import journal_folder, read_checkpoint
 
     folder.mkdir()
     journal = journal_folder(folder / "o.rrd")
     _run(_command(clip, folder), kill_at=(journal, at))
     checkpoint = read_checkpoint(journal)
-    wall, cpu = _run([*_command(clip, folder), "--resume"])
-    return wall, cpu, checkpoint.next_frame if checkpoint else 0
+    log = folder / "resume.log"
+    loud = [a for a in _command(clip, folder) if a != "-q"]  # its log: the replay's line
+    wall, cpu = _run([*loud, "-v", "--resume"], log=log)
+    replay = [line for line in log.read_text().splitlines() if "written again" in line]
+    return wall, cpu, checkpoint.next_frame if checkpoint else 0, "".join(replay[-1:])
 
 
 def main() -> None:
@@ -95,9 +108,9 @@ def main() -> None:
             load = os.getloadavg()[0]
             if k % 2 == 0:
                 whole, whole_cpu = _whole(clip, work / f"whole{k}")
-                resumed, resumed_cpu, start = _cut_and_resumed(clip, work / f"cut{k}", at)
+                resumed, resumed_cpu, start, replay = _cut_and_resumed(clip, work / f"cut{k}", at)
             else:
-                resumed, resumed_cpu, start = _cut_and_resumed(clip, work / f"cut{k}", at)
+                resumed, resumed_cpu, start, replay = _cut_and_resumed(clip, work / f"cut{k}", at)
                 whole, whole_cpu = _whole(clip, work / f"whole{k}")
             print(
                 f"pair {k + 1} ({args.frames} frames, {'whole' if k % 2 == 0 else 'cut'} "
@@ -108,6 +121,7 @@ def main() -> None:
                 f"average (1 min) {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
                 flush=True,
             )
+            print(f"  {replay.removeprefix('fastpose: ')}", flush=True)
 
 
 if __name__ == "__main__":

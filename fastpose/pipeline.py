@@ -163,15 +163,16 @@ def _journaled(
         num_frames=tracker.info.num_frames,
         working=tuple(str(w) for _, w in staging.files),
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for item in replay:
         yield item, True
-    if resumed is not None:
+    if resumed is not None:  # CPU: every thread's (the rendering thread keeps pace, ~1 batch)
         logger.info(
-            "%d frames written again from %s in %.1f s",
+            "%d frames written again from %s in %.1f s (%.1f s CPU)",
             resumed.frames,
             journal.folder,
             time.perf_counter() - started,
+            time.process_time() - cpu,
         )
     for item in live:
         yield item, False
