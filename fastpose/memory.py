@@ -27,10 +27,10 @@ def limit_malloc_arenas(arenas: int = 2, mmap_threshold: int = MMAP_THRESHOLD) -
     the same speed (2026-11-29, 2-core VM). glibc also raises its mmap threshold to the size of
     every mapped block freed (up to 32 MB): once a large buffer is freed at start, frames and masks
     come from the arenas' heaps instead of maps of their own, and those heaps fragment as ranges
-    come and go (a 360p run's RSS climbed ~60 MB over its first 5,000 frames; held, it does not:
-    docs/performance.md). It acts on the whole process, so the library does not call it for you;
-    ``fastpose`` (the CLI) does. Elsewhere than glibc it does nothing, and each setting is left
-    alone where its environment variable is set."""
+    come and go: held, a 6,000-frame 360p run with every output peaked at 804 MB instead of 883,
+    at the same speed (2026-12-07, docs/performance.md). It acts on the whole process, so the
+    library does not call it for you; ``fastpose`` (the CLI) does. Elsewhere than glibc it does
+    nothing, and each setting is left alone where its environment variable is set."""
     if not arenas >= 1:
         raise ValueError(f"limit_malloc_arenas.arenas: expected >= 1, got {arenas}")
     if not 0 <= mmap_threshold <= 32 * 2**20:
