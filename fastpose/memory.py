@@ -11,9 +11,9 @@ from collections.abc import Callable
 M_ARENA_MAX = -8  # glibc's mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
 
-#: Bytes from which glibc's malloc maps a block of its own (given back to the system when freed):
-#: its initial value, held there (see :func:`limit_malloc_arenas`).
-MMAP_THRESHOLD = 128 * 1024
+#: Bytes from which glibc's malloc maps a block of its own (given back to the system when freed),
+#: held there (see :func:`limit_malloc_arenas`): glibc's initial 128 KiB cost ~25% of the speed.
+MMAP_THRESHOLD = 2**20
 
 
 def limit_malloc_arenas(arenas: int = 2, mmap_threshold: int = MMAP_THRESHOLD) -> None:
@@ -27,10 +27,11 @@ def limit_malloc_arenas(arenas: int = 2, mmap_threshold: int = MMAP_THRESHOLD) -
     the same speed (2026-11-29, 2-core VM). glibc also raises its mmap threshold to the size of
     every mapped block freed (up to 32 MB): once a large buffer is freed at start, frames and masks
     come from the arenas' heaps instead of maps of their own, and those heaps fragment as ranges
-    come and go: held, a 6,000-frame 360p run with every output peaked at 804 MB instead of 883,
-    at the same speed (2026-12-07, docs/performance.md). It acts on the whole process, so the
-    library does not call it for you; ``fastpose`` (the CLI) does. Elsewhere than glibc it does
-    nothing, and each setting is left alone where its environment variable is set."""
+    come and go: held at 1 MiB, a 2,000-frame 360p run with every output peaked at 770 MB
+    instead of 807, at the same speed (2026-12-07, docs/performance.md). It acts on the whole
+    process, so the library does not call it for you; ``fastpose`` (the CLI) does. Elsewhere
+    than glibc it does nothing, and each setting is left alone where its environment variable is
+    set."""
     if not arenas >= 1:
         raise ValueError(f"limit_malloc_arenas.arenas: expected >= 1, got {arenas}")
     if not 0 <= mmap_threshold <= 32 * 2**20:

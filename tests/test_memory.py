@@ -69,7 +69,7 @@ def test_freed_heap_memory_is_given_back():
 
 
 # A process that frees a 16 MiB block (as a run does at start), then frees every other one of
-# 200 frame-sized blocks (those between stay in use), and prints the bytes given back untrimmed.
+# 40 720p-frame blocks (those between stay in use), and prints the bytes given back untrimmed.
 _FRAMES_FREED = """
 import ctypes, sys
 import psutil
@@ -83,16 +83,16 @@ big = libc.malloc(16 * 2**20)
 ctypes.memset(big, 1, 16 * 2**20)
 libc.free(big)  # glibc's own rule: blocks up to 16 MiB now come from the heap
 frames = []
-for _ in range(200):
-    frame = libc.malloc(640 * 360 * 3)
-    ctypes.memset(frame, 1, 640 * 360 * 3)
+for _ in range(40):
+    frame = libc.malloc(1280 * 720 * 3)
+    ctypes.memset(frame, 1, 1280 * 720 * 3)
     frames.append(frame)
 held = psutil.Process().memory_info().rss
 for frame in frames[::2]:
     libc.free(frame)
 print(held - psutil.Process().memory_info().rss)
 """
-FRAMES_BYTES = 100 * 640 * 360 * 3  # freed
+FRAMES_BYTES = 20 * 1280 * 720 * 3  # freed
 
 
 def _frames_given_back(mode: str) -> int:
