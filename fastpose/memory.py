@@ -2,30 +2,52 @@
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
 import sys
 import time
 from collections.abc import Callable
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+M_ARENA_MAX = -8  # glibc's mallopt parameters (malloc.h)
+M_MMAP_THRESHOLD = -3
+
+#: Bytes from which glibc's malloc maps a block of its own (given back to the system when freed),
+#: held there (see :func:`limit_malloc_arenas`): glibc's initial 128 KiB cost ~25% of the speed.
+MMAP_THRESHOLD = 2**20
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Cap glibc's malloc arenas at ``arenas`` (as ``MALLOC_ARENA_MAX=2`` does); call it once at
-    the start of a program that tracks long videos.
+def limit_malloc_arenas(arenas: int = 2, mmap_threshold: int = MMAP_THRESHOLD) -> None:
+    """Cap glibc's malloc arenas at ``arenas`` (as ``MALLOC_ARENA_MAX=2`` does) and hold its
+    mmap threshold at ``mmap_threshold`` bytes (as ``MALLOC_MMAP_THRESHOLD_`` does); call it once
+    at the start of a program that tracks long videos.
 
     glibc gives threads that allocate arenas of their own (up to 8 a core); with a decoder, a
     landmarker and MediaPipe's threads per range, freed frames stay spread over many of them: peak
     RSS of a 3,000-frame 1080p run with 2 landmarkers was 1.12 GB, and 0.82 GB with 2 arenas, at
-    the same speed (2026-11-29, 2-core VM). It acts on the whole process, so the library does not
-    call it for you; ``fastpose`` (the CLI) does. Elsewhere than glibc, and where
-    ``MALLOC_ARENA_MAX`` is set, it does nothing."""
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+    the same speed (2026-11-29, 2-core VM). glibc also raises its mmap threshold to the size of
+    every mapped block freed (up to 32 MB): once a large buffer is freed at start, frames and masks
+    come from the arenas' heaps instead of maps of their own, and those heaps fragment as ranges
+    come and go: held at 1 MiB, a 2,000-frame 360p run with every output peaked at 770 MB
+    instead of 807, at the same speed (2026-12-07, docs/performance.md). It acts on the whole
+    process, so the library does not call it for you; ``fastpose`` (the CLI) does. Elsewhere
+    than glibc it does nothing, and each setting is left alone where its environment variable is
+    set."""
+    if not arenas >= 1:
+        raise ValueError(f"limit_malloc_arenas.arenas: expected >= 1, got {arenas}")
+    if not 0 <= mmap_threshold <= 32 * 2**20:
+        raise ValueError(
+            f"limit_malloc_arenas.mmap_threshold: expected 0..32 MiB, got {mmap_threshold}"
+        )
+    if not sys.platform.startswith("linux"):
         return
-    with contextlib.suppress(OSError, AttributeError):  # AttributeError: not glibc
-        ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas)
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # AttributeError: not glibc
+        return
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        mallopt(M_ARENA_MAX, arenas)
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        mallopt(M_MMAP_THRESHOLD, mmap_threshold)
 
 
 #: Seconds between two :class:`AllocatorTrim` calls that give memory back.
