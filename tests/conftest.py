@@ -9,17 +9,20 @@ a real process. Markers: ``e2e`` (long end-to-end tests, ``python -m pytest -m e
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -162,31 +165,67 @@ class Tracked:
 
 _TRACKED: dict[tuple, Tracked] = {}
 
+#: Under pytest-xdist, the folder this run's workers share (see :func:`_made_once`).
+_SHARED: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_folder(tmp_path_factory):
+    """Under pytest-xdist, a folder every worker of this run sees (the parent of the workers'
+    own temporary folders): a run one worker made is read there by the others."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        _SHARED["folder"] = tmp_path_factory.getbasetemp().parent / "shared_runs"
+        _SHARED["folder"].mkdir(exist_ok=True)
+    yield
+    _SHARED.clear()
+
+
+def _made_once(key: tuple, make):
+    """``make()``, once in this test run for ``key``: with several workers the first to ask makes
+    it (the others wait for it) and leaves it pickled in the shared folder; the rest read it."""
+    folder = _SHARED.get("folder")
+    if folder is None:
+        return make()
+    path = folder / hashlib.sha1(repr(key).encode()).hexdigest()
+    with FileLock(f"{path}.lock"):
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        made = make()
+        path.with_suffix(".tmp").write_bytes(pickle.dumps(made, pickle.HIGHEST_PROTOCOL))
+        path.with_suffix(".tmp").rename(path)
+        return made
+
 
 def tracked(clip: Path, **options) -> Tracked:
     """``fastpose.Tracker(clip, **options)`` run to the end once per session (by clip and options,
     ``fastpose run``'s defaults filled in: num_poses 1, segment on, workers the cores here): every
-    test that only reads a tracked clip reads this one run. The one place the tests call the
-    tracker for a whole clip."""
+    test that only reads a tracked clip reads this one run (with several workers, the one the
+    first made). The one place the tests call the tracker for a whole clip."""
     from fastpose.cores import default_workers
-    from fastpose.tracker import Tracker
 
     defaults = {"num_poses": 1, "segment": True, "workers": default_workers()}
     key_options = tuple(sorted({**defaults, **options}.items()))
     key = (str(Path(clip).resolve()), key_options)
     if key not in _TRACKED:
-        with Tracker(clip, **options) as tracker:
-            batches = [item.poses for item in tracker]
-            _TRACKED[key] = Tracked(
-                Path(clip),
-                key_options,
-                batches,
-                tracker.info,
-                tracker.stats,
-                tracker.frame_size,
-                tracker.source.layout,
-            )
+        made = _made_once(("tracked", *key), lambda: _track(Path(clip), options))
+        _TRACKED[key] = replace(made, options=key_options)
     return _TRACKED[key]
+
+
+def _track(clip: Path, options: dict) -> Tracked:
+    from fastpose.tracker import Tracker
+
+    with Tracker(clip, **options) as tracker:
+        batches = [item.poses for item in tracker]
+        return Tracked(
+            clip,
+            tuple(sorted(options.items())),
+            batches,
+            tracker.info,
+            tracker.stats,
+            tracker.frame_size,
+            tracker.source.layout,
+        )
 
 
 @dataclass
@@ -261,7 +300,7 @@ def cli_run(tmp_path_factory):
     landmarks.parquet --angles angles.parquet --trc markers.trc [--render render.mp4] --no-progress
     ARGS`` in a real process, once per session for each clip and args (a run with ``--render``
     also serves those asking for none); the run must succeed. Tests that only read a run's outputs
-    read this one."""
+    read this one (with several workers, the one the first made: :func:`_made_once`)."""
 
     def run(clip: Path, *args: str | Path, render: bool = False) -> CliRun:
         args = tuple(map(str, args))
@@ -270,20 +309,24 @@ def cli_run(tmp_path_factory):
         have = _CLI_RUNS.get(key)
         if have is not None and (have.render is not None or not render):
             return have
-        folder = tmp_path_factory.mktemp("cli_run")
-        outputs = {
-            "rrd": folder / "out.rrd",
-            "table": folder / "landmarks.parquet",
-            "angles": folder / "angles.parquet",
-            "trc": folder / "markers.trc",
-            "render": folder / "render.mp4" if render else None,
-        }
-        flags = ["--save", outputs["rrd"], "--export", outputs["table"]]
-        flags += ["--angles", outputs["angles"], "--trc", outputs["trc"]]
-        flags += ["--render", outputs["render"]] if render else []
-        result = run_cli("run", clip, *flags, "--no-progress", *args)
-        assert result.returncode == 0, result.stderr
-        _CLI_RUNS[key] = CliRun(clip, args, result.stderr, **outputs)
+
+        def make() -> CliRun:
+            folder = tmp_path_factory.mktemp("cli_run")
+            outputs = {
+                "rrd": folder / "out.rrd",
+                "table": folder / "landmarks.parquet",
+                "angles": folder / "angles.parquet",
+                "trc": folder / "markers.trc",
+                "render": folder / "render.mp4" if render else None,
+            }
+            flags = ["--save", outputs["rrd"], "--export", outputs["table"]]
+            flags += ["--angles", outputs["angles"], "--trc", outputs["trc"]]
+            flags += ["--render", outputs["render"]] if render else []
+            result = run_cli("run", clip, *flags, "--no-progress", *args)
+            assert result.returncode == 0, result.stderr
+            return CliRun(clip, args, result.stderr, **outputs)
+
+        _CLI_RUNS[key] = _made_once(("cli_run", *key, render), make)
         return _CLI_RUNS[key]
 
     return run

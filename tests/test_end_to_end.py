@@ -240,23 +240,6 @@ def test_two_people_keep_their_identities_across_ranges(two_people):
     _same_people(_people(table, 230), _people(sequential, 230), min_same=0.98)
 
 
-def test_default_size_finds_people_as_native_size_does(two_people):
-    """--num-poses 2 at the default inference size (960) against native size (1768), on one
-    landmarker (two find the same people: test_pipeline), on sports2d_demo, frame by frame: never
-    more people, at least 95% of the person-frames, the same count in at least 93% of the frames,
-    and the same ids one to one.
-    (Measured 2026-12-07: 329 person-frames against 342, the same count in 94.3% of the frames:
-    at 960 the second person is missed in 10 frames, 161-171 and 201, and the only one in frames
-    5, 11 and 12. Counting only frames with anyone, as this test once did, gave 220 against 223.)"""
-    clip = data_file("sports2d_demo.mp4")
-    default = _people(two_people(clip, "--workers", "1")[1], 230)
-    native = _people(two_people(clip, "--workers", "1", "--inference-size", "0")[1], 230)
-    counts = np.array([[len(d), len(n)] for d, n in zip(default, native, strict=True)])
-    assert (counts[:, 0] <= counts[:, 1]).all(), np.flatnonzero(counts[:, 0] > counts[:, 1])
-    assert counts[:, 0].sum() >= 0.95 * counts[:, 1].sum(), counts.sum(axis=0)
-    _same_people(default, native, min_same=0.93)
-
-
 def test_two_person_recording_layout(two_people):
     """Each track at its own entities (2D points and bones, 3D points), one row per frame it is
     in; a class (skeleton, colour) per track; the mask with a class per track."""
