@@ -151,6 +151,7 @@ _CONSUMER = textwrap.dedent(
     import os, re, sys, time
     import fastpose
     clip, workers, mode, limit_s = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+    frames = int(sys.argv[5])
     fastpose.limit_malloc_arenas()  # as the docs advise, so freed frames don't blur the peaks
     if mode == "stall-unbounded":  # the head range's bound lifted: proves the measure can fail
         import fastpose.parallel
@@ -164,7 +165,7 @@ _CONSUMER = textwrap.dedent(
         return t.user + t.system
 
     # no masks: the frames the hook keeps are what the bound is about
-    with fastpose.Tracker(clip, workers=workers, segment=False) as tracker:
+    with fastpose.Tracker(clip, workers=workers, segment=False, max_frames=frames) as tracker:
         for i, batch in enumerate(tracker.batches({"frames": keep_frames})):
             if mode != "go" and i == 0:  # stop consuming until the landmarkers stop working
                 deadline = time.monotonic() + limit_s
@@ -180,22 +181,26 @@ _CONSUMER = textwrap.dedent(
     """
 )
 
-#: 360 frames at 640x360 (the size the hook gets them at, whatever the clip's): 0.69 MB a frame
-#: kept by the hook, ~250 MB if the consumed range were held whole (measured: +180 MB above the
-#: fast consumer's peak, which holds a few batches itself); HEAD_BATCHES (4) batches of 16 frames
-#: are ~45 MB (measured: +27 MB with one landmarker, +42 MB with two). 600 frames and a 150 MB bound
-#: proved the same at twice the cost; the bound sits between the two, ~60 MB from each.
-_STALL_MB = 100
+#: Frames at 640x360 (the size the hook gets them at, whatever the clip's): 0.69 MB a frame kept
+#: by the hook; HEAD_BATCHES (4) batches of 16 frames are ~45 MB (measured: +15..42 MB above the
+#: fast consumer's peak, which holds a few batches itself). One landmarker reads 360 frames: its
+#: range held whole is ~250 MB (measured +172 MB). Two read 600, so that the head range (310
+#: frames) held whole shows as well (measured +133 MB with HEAD_BATCHES lifted; 360 frames' 190
+#: gave +72). The bound sits between, ~45 MB from each: 85 MB (it was 150 MB with 600 frames for
+#: both and masks on: +205 MB then).
+_STALL_MB = 85
+_FRAMES = {1: 360, 2: 600}
 #: Peak RSS of a consumer by (workers, mode), measured once for the tests below.
 _PEAKS: dict[tuple[int, str], float] = {}
 
 
 def _peak_mb(clip, workers: int, mode: str) -> float:
-    """Peak RSS (MB) of a process consuming ``clip``: mode "go", "stall" or "stall-unbounded"
-    (each measured once per module)."""
+    """Peak RSS (MB) of a process consuming ``clip`` (its first _FRAMES[workers] frames): mode
+    "go", "stall" or "stall-unbounded" (each measured once per module)."""
     if (workers, mode) not in _PEAKS:
+        args = [str(clip), str(workers), mode, str(scaled(300)), str(_FRAMES[workers])]
         proc = subprocess.run(
-            [sys.executable, "-c", _CONSUMER, str(clip), str(workers), mode, str(scaled(300))],
+            [sys.executable, "-c", _CONSUMER, *args],
             capture_output=True, text=True, timeout=scaled(600),
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -205,9 +210,9 @@ def _peak_mb(clip, workers: int, mode: str) -> float:
 
 @pytest.fixture(scope="module")
 def consumer_clip(tmp_path_factory):
-    """pose2sim_single_cam01 at 640x360, 360 frames (made once for the tests below)."""
+    """pose2sim_single_cam01 at 640x360, 600 frames (made once for the tests below)."""
     folder = tmp_path_factory.mktemp("consumer")
-    return transcode(data_file("pose2sim_single_cam01.mp4"), folder / "clip.mp4", (640, 360), 360)
+    return transcode(data_file("pose2sim_single_cam01.mp4"), folder / "clip.mp4", (640, 360), 600)
 
 
 @pytest.mark.e2e
@@ -215,8 +220,8 @@ def consumer_clip(tmp_path_factory):
 def test_a_slow_consumer_does_not_fill_memory(consumer_clip, workers) -> None:
     """A consumer that stops at its first batch until the landmarkers stop working (the process's
     CPU time idle for a second) holds only HEAD_BATCHES batches more than one that never stops,
-    although every batch carries its frames: peak RSS within _STALL_MB (100 MB). (A queue without
-    bound would hold the whole 360-frame range, ~250 MB more: see the test after this one.) No
+    although every batch carries its frames: peak RSS within _STALL_MB (85 MB). (A queue without
+    bound would hold the whole head range, 250 MB more or so: see the test after this one.) No
     masks: the frames the hook keeps are what the bound holds back."""
     clip = consumer_clip
     fast, slow = _peak_mb(clip, workers, "go"), _peak_mb(clip, workers, "stall")
