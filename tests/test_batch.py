@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,11 +17,23 @@ import numpy as np
 import psutil
 import pyarrow.parquet as pq
 import pytest
-from clips import faststart, loop_video
+from clips import faststart, loop_video, transcode
 from conftest import ROOT, data_file, read_rrd, run_cli, scaled
 
 FAST = ("--no-segment", "--no-progress")
 FRAMES = 30  # --max-frames for the short runs
+
+
+#: Frames of the short clip the signal tests wait for (pose_squats' first ones at half size): done
+#: soon, so the signal comes early; the whole 65-frame clip at 720x1280 proved the same, later.
+SHORT_FRAMES = 16
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory) -> Path:
+    """pose_squats' first SHORT_FRAMES frames at 360x640, made once for the tests below."""
+    folder = tmp_path_factory.mktemp("short")
+    return transcode(data_file("pose_squats.mp4"), folder / "short.mp4", (360, 640), SHORT_FRAMES)
 
 
 def _cut(src: Path, dst: Path) -> Path:
@@ -233,7 +246,7 @@ def _listening(processes: list[psutil.Process]) -> set[str]:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("ray", [False, True], ids=["local", "ray"])
-def test_ctrl_c_keeps_finished_videos_and_leaves_no_process(tmp_path, ray):
+def test_ctrl_c_keeps_finished_videos_and_leaves_no_process(tmp_path, short_clip, ray):
     """SIGINT to the process group once a short clip is done: exit 130, the short clip's outputs
     complete, the long ones not under final names, the summary lists what ran, and no process
     the batch started (threads' landmarkers, Ray's runtime) is left."""
@@ -241,7 +254,7 @@ def test_ctrl_c_keeps_finished_videos_and_leaves_no_process(tmp_path, ray):
         pytest.importorskip("ray")
     clips = tmp_path / "clips"
     clips.mkdir()
-    (clips / "short.mp4").write_bytes(data_file("pose_squats.mp4").read_bytes())
+    shutil.copyfile(short_clip, clips / "short.mp4")
     for name in ("long_a", "long_b"):
         loop_video(data_file("pose_squats.mp4"), clips / f"{name}.mp4", 1500)
     out, log = tmp_path / "out", tmp_path / "stderr.txt"
@@ -258,7 +271,7 @@ def test_ctrl_c_keeps_finished_videos_and_leaves_no_process(tmp_path, ray):
         deadline = time.monotonic() + scaled(300)
         # The batch has the short clip's row once it logs it (its outputs are renamed earlier:
         # a signal in between, on Ray, would leave it `interrupted`, whatever the wait).
-        while "short.mp4: done, 65 frames" not in log.read_text():
+        while f"short.mp4: done, {SHORT_FRAMES} frames" not in log.read_text():
             with contextlib.suppress(psutil.Error):
                 family.update({p.pid: p for p in cli.children(recursive=True)})
             listening |= _listening([cli, *family.values()])
@@ -275,8 +288,8 @@ def test_ctrl_c_keeps_finished_videos_and_leaves_no_process(tmp_path, ray):
     assert code == 130, stderr
     assert "Traceback" not in stderr, stderr
     assert "interrupted by SIGINT" in stderr.splitlines()[-1], stderr
-    assert read_rrd(out / "short.rrd").frames["video"] == set(range(65))
-    assert _frames(out / "short.parquet") == set(range(65))
+    assert read_rrd(out / "short.rrd").frames["video"] == set(range(SHORT_FRAMES))
+    assert _frames(out / "short.parquet") == set(range(SHORT_FRAMES))
     for name in ("long_a", "long_b"):
         assert not (out / f"{name}.rrd").exists() and not (out / f"{name}.parquet").exists()
     with (out / "summary.csv").open(newline="") as f:

@@ -69,6 +69,10 @@ MIN_SERIES_DRAWN = 4
 DRAW_TIMEOUT_S = scaled(120.0)
 SERVE_TIMEOUT_S = scaled(120.0)
 SCREENSHOT_TIMEOUT_MS = scaled(90_000)
+#: Between screenshots (each one a frame SwiftShader draws on the CPU): the recording is drawn
+#: ~5 s after the page opens here, so a shorter wait only adds screenshots (1.5 s: 4 of them, more
+#: CPU, no shorter run).
+POLL_MS = 5_000
 
 
 def _chromium() -> str:
@@ -173,25 +177,35 @@ def _served(tmp_path: Path, video_mode: str = "auto"):
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, launched once for the tests below (each opens its own page)."""
+    chromium = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail('playwright (Python) is missing: pip install "fastpose[test]"')
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("video_mode", ["auto", "stream"])
-def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path, video_mode) -> None:
+def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path, browser, video_mode) -> None:
     """Headless Chromium opens the address `fastpose run --serve` prints (the frames: the MP4
     itself, ``auto``'s choice for a small file, or the AV1 stream a long one gets, which the
     browser decodes); within DRAW_TIMEOUT_S the viewer's Result and Raw video panels show the
     video (its pixels, not the loading screen's or the empty layout's uniform ones), and the
     poses: the skeleton's colour over Result's video (and not in the raw video's same frames),
     in the 3D view, and the main joints' series in the plot. The screenshots stay in the test's
-    folder (printed)."""
-    chromium = _chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail('playwright (Python) is missing: pip install "fastpose[test]"')
-
+    folder (printed). One browser serves both cases (a page each)."""
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    with _served(tmp_path, video_mode) as web, sync_playwright() as playwright:
+    with _served(tmp_path, video_mode) as web:
         allowed = urlsplit(web).hostname
 
         def local_only(route) -> None:  # the viewer fetches Rerun's examples: no such traffic
@@ -200,9 +214,9 @@ def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path, video_mode)
             else:
                 route.abort()
 
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport=VIEWPORT)
         try:
-            page = browser.new_page(viewport=VIEWPORT)
+            page = context.new_page()
             page.route("**/*", local_only)
             page.goto(web)
             first = shots / "opened.png"
@@ -210,15 +224,13 @@ def test_served_web_viewer_draws_the_recording_in_chromium(tmp_path, video_mode)
             history = [_panel_stats(first)]
             deadline = time.monotonic() + DRAW_TIMEOUT_S
             shot = first
-            while time.monotonic() < deadline:
-                page.wait_for_timeout(5_000)
+            while time.monotonic() < deadline and not _drawn(history[-1]):
+                page.wait_for_timeout(POLL_MS)
                 shot = shots / f"after_{len(history):02d}.png"
                 page.screenshot(path=shot, timeout=SCREENSHOT_TIMEOUT_MS)
                 history.append(_panel_stats(shot))
-                if _drawn(history[-1]):
-                    break
         finally:
-            browser.close()
+            context.close()
     print(f"web viewer screenshots: {shots} (last: {shot.name})")
     assert _drawn(history[-1]), (
         f"the recording was not drawn within {DRAW_TIMEOUT_S:g} s (video: {history[-1].video}, "
