@@ -76,14 +76,20 @@ def _start(clip: Path, folder: Path, *extra: str) -> subprocess.Popen:
 
 
 def _kill_after_checkpoint(proc: subprocess.Popen, folder: Path, signum: int) -> str:
-    """``signum`` to ``proc`` once its first checkpoint is written; its stderr."""
-    checkpoint = journal_folder(folder / "o.rrd") / "checkpoint.pkl"
+    """``signum`` to ``proc`` once its first checkpoint is written (frame 112), its stderr. A
+    SIGKILL waits for a batch journaled after it too: a resumed run must drop it (its frames are
+    done again). A SIGINT goes at once: the run checkpoints the last batch written, and a resumed
+    landmarker restarted after frame 128 missed the athlete on frames 147-161 (15 poses of 384)."""
+    journal = journal_folder(folder / "o.rrd")
     deadline = time.monotonic() + scaled(300)
-    while not checkpoint.exists():
+    while (checkpoint := read_checkpoint(journal)) is None:  # replaced atomically
         assert proc.poll() is None, proc.communicate()[1]
         assert time.monotonic() < deadline, "no checkpoint written"
         time.sleep(0.02)
-    time.sleep(0.5)  # past the checkpoint: the frames after it are done again
+    while signum == signal.SIGKILL and (journal / "poses.bin").stat().st_size <= checkpoint.offset:
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "no batch journaled after the checkpoint"
+        time.sleep(0.02)
     proc.send_signal(signum)
     return proc.communicate(timeout=scaled(60))[1]
 
