@@ -1,7 +1,7 @@
 """``fastpose run --resume`` and ``fastpose batch`` continuing a run cut short (fastpose.resume).
 
 A run writing files journals the tracked poses beside its first output (``OUT.resume/``) with a
-checkpoint every few hundred frames and when it is cut short; the same command with ``--resume``
+checkpoint every 100 frames and when it is cut short; the same command with ``--resume``
 writes the journaled frames again without inference and tracks on from the checkpoint. The e2e
 tests kill real processes (SIGKILL, SIGINT) on a real two-person clip and compare every output
 with an uninterrupted run's: every frame once, the same ids, landmarks within 0.5 px (median),
@@ -32,9 +32,10 @@ from fastpose.resume.journal import journaled
 from fastpose.tracker import Tracker
 
 #: The e2e clip: sports2d_demo at 640x360, looped to this many frames (two people). A checkpoint
-#: comes every 100 frames (CHECKPOINT_FRAMES): the first after frame 111, so a kill lands mid-run
-#: (~frame 120, on a machine twice as fast too: 150 frames a range on two landmarkers, each ~10
-#: frames/s here) and the 188 frames resumed run on two ranges again.
+#: comes every 100 frames (CHECKPOINT_FRAMES): the first after frame 111; the kills land at frames
+#: (112 or 128, see _kill_after_checkpoint), not seconds, so mid-run on any machine, and the 188
+#: frames resumed run on two ranges again (690 frames, as before checkpoints came every 100, only
+#: made every run 2.3x longer).
 FRAMES = 300
 TRACK = ("--num-poses", "2", "--no-progress")
 #: A run cut short on one landmarker: nothing is inferred ahead of the kill in a second range (in
@@ -105,7 +106,7 @@ def _landmarks(path: Path) -> dict[tuple[int, int], np.ndarray]:
 def _assert_same_people(a: dict, b: dict) -> None:
     """The same (frame, id) poses, but for a borderline detection or two where the restarted
     landmarker warms up (at most 0.5%, as between two frame ranges: measured 1 of 882 poses on
-    this clip), landmarks within 0.5 px (median)."""
+    690 frames of this clip; 1 of 384 may differ on 300), landmarks within 0.5 px (median)."""
     differ = sorted(set(a) ^ set(b))
     assert len(differ) <= 0.005 * len(a), f"(frame, id) poses differ: {differ[:10]}"
     gaps = np.concatenate([np.linalg.norm(a[k] - b[k], axis=1) for k in a if k in b])
@@ -173,7 +174,8 @@ def test_ctrl_c_says_how_to_continue_and_resume_finishes(clip, whole, tmp_path) 
 def test_a_full_disk_then_resume_once_there_is_room(clip, whole, tmp_path) -> None:
     """A run that fills its disk stops in one line naming the command that continues it; with
     room made, that command finishes the table as an uninterrupted run's. (The disk: 1 MB, full
-    after the first checkpoint, ~frame 180: a whole run's journal and table take 1.7 MB.)"""
+    after the first checkpoint (frame 112), at frame 144: a whole run's journal and table take
+    1.7 MB.)"""
     from test_batch_faults import _tmpfs
 
     with _tmpfs(tmp_path / "small", "1m") as small:
