@@ -319,6 +319,30 @@ def test_clips_own_crossings_at_most_one(track_clip, name, num_poses):
     assert len(found) <= 1, found
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the correction follows the motion from the labels a track starts with: the athlete's "
+    "track starts (and restarts at frame 13) with his whole body traded, so the output keeps "
+    "it traded where MediaPipe gets it right (2026-12-07: shoulders and elbows 45 of 87 frames; "
+    "testing against the frame before alone, elbows 76)",
+)
+def test_athlete_facing_the_camera_keeps_his_sides(track_clip):
+    """sports2d_demo's athlete (track 0) does jumping jacks facing the camera in frames 13-99
+    (seen in the frames: his face and his T-shirt's front), so his left shoulder is on the
+    image's right, and his left elbow too: in at most 20% of those frames the output has them
+    the other way round (MediaPipe's own labels: 13 of 87 frames, 15%, its whole body traded at
+    13-17, 55-56 and 68-73)."""
+    clip = track_clip("sports2d_demo.mp4", 2)
+    poses = clip.poses
+    rows, slots = np.nonzero(poses.ids == 0)
+    keep = (poses.frame_idx[rows] >= 13) & (poses.frame_idx[rows] < 100)
+    lm = poses.landmarks[rows[keep], slots[keep]]
+    assert len(lm) > 80
+    for part in ("shoulder", "elbow"):
+        wrong = lm[:, _AT[f"left_{part}"], 0] < lm[:, _AT[f"right_{part}"], 0]
+        assert wrong.mean() <= 0.2, (part, int(wrong.sum()), len(wrong))
+
+
 @pytest.mark.parametrize(("name", "num_poses"), CLIPS)
 def test_angle_jumps_at_most_2_per_1000(track_clip, name, num_poses):
     clip = track_clip(name, num_poses)
