@@ -16,12 +16,23 @@ from passing the test, never toggles it, and a single frame can't flicker it bac
 without the motion saying so twice. A track away more than ``MAX_GAP`` frames comes back with
 MediaPipe's labels.
 
+MediaPipe also trades over two frames, through a transitional frame where each chain's left and
+right points both lie in the middle (sports2d_demo's athlete, elbows at frames 66 -> 67 -> 68:
+both steps fail the ratio, 66 -> 68 passes it by far). So when the track's last two corrected
+frames are t-1 and t-2, the test also runs against t-2 with the same ``ratio`` and
+``min_motion``: firing there fires (the frame between was a transition), and keeping explaining
+the motion from t-2 twice as well as trading (the mirror test) vetoes a one-frame firing (the
+frame between was the glitch, half traded: firing would trade a right frame into a wrong one).
+The triangle inequality holds between any two frames, so a real crossing (one foot still over
+t-2 .. t) can't pass the test against t-2 either. The decision is the same on the labels it
+puts out: run again on its own output, the correction finds nothing to trade.
+
 Chains: ``arm`` (elbow, wrist, hand), ``leg`` (knee, ankle, heel, toe) and ``core`` (face,
 shoulders, hips). The core's left and right points lie close together in a side view, too close
 for its own motion to tell a trade from noise (toggled on its own, it could stay traded): it is
 traded with the whole body, where the arms and the legs trade in the same frame and trading the
 core explains its motion better than keeping it. Causal: a frame is corrected from the frames
-before it alone, so a batch split changes nothing; the state is one frame per track.
+before it alone, so a batch split changes nothing; the state is two frames per track.
 
 :data:`DECIDERS`: ``numpy`` (vectorized over chains) and ``python`` (the plain reference, one
 chain and pair at a time with ``math``); ``none`` leaves the labels as they are.
@@ -68,6 +79,8 @@ class _Track:
     image: NDArray[np.float64]  # (33, 2) last corrected frame, aspect-scaled
     traded: NDArray[np.bool_]  # (chains,) labels traded from MediaPipe's
     seen: int  # frame counter
+    #: the corrected frame before ``image``, if it came the frame before it
+    before: NDArray[np.float64] | None = None
 
 
 def swap_labels(
@@ -91,11 +104,17 @@ def _size(image: NDArray[np.float64]) -> float:
 
 
 class Decide(Protocol):
-    """Which chains the crossing test says are traded between ``prev`` and ``cur`` (image
-    coordinates (33, 2), aspect-scaled, labels as they stand): (chains,) bool."""
+    """Which chains the crossing test says are traded at ``cur`` (image coordinates (33, 2),
+    aspect-scaled, labels as they stand) against ``prev``, the track's last corrected frame, and
+    ``before``, the corrected frame before it (None: not seen the frame before ``prev``): a chain
+    fires where it fires against ``before``, or against ``prev`` unless keeping explains the
+    motion from ``before`` twice as well. (chains,) bool."""
 
     def __call__(
-        self, prev: NDArray[np.float64], cur: NDArray[np.float64]
+        self,
+        prev: NDArray[np.float64],
+        cur: NDArray[np.float64],
+        before: NDArray[np.float64] | None = None,
     ) -> NDArray[np.bool_]: ...
 
 
@@ -108,31 +127,56 @@ _COUNT = np.bincount(_OWNER).astype(np.float64)
 _ARM, _LEG, _CORE = (CHAIN_NAMES.index(c) for c in ("arm", "leg", "core"))
 
 
-def decide_numpy(prev: NDArray[np.float64], cur: NDArray[np.float64]) -> NDArray[np.bool_]:
-    keep = np.linalg.norm(cur[_FLAT_L] - prev[_FLAT_L], axis=-1)
-    keep += np.linalg.norm(cur[_FLAT_R] - prev[_FLAT_R], axis=-1)
-    swap = np.linalg.norm(cur[_FLAT_L] - prev[_FLAT_R], axis=-1)
-    swap += np.linalg.norm(cur[_FLAT_R] - prev[_FLAT_L], axis=-1)
-    n = len(CHAIN_NAMES)
-    keep, swap = np.bincount(_OWNER, keep, n), np.bincount(_OWNER, swap, n)
-    moved = keep / (2 * _COUNT) > MIN_MOTION * _size(prev)
-    fire = (swap < RATIO * keep) & moved
-    fire[_CORE] = fire[_ARM] and fire[_LEG] and swap[_CORE] < keep[_CORE]
+def decide_numpy(
+    prev: NDArray[np.float64],
+    cur: NDArray[np.float64],
+    before: NDArray[np.float64] | None = None,
+) -> NDArray[np.bool_]:
+    refs = np.stack([prev] if before is None else [prev, before])  # (R, 33, 2)
+    keep = np.linalg.norm(cur[_FLAT_L] - refs[:, _FLAT_L], axis=-1)
+    keep += np.linalg.norm(cur[_FLAT_R] - refs[:, _FLAT_R], axis=-1)
+    swap = np.linalg.norm(cur[_FLAT_L] - refs[:, _FLAT_R], axis=-1)
+    swap += np.linalg.norm(cur[_FLAT_R] - refs[:, _FLAT_L], axis=-1)
+    n, owner = len(CHAIN_NAMES), np.arange(len(refs))[:, None] * len(CHAIN_NAMES) + _OWNER
+    keep = np.bincount(owner.ravel(), keep.ravel(), n * len(refs)).reshape(-1, n)
+    swap = np.bincount(owner.ravel(), swap.ravel(), n * len(refs)).reshape(-1, n)
+    size = np.array([_size(r) for r in refs])[:, None]
+    test = (swap < RATIO * keep) & (keep / (2 * _COUNT) > MIN_MOTION * size)
+    test[:, _CORE] = swap[:, _CORE] < keep[:, _CORE]
+    fire = test[0]
+    if before is not None:  # the frame two back decides too (the frame between: a transition?)
+        fire = (fire & ~(keep[1] < RATIO * swap[1])) | test[1]
+    fire[_CORE] = fire[_CORE] and fire[_ARM] and fire[_LEG]
     return fire
 
 
-def decide_python(prev: NDArray[np.float64], cur: NDArray[np.float64]) -> NDArray[np.bool_]:
-    out = np.zeros(len(CHAIN_NAMES), dtype=bool)
-    xs = [float(v) for v in prev[:, 0] if v == v]
-    ys = [float(v) for v in prev[:, 1] if v == v]
-    size = math.hypot(max(xs) - min(xs), max(ys) - min(ys)) if xs else math.nan
-    for c, name in enumerate(CHAIN_NAMES):
+def decide_python(
+    prev: NDArray[np.float64],
+    cur: NDArray[np.float64],
+    before: NDArray[np.float64] | None = None,
+) -> NDArray[np.bool_]:
+    def size(ref: NDArray[np.float64]) -> float:
+        xs = [float(v) for v in ref[:, 0] if v == v]
+        ys = [float(v) for v in ref[:, 1] if v == v]
+        return math.hypot(max(xs) - min(xs), max(ys) - min(ys)) if xs else math.nan
+
+    def test(ref: NDArray[np.float64], name: str) -> tuple[bool, bool]:
+        """(trading explains the motion from ``ref``, keeping explains it twice as well)"""
         keep = swap = 0.0
         for left, right in CHAINS[name]:
-            keep += math.dist(cur[left], prev[left]) + math.dist(cur[right], prev[right])
-            swap += math.dist(cur[left], prev[right]) + math.dist(cur[right], prev[left])
-        moved = keep / (2 * len(CHAINS[name])) > MIN_MOTION * size
-        out[c] = swap < RATIO * keep and moved if name != "core" else swap < keep
+            keep += math.dist(cur[left], ref[left]) + math.dist(cur[right], ref[right])
+            swap += math.dist(cur[left], ref[right]) + math.dist(cur[right], ref[left])
+        if name == "core":
+            return swap < keep, keep < RATIO * swap
+        moved = keep / (2 * len(CHAINS[name])) > MIN_MOTION * size(ref)
+        return swap < RATIO * keep and moved, keep < RATIO * swap
+
+    out = np.zeros(len(CHAIN_NAMES), dtype=bool)
+    for c, name in enumerate(CHAIN_NAMES):
+        out[c] = test(prev, name)[0]
+        if before is not None:
+            traded, kept = test(before, name)
+            out[c] = traded or (out[c] and not kept)
     out[_CORE] = out[_CORE] and out[_ARM] and out[_LEG]
     return out
 
@@ -175,21 +219,23 @@ class Laterality:
 
     def _correct(self, track: int, lm: NDArray, world: NDArray) -> tuple[NDArray, NDArray]:
         state = self.tracks.get(track)
-        if state is None or self.frames - state.seen > MAX_GAP:
-            traded = np.zeros(len(CHAIN_NAMES), dtype=bool)
-        else:
-            traded = state.traded
+        if state is not None and self.frames - state.seen > MAX_GAP:
+            state = None  # away too long: MediaPipe's labels again
+        traded = np.zeros(len(CHAIN_NAMES), dtype=bool) if state is None else state.traded
         lm, world = swap_labels(lm, world, traded)
         image = lm[:, :2].astype(np.float64) * self._scale
-        if state is not None and self.frames - state.seen <= MAX_GAP:
-            fire = self._decide(state.image, image)
+        if state is not None:
+            # the frame two back, when the last one came the frame before this one
+            before = state.before if self.frames - state.seen == 1 else None
+            fire = self._decide(state.image, image, before)
             if fire.any():
                 lm, world = swap_labels(lm, world, fire)
                 image = lm[:, :2].astype(np.float64) * self._scale
                 traded = traded ^ fire
                 for c in np.flatnonzero(fire):
                     self.fired[CHAIN_NAMES[c]] += 1
-        self.tracks[track] = _Track(image, traded, self.frames)
+        last = state is not None and self.frames - state.seen == 1
+        self.tracks[track] = _Track(image, traded, self.frames, state.image if last else None)
         return lm, world
 
 
