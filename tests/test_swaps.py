@@ -194,6 +194,17 @@ def episode(far: np.ndarray, length: int, after: int, least: float = 0.25) -> ra
     pytest.fail(f"no {length} frames with the chain apart after frame {after}")
 
 
+def episodes(
+    poses: PoseBatch, aspect: float, lengths: tuple[int, int, int], after: int
+) -> tuple[range, range, range]:
+    """Where to trade the athlete's (track 0) legs, then his arms, then his whole body, each for
+    its length in ``lengths``, from ``after`` on, 5 frames apart, where the chains are apart."""
+    legs = episode(apart(poses, 0, "leg", aspect), lengths[0], after=after)
+    arms = episode(apart(poses, 0, "arm", aspect), lengths[1], after=legs.stop + 5)
+    both = np.fmin(apart(poses, 0, "leg", aspect), apart(poses, 0, "arm", aspect))
+    return legs, arms, episode(both, lengths[2], after=arms.stop + 5, least=0.2)
+
+
 @pytest.mark.parametrize("decide", IMPLS)
 def test_injected_swaps_are_undone(track_clip, decide):
     """sports2d_demo's athlete (track 0 of the tracked output): legs traded for 3 frames, arms for
@@ -204,10 +215,7 @@ def test_injected_swaps_are_undone(track_clip, decide):
     untouched track rather than with no firing at all.)"""
     clip = track_clip("sports2d_demo.mp4", 2)
     poses, aspect = clip.poses, clip.info.width / clip.info.height
-    legs = episode(apart(poses, 0, "leg", aspect), 3, after=10)
-    arms = episode(apart(poses, 0, "arm", aspect), 2, after=legs.stop + 5)
-    both = np.fmin(apart(poses, 0, "leg", aspect), apart(poses, 0, "arm", aspect))
-    body = episode(both, 4, after=arms.stop + 5, least=0.2)
+    legs, arms, body = episodes(poses, aspect, (3, 2, 4), after=10)
     swapped = trade(poses, 0, legs, ("leg",))
     swapped = trade(swapped, 0, arms, ("arm",))
     swapped = trade(swapped, 0, body, ("arm", "leg", "core"))
@@ -257,10 +265,7 @@ def test_trades_over_two_frames_are_undone(track_clip, decide):
     more per chain and episode."""
     clip = track_clip("sports2d_demo.mp4", 2)
     poses, aspect = clip.poses, clip.info.width / clip.info.height
-    legs = episode(apart(poses, 0, "leg", aspect), 5, after=20)
-    arms = episode(apart(poses, 0, "arm", aspect), 4, after=legs.stop + 5)
-    both = np.fmin(apart(poses, 0, "leg", aspect), apart(poses, 0, "arm", aspect))
-    body = episode(both, 5, after=arms.stop + 5, least=0.2)
+    legs, arms, body = episodes(poses, aspect, (5, 4, 5), after=20)
     swapped, middle = trade_through_middle(poses, 0, legs, ("leg",))
     swapped, more = trade_through_middle(swapped, 0, arms, ("arm",))
     middle += more
