@@ -78,6 +78,11 @@ class WorkUnit:
         if not 0 <= self.start - self.warmup <= self.start < self.stop:
             raise ValueError(f"WorkUnit: expected 0 <= start - warmup <= start < stop, got {self}")
 
+    @property
+    def first_read(self) -> int:
+        """The frame its landmarker starts at (its warm-up's first)."""
+        return self.start - self.warmup
+
 
 def plan_units(
     uri: str,
@@ -184,23 +189,29 @@ class Packed:
 
 class Handover:
     """The people count of the last frames the consumer took, to tell whether the next range's
-    warm-up found fewer on the same frames (the range then runs again from further back)."""
+    warm-up found fewer on the same frames (the range then runs again from further back), and
+    the frame the landmarker that inferred them started at (``origin``; None: not known)."""
 
     def __init__(self) -> None:
         self._tail: collections.deque[tuple[int, int]] = collections.deque(maxlen=COMPARED_FRAMES)
+        self.origin: int | None = None
 
     def saved(self) -> list[tuple[int, int]]:
         """The (frame, people count) pairs remembered: a resumed run's starting tail."""
         return list(self._tail)
 
-    def restore(self, tail: list[tuple[int, int]]) -> None:
-        """Remember ``tail`` (:meth:`saved` of an earlier run) as the frames taken last."""
+    def restore(self, tail: list[tuple[int, int]], origin: int | None = None) -> None:
+        """Remember ``tail`` (:meth:`saved` of an earlier run) as the frames taken last, inferred
+        by a landmarker started at frame ``origin``."""
         self._tail.extend(tail)
+        self.origin = origin
 
-    def remember(self, poses: PoseBatch) -> None:
+    def remember(self, poses: PoseBatch, origin: int | None = None) -> None:
+        """Remember ``poses``' people counts, inferred by a landmarker started at ``origin``."""
         counts = poses.detected.sum(axis=1)
         for frame, n in zip(poses.frame_idx, counts, strict=True):
             self._tail.append((int(frame), int(n)))
+        self.origin = origin
 
     def fewer_found(self, overlap: PoseBatch) -> bool:
         """The restarted landmarker's warm-up found fewer people, on the last frames before its
@@ -450,7 +461,7 @@ class RangeThreads(Closing):
                         r = self._ranges[k] = again
                         continue
                 first = False
-                self.handover.remember(item.poses)
+                self.handover.remember(item.poses, r.unit.first_read if r.unit else 0)
                 yield item
 
     def _rerun(self, r: Range) -> Range | None:

@@ -33,6 +33,7 @@ from fastpose.options import SmoothingOptions, TrackOptions
 from fastpose.outliers import DESCRIPTION as OUTLIERS
 from fastpose.outliers import Outliers
 from fastpose.parallel import (
+    MAX_WARMUP_FRAMES,
     WARMUP_FRAMES,
     FrameHook,
     Inferred,
@@ -105,20 +106,33 @@ class _PoseSmoother:
 class _Saved:
     """What :meth:`Tracker.state` pickles: the stages (identities, left/right toggles, the outlier
     filter whole, with the batches it holds back, smoothers), the people counts of the last
-    frames taken, the batches out of the filter not yet handed on (``ready``), and the poses
+    frames taken, the batches out of the filter not yet handed on (``ready``), the poses
     (masks dropped) of every item whose output is held or ready (``held``): a resumed run decodes
-    their frames again for the frame hooks and infers from the frame after them."""
+    their frames again for the frame hooks and infers from the frame after them; and the frame
+    the landmarker that inferred the last of them started at (``origin``; None: not known, as
+    in a state saved before it was kept)."""
 
     stages: tuple[Any, ...]
     tail: list[tuple[int, int]]
     ready: list[PoseBatch]
     held: list[PoseBatch]
+    origin: int | None = None
 
     def infer_from(self, start_frame: int) -> int:
         """The first frame the stages have not taken in (``start_frame``: the first not
         handed on)."""
         last = [int(b.frame_idx[-1]) for b in self.held if len(b)]
         return max(last) + 1 if last else start_frame
+
+    def warmup(self, infer_from: int) -> int:
+        """Frames a resumed landmarker reads before ``infer_from``: back to the frame the earlier
+        landmarker started at, when that is at most MAX_WARMUP_FRAMES back. MediaPipe's tracker
+        is path-dependent but deterministic: on the same path it finds the same people on every
+        frame, where a shorter warm-up, though it found everyone on its last 70 frames, lost a
+        person from the 4th frame after it (tests/test_resume.py). Further back: a range's
+        warm-up (run again from further back if it finds fewer people: fastpose.parallel)."""
+        back = infer_from - self.origin if self.origin is not None else 0
+        return back if 0 < back <= MAX_WARMUP_FRAMES else min(WARMUP_FRAMES, infer_from)
 
 
 def _loaded(state: bytes) -> _Saved:
@@ -281,8 +295,10 @@ class Tracker(Closing):
             min_frames=options.min_range_frames,
             max_frames=options.max_range_frames,
         )
+        assert self._saved is not None  # only a resumed run has a start_frame
+        warmups = [self._saved.warmup(c), *(min(WARMUP_FRAMES, u.start + c) for u in units[1:])]
         return [
-            WorkUnit(u.uri, u.start + c, u.stop + c, min(WARMUP_FRAMES, u.start + c)) for u in units
+            WorkUnit(u.uri, u.start + c, u.stop + c, w) for u, w in zip(units, warmups, strict=True)
         ]
 
     def state(self) -> bytes:
@@ -293,9 +309,10 @@ class Tracker(Closing):
         after that batch) hands on the same batches next, then tracks on."""
         if self._stages is None:
             raise RuntimeError("Tracker.state: expected a tracker that has started tracking")
-        tail = self._threads.handover.saved() if self._threads is not None else []
+        handover = self._threads.handover if self._threads is not None else None
+        tail, origin = (handover.saved(), handover.origin) if handover else ([], None)
         held = [replace(item.poses, masks=None, appearance=None) for item in self._held]
-        saved = _Saved(self._stages, tail, list(self._ready), held)
+        saved = _Saved(self._stages, tail, list(self._ready), held, origin)
         return pickle.dumps(saved, protocol=pickle.HIGHEST_PROTOCOL)
 
     def settings(self) -> dict[str, str]:
@@ -383,7 +400,8 @@ class Tracker(Closing):
         held, ready = self._held, self._ready
         if self._saved is not None:  # every stage goes on; the held batches come out first
             identities, laterality, outliers, smooth = self._saved.stages
-            self._threads.handover.restore(self._saved.tail)  # the warm-up is checked against it
+            # the warm-up is checked against the tail
+            self._threads.handover.restore(self._saved.tail, self._saved.origin)
             ready.extend(self._saved.ready)
             held.extend(self._held_again(self._saved.held, hooks))
         else:
