@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -292,16 +293,8 @@ def test_a_tracker_resumed_at_an_unlucky_frame_finds_the_same_people(clip) -> No
     """A tracker's state taken after frame 127 of the two-person clip: the tracker started from it
     finds the same people as the first one going on uninterrupted on every frame (the same ids),
     landmarks within 0.5 px (median), without running its warm-up again."""
+    c, state, whole = _unlucky(clip)
     options = {**STATE_OPTIONS, "max_frames": UNLUCKY_FRAMES}
-    with Tracker(clip, **options) as first:
-        batches, poses = iter(first), []
-        for batch in batches:
-            poses.append(batch.poses)
-            if batch.poses.frame_idx[-1] + 1 >= UNLUCKY_AT:
-                break
-        c, state = int(batch.poses.frame_idx[-1]) + 1, first.state()
-        whole = PoseBatch.concat(poses + [b.poses for b in batches])
-    assert c == UNLUCKY_AT
     with Tracker(clip, **options, start_frame=c, state=state) as rest:
         after = PoseBatch.concat([b.poses for b in rest])
         reruns = rest.stats.reruns
@@ -324,6 +317,42 @@ def test_a_tracker_resumed_at_an_unlucky_frame_finds_the_same_people(clip) -> No
     ]
     assert np.nanmedian(np.concatenate(gaps)) <= 0.5
     assert reruns == 0, "the warm-up found fewer people and ran again"
+
+
+def test_a_state_without_its_landmarkers_first_frame_warms_up_as_a_range(clip) -> None:
+    """The same state, not saying where its landmarker started (a checkpoint saved before it was
+    kept; or more than MAX_WARMUP_FRAMES back): the resumed landmarker warms up as a range does,
+    its warm-up checked against the people the state recorded on the frames before it (20
+    frames found fewer, so it runs again from further back), and hands on every frame."""
+    from fastpose.tracker import _loaded
+
+    c, state, _ = _unlucky(clip)
+    state = pickle.dumps(replace(_loaded(state), origin=None))
+    options = {**STATE_OPTIONS, "max_frames": UNLUCKY_FRAMES}
+    with Tracker(clip, **options, start_frame=c, state=state) as rest:
+        after = PoseBatch.concat([b.poses for b in rest])
+        assert rest.stats.reruns >= 1, "the warm-up that found fewer people was kept"
+    np.testing.assert_array_equal(after.frame_idx, np.arange(c, UNLUCKY_FRAMES))
+
+
+_UNLUCKY: list[tuple[int, bytes, PoseBatch]] = []
+
+
+def _unlucky(clip: Path) -> tuple[int, bytes, PoseBatch]:
+    """``(c, state, whole)``: a tracker's state after frame ``c - 1`` = UNLUCKY_AT - 1 of
+    ``clip``, and every frame's poses that tracker handed on, uninterrupted (once per module)."""
+    if not _UNLUCKY:
+        with Tracker(clip, **STATE_OPTIONS, max_frames=UNLUCKY_FRAMES) as first:
+            batches, poses = iter(first), []
+            for batch in batches:
+                poses.append(batch.poses)
+                if batch.poses.frame_idx[-1] + 1 >= UNLUCKY_AT:
+                    break
+            c, state = int(batch.poses.frame_idx[-1]) + 1, first.state()
+            whole = PoseBatch.concat(poses + [b.poses for b in batches])
+        assert c == UNLUCKY_AT
+        _UNLUCKY.append((c, state, whole))
+    return _UNLUCKY[0]
 
 
 # --- the journal, on its own ----------------------------------------------------------------------
