@@ -6,8 +6,10 @@ While a run writes files, a :class:`~fastpose.resume.journal.Journal` beside its
 checkpoint: where the journal ends, the run's settings, and the tracker's state (identities,
 smoothers) after the last frame journaled. A resumed run checks the settings, replays the
 journaled poses into fresh outputs (no inference: the frames are decoded only for sinks that
-need them), then tracks on from the checkpoint's frame with a warm-up, as a frame range does
-(fastpose.parallel), its identities handed over from the saved state.
+need them), then tracks on from the checkpoint's frame, its identities handed over from the
+saved state. Its landmarker warms up from the frame the interrupted one started at, when that
+is at most 320 frames back (the same path: the same people on every frame), else as a frame
+range does (fastpose.parallel: run again from further back if it finds fewer people).
 """
 
 from fastpose.resume.journal import (
