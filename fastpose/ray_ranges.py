@@ -215,7 +215,7 @@ class RayRanges(Closing):
             while items:  # unpacked one batch at a time
                 message = items.pop(0)
                 item = message.unpack() if isinstance(message, Packed) else message
-                self.handover.remember(item.poses)
+                self.handover.remember(item.poses, (result.done.unit or unit).first_read)
                 yield item
             self.done.append(result.done)
             check_range(result.done)
