@@ -356,6 +356,44 @@ def test_a_trade_at_a_tracks_start_is_undone(track_clip, decide, track, chains):
         assert lat.fired["start"] == plain.fired["start"] + 1, (lat.fired, plain.fired)
 
 
+@pytest.mark.e2e
+def test_a_saved_state_hands_on_the_batches_the_look_ahead_holds():
+    """The tracker's state (fastpose.resume) taken after the batch reaching frame 175 of
+    sports2d_demo (2 people): the athlete's track comes back at frame 198, so the correction
+    holds the batch 192-207 (the outlier filter the one before it) until her first second is
+    decided. A tracker started from that state hands the held frames on first, under the same
+    ids and with the same landmarks as the uninterrupted run (up to the frames whose outlier
+    window reaches the frames inferred again), then the rest to the clip's end, every frame
+    once."""
+    import pickle
+
+    from fastpose.tracker import Tracker
+
+    options = {"num_poses": 2, "segment": False, "workers": 1}
+    clip = data_file("sports2d_demo.mp4")
+    with Tracker(clip, **options) as whole:
+        batches, state = [], None
+        for item in whole:
+            batches.append(item.poses)
+            if item.poses.frame_idx[-1] == 175:
+                state = whole.state()
+    assert state is not None
+    laterality = pickle.loads(state).stages[1]
+    held = [int(f) for b in laterality._pending for f in b.frame_idx]
+    assert held == list(range(192, 208)) and list(laterality._open) == [0], held
+    with Tracker(clip, **options, start_frame=176, state=state) as rest:
+        assert rest.infer_from == 208
+        after = PoseBatch.concat([b.poses for b in rest])
+    whole_poses = PoseBatch.concat(batches)
+    n = len(whole_poses)
+    np.testing.assert_array_equal(whole_poses.frame_idx, np.arange(n))
+    np.testing.assert_array_equal(after.frame_idx, np.arange(176, n))
+    np.testing.assert_array_equal(after.ids[:32], whole_poses.ids[176:208])
+    # the same poses, up to frame 204 (the outlier filter's window reaches the frames inferred
+    # again from 205 on: a restarted landmarker's warm-up differs a little)
+    np.testing.assert_allclose(after.landmarks[:29], whole_poses.landmarks[176:205], atol=1e-3)
+
+
 @pytest.mark.parametrize(("name", "num_poses"), CLIPS)
 def test_clips_own_crossings_at_most_one(track_clip, name, num_poses):
     """After the correction, the issue's crossing test fires at most once per clip on the
