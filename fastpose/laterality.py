@@ -38,14 +38,17 @@ track segment (a track's first frames, or its return after more than ``MAX_GAP``
 starts with choose the absolute one. MediaPipe's are right most of the time, but not always at a
 segment's start: sports2d_demo's athlete, facing the camera, comes back at frame 13 with his whole
 body traded for 5 frames; followed from there, the correction took MediaPipe's return to the right
-labels for a trade and held his sides wrong in 45 of 87 frames. So a short look-ahead chooses:
-once a segment spans ``LOOKAHEAD_S`` (1 s at the video's rate: 30 frames at 30 fps; or it ended
-sooner), a chain whose corrected labels differ from MediaPipe's in more than half of the
-segment's frames so far is flipped over all of them, and its state with it (the relabelling is
-kept, and no jump appears: no frame comes before a segment's first). The core flips only with
-both the arms and the legs, as it trades. A batch is handed on once no segment starting in or
-before it is undecided: at most ``LOOKAHEAD_S`` of frames and one batch are held (a batch split
-changes nothing; the state is two frames per track and those held).
+labels for a trade and held his sides wrong (with the ratio below, 87 of 87 frames). So a short
+look-ahead chooses: once a segment spans ``LOOKAHEAD_S`` (1 s, made a frame count by the video's
+rate: 30 frames at 30 fps, 5 at 5 fps; or it ended sooner), a chain whose corrected labels differ
+from MediaPipe's in more than half of the segment's frames so far, and at its last (the labels go
+on from there: on the mirrored clip a chain traded in most of the second but not at its end made
+the shoulders wrong in 67 frames of 87 instead of 20), is flipped over all of them, and in the
+track's state (the relabelling is kept, and no jump appears: no frame comes before a segment's
+first). The core flips only with both the arms and the legs, as it trades. A batch is handed on
+once no segment starting in or before it is undecided: between calls, under ``LOOKAHEAD_S`` of
+frames and one batch are held (a batch split changes nothing; the state is two frames per track
+and the batches held). ``fired["start"]`` counts the segments flipped.
 
 :data:`DECIDERS`: ``numpy`` (vectorized over chains) and ``python`` (the plain reference, one
 chain and pair at a time with ``math``); ``none`` leaves the labels as they are.
@@ -306,9 +309,13 @@ class Laterality:
 
     def _choose(self, track: int) -> None:
         """The segment of ``track`` decided: each chain whose output is traded from MediaPipe's
-        labels in more than half its frames flipped over them, and in the track's state."""
+        labels in more than half its frames, and at its last, flipped over them, and in the
+        track's state."""
         segment = self._open.pop(track)
+        state = self.tracks.get(track)
         flip = 2 * segment.traded > len(segment.where)
+        if state is not None:  # and at its last frame: the labels go on from there
+            flip &= state.traded
         flip[_CORE] = flip[_CORE] and flip[_ARM] and flip[_LEG]
         if not flip.any():
             return
@@ -317,7 +324,6 @@ class Laterality:
             batch = self._pending[number - self._first]
             lm, world = swap_labels(batch.landmarks[f, k], batch.world[f, k], flip)
             batch.landmarks[f, k], batch.world[f, k] = lm, world
-        state = self.tracks.get(track)
         if state is not None:  # the frames it tests the next against relabelled alike
             state.traded = state.traded ^ flip
             state.image = _swap_points(state.image, flip)
