@@ -173,8 +173,8 @@ def correct(
     lat = Laterality(aspect, decide, fps=fps, **kw)
     batches = [poses.take(slice(i, i + step)) for i in range(0, len(poses), step)]
     out: list[PoseBatch] = []
-    for k, batch in enumerate(batches):
-        out += lat(batch)
+    for k, batch in enumerate(batches):  # copies: what comes out is final
+        out += [replace(b, landmarks=b.landmarks.copy(), world=b.world.copy()) for b in lat(batch)]
         held = sum(len(b) for b in batches[len(out) : k + 1])
         assert held <= lat.window + step, (held, lat.window, step)
     out += lat.finish()
@@ -413,15 +413,21 @@ def test_athlete_facing_the_camera_keeps_his_sides(track_clip):
     image's right, and his left elbow too: in at most 20% of those frames the output has them
     the other way round (MediaPipe's own labels: 13 of 87 frames, 15%, its whole body traded at
     13-17, 55-56 and 68-73)."""
-    clip = track_clip("sports2d_demo.mp4", 2)
-    poses = clip.poses
+    shares = facing_the_wrong_way(track_clip("sports2d_demo.mp4", 2).poses)
+    assert all(share <= 0.2 for share in shares.values()), shares
+
+
+def facing_the_wrong_way(poses: PoseBatch) -> dict[str, float]:
+    """The share of track 0's frames 13-99 (sports2d_demo's athlete, or its mirror's, facing the
+    camera) where his left shoulder, or elbow, is on the image's left."""
     rows, slots = np.nonzero(poses.ids == 0)
     keep = (poses.frame_idx[rows] >= 13) & (poses.frame_idx[rows] < 100)
     lm = poses.landmarks[rows[keep], slots[keep]]
     assert len(lm) > 80
-    for part in ("shoulder", "elbow"):
-        wrong = lm[:, _AT[f"left_{part}"], 0] < lm[:, _AT[f"right_{part}"], 0]
-        assert wrong.mean() <= 0.2, (part, int(wrong.sum()), len(wrong))
+    return {
+        part: float((lm[:, _AT[f"left_{part}"], 0] < lm[:, _AT[f"right_{part}"], 0]).mean())
+        for part in ("shoulder", "elbow")
+    }
 
 
 @pytest.mark.parametrize(("name", "num_poses"), CLIPS)
@@ -589,7 +595,10 @@ def test_side_views_of_one_person(mirrored_clip, which):
     smoothing after): on the labels as corrected, the crossing test fires at most once on each
     (before the correction: 11 and 4 times) and the correction, run again, finds nothing more;
     the angle jumps of the smoothed output stay <= 2 per 1000 on sports2d_demo (0.2; the
-    mirror's: test_mirrored_jumps)."""
+    mirror's: test_mirrored_jumps). On the mirror the athlete, facing the camera in frames
+    13-99, keeps his shoulders and elbows the right way round in at least 70% of them
+    (MediaPipe's own labels: 89%; a look-ahead flipping chains traded in most of a track's first
+    second but not at its end: 23%)."""
     clip = data_file("sports2d_demo.mp4") if which == "sports2d_demo" else mirrored_clip
     run = tracked(clip, segment=False, workers=1, smooth=False)
     poses, info = run.poses, run.info
@@ -597,6 +606,9 @@ def test_side_views_of_one_person(mirrored_clip, which):
     assert len(found) <= 1, (clip.name, found)
     _, again = correct(poses, info.width / info.height, info.fps, "numpy")
     assert sum(again.fired.values()) == 0, again.fired
+    if which == "mirrored":  # the athlete facing the camera: his sides kept in most frames
+        shares = facing_the_wrong_way(poses)  # 2026-12-07: shoulders 23%, elbows 2%
+        assert all(share <= 0.3 for share in shares.values()), shares
     if which == "sports2d_demo":
         batches = smoothed(run)
         m = measure(PoseBatch.concat(batches), info.width, info.height, batches)
