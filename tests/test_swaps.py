@@ -356,6 +356,19 @@ def test_a_trade_at_a_tracks_start_is_undone(track_clip, decide, track, chains):
         assert lat.fired["start"] == plain.fired["start"] + 1, (lat.fired, plain.fired)
 
 
+def test_a_video_ending_in_a_tracks_first_second_comes_out_whole():
+    """sports2d_demo's first 70 frames (2 people): the walker's track starts at frame 59, its
+    first second still undecided when the video ends; the tracker hands every frame on, once,
+    in order, the walker in the last ones."""
+    from fastpose.tracker import Tracker
+
+    clip = data_file("sports2d_demo.mp4")
+    with Tracker(clip, num_poses=2, segment=False, workers=1, max_frames=70) as tracker:
+        poses = PoseBatch.concat([b.poses for b in tracker])
+    np.testing.assert_array_equal(poses.frame_idx, np.arange(70))
+    assert (poses.ids[59:] == 1).any(axis=1).all()
+
+
 @pytest.mark.e2e
 def test_a_saved_state_hands_on_the_batches_the_look_ahead_holds():
     """The tracker's state (fastpose.resume) taken after the batch reaching frame 175 of
