@@ -94,6 +94,11 @@ RATIO, MIN_MOTION = 0.55, 0.05
 MAX_GAP = 2
 #: The look-ahead at a segment's start (seconds): MediaPipe's majority over it chooses the labels.
 LOOKAHEAD_S = 1.0
+#: The correction as the outputs' settings name it (a checkpoint of another one is refused).
+DESCRIPTION = (
+    f"crossing test (arms, legs, whole body; ratio {RATIO:g}), {LOOKAHEAD_S:g} s look-ahead at a"
+    " track's start"
+)
 
 
 @dataclass

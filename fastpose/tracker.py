@@ -27,6 +27,7 @@ from fastpose.closing import Closing
 from fastpose.cores import default_workers
 from fastpose.errors import GpuUnavailableError, InvalidVideoError, ResumeError, one_line
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
+from fastpose.laterality import DESCRIPTION as LEFT_RIGHT
 from fastpose.laterality import Laterality
 from fastpose.native_log import quiet
 from fastpose.options import SmoothingOptions, TrackOptions
@@ -310,7 +311,7 @@ class Tracker(Closing):
             "workers": str(self.stats.workers),
             "delegate": self.stats.delegate,
             **ray,
-            "left_right": "crossing test (arms, legs, whole body)" if cleaning else "none",
+            "left_right": LEFT_RIGHT if cleaning else "none",
             "outliers": OUTLIERS if cleaning else "none",
         }
 
