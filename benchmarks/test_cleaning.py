@@ -27,14 +27,15 @@ def test_cleaning_cpu_per_frame(benchmark, name: str, num_poses: int, settings: 
     cpus: dict[str, list[float]] = {"laterality": [], "outliers": []}
 
     def clean() -> None:
-        laterality, outliers = Laterality(aspect), Outliers(aspect)
+        laterality, outliers = Laterality(aspect, fps=run.info.fps), Outliers(aspect)
         lat = out = 0.0
-        for poses in batches:
+        for poses in [*batches, None]:  # None: the stream's end
             cpu = time.process_time()
-            poses = laterality(poses)
+            ready = laterality(poses) if poses is not None else laterality.finish()
             lat += time.process_time() - cpu
             cpu = time.process_time()
-            outliers.push(poses)
+            for corrected in ready:
+                outliers.push(corrected)
             out += time.process_time() - cpu
         cpu = time.process_time()
         outliers.finish()

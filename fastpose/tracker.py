@@ -1,7 +1,7 @@
 """The tracking pipeline as an iterator: video source -> landmarker(s) -> identities -> left/right
-labels corrected (laterality.py) -> landmark glitches replaced (outliers.py: a delay of 3 frames)
--> smoothing, in frame order. It knows nothing of outputs: sinks (fastpose.sinks) take what it
-yields.
+labels corrected (laterality.py: a track segment's first second held back) -> landmark glitches
+replaced (outliers.py: a delay of 3 frames) -> smoothing, in frame order. It knows nothing of
+outputs: sinks (fastpose.sinks) take what it yields.
 
 :class:`Tracker` is the Python API everything is built on::
 
@@ -27,6 +27,7 @@ from fastpose.closing import Closing
 from fastpose.cores import default_workers
 from fastpose.errors import GpuUnavailableError, InvalidVideoError, ResumeError, one_line
 from fastpose.landmarker import Landmarker, LandmarkerOptions, probe_gpu
+from fastpose.laterality import DESCRIPTION as LEFT_RIGHT
 from fastpose.laterality import Laterality
 from fastpose.native_log import quiet
 from fastpose.options import SmoothingOptions, TrackOptions
@@ -104,9 +105,9 @@ class _PoseSmoother:
 
 @dataclass
 class _Saved:
-    """What :meth:`Tracker.state` pickles: the stages (identities, left/right toggles, the outlier
-    filter whole, with the batches it holds back, smoothers), the people counts of the last
-    frames taken, the batches out of the filter not yet handed on (``ready``), the poses
+    """What :meth:`Tracker.state` pickles: the stages (identities, the left/right correction and
+    the outlier filter whole, with the batches they hold back, smoothers), the people counts of
+    the last frames taken, the batches out of the filter not yet handed on (``ready``), the poses
     (masks dropped) of every item whose output is held or ready (``held``): a resumed run decodes
     their frames again for the frame hooks and infers from the frame after them; and the frame
     the landmarker that inferred the last of them started at (``origin``; None: not known, as
@@ -160,7 +161,7 @@ class Tracker(Closing):
     the terminal unless ``verbose``.
 
     ``start_frame`` and ``state`` (:meth:`state` after frame ``start_frame - 1`` of an earlier
-    run was handed on) continue that run: the frames the outlier filter held back come first (from
+    run was handed on) continue that run: the frames the stages held back come first (from
     the state: the same poses), then tracking starts after them with a warm-up, as a frame range
     does, every stage going on from the saved state (fastpose.resume).
     """
@@ -185,10 +186,10 @@ class Tracker(Closing):
         self.start_frame = start_frame
         self._layout: Any = None  # the video's index, for frames decoded again
         self._saved: _Saved | None = None if state is None else _loaded(state)
-        #: The first frame to infer: after those a resumed run's outlier filter held back.
+        #: The first frame to infer: after those a resumed run's stages held back.
         self.infer_from = self._saved.infer_from(start_frame) if self._saved else 0
         self._stages: tuple[Any, ...] | None = None  # (identities, laterality, outliers, smoother)
-        self._held: deque[Inferred] = deque()  # items whose poses the outlier filter holds
+        self._held: deque[Inferred] = deque()  # items whose poses left/right or outliers hold
         self._ready: deque[PoseBatch] = deque()  # out of the filter, not yet handed on
         self._exit = contextlib.ExitStack()
         self._threads: RangeThreads | RayRanges | None = None
@@ -327,7 +328,7 @@ class Tracker(Closing):
             "workers": str(self.stats.workers),
             "delegate": self.stats.delegate,
             **ray,
-            "left_right": "crossing test (arms, legs, whole body)" if cleaning else "none",
+            "left_right": LEFT_RIGHT if cleaning else "none",
             "outliers": OUTLIERS if cleaning else "none",
         }
 
@@ -406,7 +407,7 @@ class Tracker(Closing):
             held.extend(self._held_again(self._saved.held, hooks))
         else:
             identities = Identities(aspect=aspect)
-            laterality = Laterality(aspect)
+            laterality = Laterality(aspect, fps=self.info.fps)
             outliers = Outliers(aspect)
             smooth = _PoseSmoother(self.options.smoothing)
         self.stats.swaps = laterality.fired
@@ -416,9 +417,14 @@ class Tracker(Closing):
                 identities.restart(item.overlap)
             held.append(item)
             tracks = identities(item.poses)
-            ready.extend(outliers.push(laterality(tracks)) if self.options.cleaning else [tracks])
+            if not self.options.cleaning:
+                ready.append(tracks)
+            for corrected in laterality(tracks) if self.options.cleaning else ():
+                ready.extend(outliers.push(corrected))
             while ready:
                 yield self._smoothed(held.popleft(), ready.popleft(), smooth, outliers)
+        for corrected in laterality.finish() if self.options.cleaning else ():
+            ready.extend(outliers.push(corrected))
         ready.extend(outliers.finish())
         while ready:
             yield self._smoothed(held.popleft(), ready.popleft(), smooth, outliers)
