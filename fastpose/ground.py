@@ -23,12 +23,14 @@ each frame's lowest foot marker, low quantile over a window of ``CONTACT_WINDOW_
 under that frame, so the feet touch Y = 0 throughout while a jump shorter than half the window
 keeps its flight.
 
-The estimate reads a bounded :class:`Sample` of the track's frames (every frame up to
-``capacity``, then every 2nd, 4th...): memory stays the same for an hour's video.
+The estimate reads a bounded sample of the track's frames (:func:`sample_rows`: every frame up to
+``SAMPLE_ROWS``, else every 2nd, 4th...), drawn from the rows kept on disk when the track's file
+is written: memory stays the same for an hour's video.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,37 +96,34 @@ class GroundFrame:
 CAMERA_UP = np.array([0.0, -1.0, 0.0])
 
 
-class Sample:
-    """A bounded, evenly spread sample of marker rows: every row until ``capacity``, then every
-    2nd, 4th... (the kept rows thinned in step), so an hour's video keeps as many as a minute's
-    (2048 rows of 75 floats: 1.2 MB a track at most)."""
+#: Rows of a track the estimate reads at most (75 floats each: 1.2 MB).
+SAMPLE_ROWS = 2048
 
-    def __init__(self, columns: int, capacity: int = 2048) -> None:
-        self.capacity = capacity
-        self.rows = np.empty((min(64, capacity), columns))  # grows to capacity
-        self.count = 0  # rows kept
-        self.stride = 1
-        self.seen = 0  # rows offered
 
-    def add(self, rows: NDArray[np.floating]) -> None:
-        for row in np.asarray(rows, np.float64):
-            if self.seen % self.stride == 0:
-                if self.count == len(self.rows) < self.capacity:
-                    grown = np.empty((min(2 * self.count, self.capacity), self.rows.shape[1]))
-                    grown[: self.count] = self.rows
-                    self.rows = grown
-                if self.count == len(self.rows):
-                    kept = self.rows[: self.count : 2].copy()
-                    self.count = len(kept)
-                    self.rows[: self.count] = kept
-                    self.stride *= 2
-                if self.seen % self.stride == 0:
-                    self.rows[self.count] = row
-                    self.count += 1
-            self.seen += 1
+def sample_stride(rows: int, capacity: int = SAMPLE_ROWS) -> int:
+    """The step of an evenly spread sample of at most ``capacity`` of ``rows`` rows: the
+    smallest power of two that keeps that many or fewer (1: every row)."""
+    if capacity < 1:
+        raise ValueError(f"sample_stride: expected capacity >= 1, got {capacity}")
+    stride = 1
+    while -(-rows // stride) > capacity:
+        stride *= 2
+    return stride
 
-    def values(self) -> NDArray[np.float64]:
-        return self.rows[: self.count]
+
+def sample_rows(
+    chunks: Iterable[NDArray[np.floating]], rows: int, capacity: int = SAMPLE_ROWS
+) -> NDArray[np.float64]:
+    """Every :func:`sample_stride`-th row of the ``rows`` rows that ``chunks`` ((n, C) arrays,
+    in order) hold, from the first on: read from a track's file at its end, so memory stays the
+    same for an hour's video and a minute's, whatever the number of tracks."""
+    stride, kept, at = sample_stride(rows, capacity), [], 0
+    for chunk in chunks:
+        kept.append(np.asarray(chunk[(-at) % stride :: stride], np.float64))
+        at += len(chunk)
+    if at != rows:
+        raise ValueError(f"sample_rows: expected {rows} rows, got {at}")
+    return np.concatenate(kept) if kept else np.empty((0, 0))
 
 
 def _unit(v: NDArray[np.float64]) -> NDArray[np.float64]:

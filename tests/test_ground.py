@@ -11,10 +11,11 @@ from scipy.spatial.transform import Rotation
 from fastpose.ground import (
     CONTACT_WINDOW_S,
     GroundFrame,
-    Sample,
     contact_offsets,
     estimate_ground,
     lowest_foot,
+    sample_rows,
+    sample_stride,
 )
 from fastpose.measures.definitions import OPENSIM_MARKERS, landmark_groups
 from fastpose.placement import TrackPlacer
@@ -100,18 +101,16 @@ def test_the_tilt_comes_from_the_footage(track_clip):
 
 
 def test_sample_is_bounded_and_even():
-    """10,000 rows into a sample of 64: at most 64 kept, every 256th row, from the first on."""
-    sample = Sample(2, capacity=64)
+    """10,000 rows in 37 chunks, a sample of at most 64: every 256th row, from the first on,
+    whatever the chunks; a short track: every row."""
     rows = np.stack([np.arange(10_000.0), -np.arange(10_000.0)], axis=1)
-    for chunk in np.array_split(rows, 37):
-        sample.add(chunk)
-    kept = sample.values()
-    assert len(kept) <= 64 and sample.stride == 256
-    np.testing.assert_array_equal(kept[:, 0], np.arange(0, 10_000, 256))
-    short = Sample(2, capacity=1000)
-    short.add(rows[:300])
-    np.testing.assert_array_equal(short.values(), rows[:300])  # a short track: every row
-    assert len(short.rows) < 1000, "grown as rows came, not allocated whole"
+    assert sample_stride(10_000, 64) == 256 and sample_stride(64, 64) == 1
+    kept = sample_rows(np.array_split(rows, 37), len(rows), capacity=64)
+    assert len(kept) <= 64
+    np.testing.assert_array_equal(kept, rows[::256])
+    np.testing.assert_array_equal(sample_rows([rows[:300]], 300, capacity=1000), rows[:300])
+    with pytest.raises(ValueError, match="expected 301 rows, got 300"):
+        sample_rows([rows[:300]], 301)
 
 
 def test_ground_frame_checks_its_rotation():

@@ -7,11 +7,11 @@ are MediaPipe's world landmarks (metres around the hips) placed where the image 
 (fastpose.placement), then expressed in the person's ground frame (fastpose.ground): Y up along
 gravity, X the image's right made horizontal, Z towards the camera, the feet on the ground at
 Y = 0 (each frame's ground height estimated from the feet's contacts around it), the origin under
-the hips of the track's first frame. Memory: a bounded sample of rows and 8 bytes a frame (the
-ground's height) per track. A missing marker is ``NaN`` (OpenSim's
-reader drops an empty last cell, and the row with it). The ground frame is estimated from
-the whole track, so the rows are kept (float64, in a temporary file) and written at close, a chunk
-at a time; the estimate reads a bounded sample of them. MOT, as Sports2D writes its angles
+the hips of the track's first frame. A missing marker is ``NaN`` (OpenSim's reader drops an
+empty last cell, and the row with it). The ground frame is estimated from the whole track, so the
+rows are kept (float64, in a temporary file) and written at close, a chunk at a time; the estimate
+reads a bounded sample of them from that file (fastpose.ground.sample_rows), so a track costs no
+memory while the video runs, whatever its length. MOT, as Sports2D writes its angles
 (``make_mot_with_angles``), but with ``_`` for the spaces in the names (``right_knee``):
 OpenSim's ``Storage`` splits column names at spaces. A missing value is ``NaN`` in both files, as
 OpenSim writes it (an empty cell shifts the row's values in a reader that splits at whitespace).
@@ -38,11 +38,11 @@ from numpy.typing import NDArray
 from fastpose.ground import (
     CONTACT_WINDOW_S,
     GroundFrame,
-    Sample,
     Skeleton,
     contact_offsets,
     estimate_ground,
     lowest_foot,
+    sample_rows,
 )
 from fastpose.measures.definitions import DEG, OPENSIM_MARKERS, landmark_groups
 from fastpose.placement import TrackPlacer
@@ -108,7 +108,7 @@ class TrcWriter(PerTrackSink):
         self._staging: Staging | None = None
         self._rate = 30.0
         self._placer: TrackPlacer | None = None
-        self._samples: dict[int, Sample] = {}
+        self._sampled: dict[int, NDArray[np.float64]] = {}  # for IK: each track's sample
         self._frames: dict[int, GroundFrame] = {}
         self._offsets: dict[int, NDArray[np.float64]] = {}  # track -> ground height per row
         self._written: dict[int, int] = {}  # track -> rows written
@@ -138,14 +138,15 @@ class TrcWriter(PerTrackSink):
     def _append(self, rows: Rows) -> None:
         lead = np.stack([rows.frame_idx.astype(np.float64), rows.time_s], axis=1)
         self.files.append(rows.track, int(rows.frame_idx[0]), np.hstack([lead, rows.values]))
-        sample = self._samples.setdefault(rows.track, Sample(rows.values.shape[1]))
-        sample.add(rows.values)
 
     def ground(self, track: int) -> GroundFrame:
         """The ground frame of ``track``, from its rows so far."""
         if track not in self._frames:
-            markers = self._samples[track].values().reshape(-1, len(OPENSIM_MARKERS), 3)
+            rows = sample_rows(self.files.chunks(track), self.files.bodies[track].rows)
+            markers = rows[:, 2:].reshape(-1, len(OPENSIM_MARKERS), 3)
             self._frames[track] = estimate_ground(markers, SKELETON)
+            if self.ik:
+                self._sampled[track] = markers
         return self._frames[track]
 
     def offsets(self, track: int) -> NDArray[np.float64]:
@@ -198,7 +199,7 @@ class TrcWriter(PerTrackSink):
         from fastpose.ik import NothingToSolve, solve_track  # OpenSim: only when asked for
 
         for file in written:
-            markers = self._samples[file.track].values().reshape(-1, len(OPENSIM_MARKERS), 3)
+            markers = self._sampled.pop(file.track)
             try:
                 result = solve_track(file.working, file.final, markers, staging)
             except NothingToSolve as exc:
