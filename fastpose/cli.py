@@ -29,7 +29,7 @@ from fastpose.errors import (
     ModelUnavailableError,
     internal_error,
 )
-from fastpose.memory import limit_malloc_arenas
+from fastpose.memory import limit_malloc_arenas, purge_mimalloc_at_once
 from fastpose.model_names import MODEL_NAMES
 from fastpose.native_log import NativeLog, quiet
 from fastpose.signals import Interrupted, SignalGuard
@@ -370,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None, abandoned: Abandoned) -> int:
     faulthandler.enable(all_threads=True)  # a fatal signal's traceback (NativeLog re-aims it)
     limit_malloc_arenas()
+    purge_mimalloc_at_once()  # before Rerun and pyarrow load
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command, to say how to resume

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import subprocess
 import sys
 
@@ -128,3 +129,24 @@ def test_freed_frames_are_given_back_with_the_threshold_held():
 def test_limit_malloc_arenas_refuses_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         limit_malloc_arenas(**kwargs)
+
+
+@pytest.mark.parametrize("first", ["", "import pyarrow; "])
+def test_mimalloc_gives_freed_pages_back_at_once_when_set_first(first):
+    """Rerun's and pyarrow's mimalloc read MIMALLOC_PURGE_DELAY when they load (their verbose
+    mode prints the value taken): set before they load, 0; after, too late, said, their 1 s."""
+    code = (
+        f"{first}from fastpose.memory import purge_mimalloc_at_once as purge; "
+        "print('set', purge()); import pyarrow, rerun_bindings; pyarrow.array([1])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_PURGE_DELAY"}
+    env["MIMALLOC_VERBOSE"] = "1"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    taken = re.findall(r"option 'purge_delay': (\d+)", run.stderr)
+    assert len(taken) == 2, run.stderr[-2000:]  # the two copies
+    if first:
+        assert "set False" in run.stdout and set(taken) == {"1000"}
+    else:
+        assert "set True" in run.stdout and set(taken) == {"0"}
