@@ -41,6 +41,7 @@ _LAZY = {
     "Landmarker": "fastpose.landmarker",
     "LandmarkerOptions": "fastpose.landmarker",
     "limit_malloc_arenas": "fastpose.memory",
+    "purge_mimalloc_at_once": "fastpose.memory",
     "ResolvedModel": "fastpose.models",
     "resolve_model": "fastpose.models",
     "SmoothingOptions": "fastpose.options",
@@ -108,6 +109,7 @@ __all__ = [
     "batch",
     "build_sinks",
     "limit_malloc_arenas",
+    "purge_mimalloc_at_once",
     "record",
     "resolve_model",
     "track",
@@ -117,7 +119,7 @@ if TYPE_CHECKING:
     from fastpose.batching import SummaryRow, batch
     from fastpose.core import DecodeOptions, Inferred
     from fastpose.landmarker import Landmarker, LandmarkerOptions
-    from fastpose.memory import limit_malloc_arenas
+    from fastpose.memory import limit_malloc_arenas, purge_mimalloc_at_once
     from fastpose.models import ResolvedModel, resolve_model
     from fastpose.options import SmoothingOptions, TrackOptions
     from fastpose.pipeline import Recorded, record, track
