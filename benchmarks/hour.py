@@ -1,5 +1,5 @@
-"""Memory over a long video: one run of ``fastpose.track`` (``fastpose run``'s defaults, malloc
-arenas capped as the CLI caps them) with the outputs asked for, its RSS sampled as it goes.
+"""Memory over a long video: one run of ``fastpose.track`` (``fastpose run``'s defaults, the
+allocators set as the CLI sets them) with the outputs asked for, its RSS sampled as it goes.
 
     python benchmarks/hour.py VIDEO OUT_DIR [--outputs all] [--no-trim]
 
@@ -103,6 +103,7 @@ def measure(video: Path, out: Path, level: str, trim: bool = True) -> dict[str, 
     import av
 
     fastpose.limit_malloc_arenas()
+    fastpose.purge_mimalloc_at_once()  # as the CLI does, before Rerun and pyarrow load
     if not trim:
         import fastpose.pipeline as pipeline
 
