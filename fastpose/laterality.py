@@ -84,6 +84,7 @@ CHAINS: dict[str, tuple[tuple[int, int], ...]] = {
     ),
 }
 CHAIN_NAMES: tuple[str, ...] = tuple(CHAINS)
+_LR = [np.array(CHAINS[name]).T for name in CHAIN_NAMES]  # each chain's (left, right) indices
 #: The crossing test's bounds: trading must explain the motion 1 / 0.55 (1.8) times as well, the
 #: kept labels having moved more than 5% of the person's size. (The issue measures trades at 0.5;
 #: at 0.5 the correction missed MediaPipe trading sports2d_demo's athlete's arms back at frame 57,
@@ -115,13 +116,7 @@ def swap_labels(
 ) -> tuple[NDArray, NDArray]:
     """One pose's ``landmarks`` (33, C) and ``world`` (33, 3) with the labels of every chain
     ``traded[c]`` (in :data:`CHAIN_NAMES`' order) swapped (copies)."""
-    lm, w = landmarks.copy(), world.copy()
-    for c, name in enumerate(CHAIN_NAMES):
-        if traded[c]:
-            left, right = np.array(CHAINS[name]).T
-            lm[left], lm[right] = landmarks[right], landmarks[left]
-            w[left], w[right] = world[right], world[left]
-    return lm, w
+    return _swap_points(landmarks, traded), _swap_points(world, traded)
 
 
 @dataclass
@@ -133,12 +128,12 @@ class _Segment:
     traded: NDArray[np.int64]  # (chains,) of those, the frames traded from MediaPipe's labels
 
 
-def _swap_points(image: NDArray[np.float64], chains: NDArray[np.bool_]) -> NDArray[np.float64]:
-    """``image`` (33, 2) with the left and right points of ``chains`` swapped (a copy)."""
-    out = image.copy()
+def _swap_points(points: NDArray, chains: NDArray[np.bool_]) -> NDArray:
+    """``points`` (33, ...) with the left and right points of ``chains`` swapped (a copy)."""
+    out = points.copy()
     for c in np.flatnonzero(chains):
-        left, right = np.array(CHAINS[CHAIN_NAMES[c]]).T
-        out[left], out[right] = image[right], image[left]
+        left, right = _LR[c]
+        out[left], out[right] = points[right], points[left]
     return out
 
 
